@@ -1,0 +1,19 @@
+// Bundles the three entry points. 'vscode' stays external (the host provides it); the native
+// addon is loaded at run time from build/Release, never bundled.
+import * as esbuild from 'esbuild';
+import { existsSync } from 'node:fs';
+
+const watch = process.argv.includes('--watch');
+const common = { bundle: true, sourcemap: true, logLevel: 'warning', loader: { '.py': 'text' } };
+const entries = [
+  { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', external: ['vscode'], target: 'node18' },
+  { entryPoints: ['extension/cli.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', target: 'node18', banner: { js: '#!/usr/bin/env node' } },
+  { entryPoints: ['kernels/backend/gpuWorker.ts'], outfile: 'dist/gpuWorker.js', platform: 'node', format: 'cjs', target: 'node18' },
+  { entryPoints: ['kernels/ops/gemmWorker.ts'], outfile: 'dist/gemmWorker.js', platform: 'node', format: 'cjs', target: 'node18' },
+  { entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'iife', target: 'es2022' },
+].filter((e) => existsSync(e.entryPoints[0]));
+
+for (const e of entries) {
+  if (watch) await (await esbuild.context({ ...common, ...e })).watch();
+  else await esbuild.build({ ...common, ...e });
+}
