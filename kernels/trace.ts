@@ -1,0 +1,97 @@
+/** Trace: the result of one pipeline run, serialisable to JSON (tensors are referenced by name). */
+import type { DType } from './dtypes/index';
+import type { LayoutDescriptor } from './layout/descriptor';
+import type { LayerSpec, GpuModel } from './spec';
+
+export type StageId = 'quantize' | 'transform_scales' | 'permute' | 'gemm1' | 'activation' | 'requantize' | 'gemm2' | 'unpermute';
+
+export const STAGE_ORDER: readonly StageId[] = ['quantize', 'transform_scales', 'permute', 'gemm1', 'activation', 'requantize', 'gemm2', 'unpermute'];
+
+export interface TensorSummary {
+  min: number;
+  max: number;
+  mean: number;
+  absMax: number;
+  nanCount: number;
+  infCount: number;
+}
+
+export interface TensorRef {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  layout: LayoutDescriptor;
+  summary: TensorSummary;
+  /** logical values (decoded, row-major) for small tensors; large ones are fetched as tiles */
+  inline?: number[];
+}
+
+export interface Roofline {
+  /** lower bound on the stage's time from bytes / bandwidth and FLOPs / peak, in ms */
+  floorMs: number;
+  /** floorMs / measured time, 0…1 */
+  fraction: number;
+  bound: 'memory' | 'compute';
+  /** FLOPs per byte */
+  intensity: number;
+}
+
+export interface StageRecord {
+  id: StageId;
+  title: string;
+  inputs: string[];
+  outputs: string[];
+  timeMs: number;
+  bytes: number;
+  /** FLOPs actually executed (padding rows included) */
+  flops: number;
+  /** FLOPs on valid rows only (what DeepGEMM's benchmarks report) */
+  usefulFlops: number;
+  roofline: Roofline;
+  /** 'cpu' or 'cuda', and the device that produced the time */
+  backend: 'cpu' | 'cuda';
+  device: string;
+  notes?: string[];
+}
+
+export type CheckLevel = 'pass' | 'info' | 'warn' | 'fail';
+
+export interface CheckResult {
+  id: string;
+  level: CheckLevel;
+  message: string;
+  tensor?: string;
+}
+
+export interface PermutationStats {
+  /** per local expert: routed (token, slot) pairs */
+  counts: number[];
+  /** Σ align(count, blockM) */
+  mSum: number;
+  /** routed rows R */
+  routedRows: number;
+  /** (M_sum − R) / M_sum */
+  paddingWaste: number;
+  /** experts with at least one row */
+  activeExperts: number;
+}
+
+export interface BackendInfo {
+  name: 'cpu' | 'cuda';
+  /** why this backend was used, e.g. "CUDA unavailable: no driver (cudaGetDeviceCount error 35)" */
+  reason: string;
+  device: string;
+}
+
+export interface Trace {
+  version: 1;
+  spec: LayerSpec;
+  backend: BackendInfo;
+  gpuModel: GpuModel;
+  stages: StageRecord[];
+  checks: CheckResult[];
+  tensors: Record<string, TensorRef>;
+  permutation: PermutationStats;
+  createdAt: string;
+  totalMs: number;
+}
