@@ -1,0 +1,321 @@
+/**
+ * safetensors reader and writer. The reader opens the file once, validates the whole header up front and then reads
+ * each tensor by byte range (fs.readSync at the tensor's offsets): a 3 GB checkpoint costs only the bytes asked for.
+ * Format: 8-byte little-endian header length N, N bytes of JSON ({name: {dtype, shape, data_offsets}, __metadata__}),
+ * then the data buffer; data_offsets are relative to the start of the data buffer.
+ * Data is little-endian on disk; typed arrays use the host byte order, which is little-endian on every platform
+ * VS Code ships for (x64, arm64), so raw bytes are copied straight into the tensor's storage.
+ */
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { allocStorage, DTYPES, type DType, type StorageFor } from '../dtypes/index';
+import { MoeError, shapeStr } from '../errors';
+import { numelOf, Tensor } from '../tensor';
+
+export interface SafetensorsEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** absolute file byte offsets, [begin, end) */
+  begin: number;
+  end: number;
+}
+
+/** On-disk dtypes we understand: item size and the engine dtype a plain read returns. */
+interface DiskDType {
+  itemBytes: number;
+  /** engine dtype of a plain read */
+  native: DType;
+  /** stored as a different float width: converted to float32 on read (F16, F64) */
+  convert?: 'f16' | 'f64';
+}
+
+const DISK_DTYPES: Readonly<Record<string, DiskDType>> = {
+  F32: { itemBytes: 4, native: 'f32' },
+  BF16: { itemBytes: 2, native: 'bf16' },
+  F8_E4M3: { itemBytes: 1, native: 'f8e4m3fn' },
+  F8_E8M0: { itemBytes: 1, native: 'ue8m0' },
+  I32: { itemBytes: 4, native: 'i32' },
+  I64: { itemBytes: 8, native: 'i64' },
+  U8: { itemBytes: 1, native: 'u8' },
+  F16: { itemBytes: 2, native: 'f32', convert: 'f16' },
+  F64: { itemBytes: 8, native: 'f32', convert: 'f64' },
+};
+
+/** One-byte engine dtypes are the same raw bytes under different names: golden files store FP8 as U8. */
+const BYTE_DTYPES: ReadonlySet<DType> = new Set<DType>(['u8', 'f8e4m3fn', 'ue8m0', 'i4x2']);
+
+/** The reference implementation refuses headers above 100 MB; so do we (a corrupt length must not allocate GBs). */
+const MAX_HEADER_BYTES = 100_000_000;
+
+export function safetensorsDtype(dtype: DType): string {
+  return DTYPES[dtype].safetensors;
+}
+
+function decodeF16(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+function isNonNegInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+export class SafetensorsFile {
+  readonly metadata: Record<string, string>;
+  private fd: number | undefined;
+  private readonly entries: Map<string, SafetensorsEntry>;
+
+  private constructor(
+    readonly path: string,
+    fd: number,
+    entries: Map<string, SafetensorsEntry>,
+    metadata: Record<string, string>,
+  ) {
+    this.fd = fd;
+    this.entries = entries;
+    this.metadata = metadata;
+  }
+
+  static open(path: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      throw new MoeError('E_IO', `${path}: cannot open safetensors file (${(e as Error).message})`);
+    }
+    try {
+      const { entries, metadata } = parseHeader(path, fd);
+      return new SafetensorsFile(path, fd, entries, metadata);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  entry(name: string): SafetensorsEntry {
+    const e = this.entries.get(name);
+    if (!e) {
+      const known = this.names();
+      const list = known.length > 12 ? `${known.slice(0, 12).join(', ')}, … (${known.length} in all)` : known.join(', ');
+      throw new MoeError('E_FORMAT', `${this.path}: no tensor named '${name}' (has: ${list || 'none'})`, name);
+    }
+    return { ...e, shape: [...e.shape] };
+  }
+
+  read(name: string, as?: DType): Tensor {
+    const e = this.entry(name);
+    return this.readRange(e, 0, e.shape.length ? e.shape[0]! : 1, as);
+  }
+
+  /** rows [rowStart, rowEnd) of the first dimension; only that byte range is read */
+  readRows(name: string, rowStart: number, rowEnd: number, as?: DType): Tensor {
+    const e = this.entry(name);
+    if (e.shape.length === 0) throw new MoeError('E_SHAPE', `${this.path}: tensor '${name}' is a scalar; readRows needs at least one dimension`, name);
+    const rows = e.shape[0]!;
+    if (!Number.isInteger(rowStart) || !Number.isInteger(rowEnd) || rowStart < 0 || rowEnd > rows || rowStart > rowEnd)
+      throw new MoeError('E_RANGE', `${this.path}: tensor '${name}' ${shapeStr(e.shape)}: rows [${rowStart}, ${rowEnd}) are not inside [0, ${rows})`, name);
+    return this.readRange(e, rowStart, rowEnd, as);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private resultDtype(e: SafetensorsEntry, as: DType | undefined): DType {
+    const disk = DISK_DTYPES[e.dtype]!;
+    if (as === undefined || as === disk.native) return disk.native;
+    if (disk.itemBytes === 1 && BYTE_DTYPES.has(as)) return as;
+    throw new MoeError(
+      'E_DTYPE',
+      `${this.path}: tensor '${e.name}' is stored as ${e.dtype} (reads as ${disk.native}); it cannot be read as ${as}` +
+        (disk.itemBytes === 1 ? ' (one-byte tensors can be read as u8, f8e4m3fn, ue8m0 or i4x2)' : ''),
+      e.name,
+    );
+  }
+
+  private readRange(e: SafetensorsEntry, rowStart: number, rowEnd: number, as: DType | undefined): Tensor {
+    if (this.fd === undefined) throw new MoeError('E_IO', `${this.path}: file is closed (reading '${e.name}')`, e.name);
+    const dtype = this.resultDtype(e, as);
+    const disk = DISK_DTYPES[e.dtype]!;
+    const shape = e.shape.length ? [rowEnd - rowStart, ...e.shape.slice(1)] : [];
+    const rowElems = numelOf(e.shape.slice(1));
+    const n = numelOf(shape);
+    const nbytes = n * disk.itemBytes;
+    const pos = e.begin + rowStart * rowElems * disk.itemBytes;
+    let storage: StorageFor<DType>;
+    if (disk.convert) {
+      const raw = new Uint8Array(nbytes);
+      this.readExactly(raw, pos, e.name);
+      const f = new Float32Array(n);
+      const dv = new DataView(raw.buffer);
+      if (disk.convert === 'f16') for (let i = 0; i < n; i++) f[i] = decodeF16(dv.getUint16(2 * i, true));
+      else for (let i = 0; i < n; i++) f[i] = dv.getFloat64(8 * i, true);
+      storage = f;
+    } else {
+      storage = allocStorage(dtype, n);
+      this.readExactly(new Uint8Array(storage.buffer, storage.byteOffset, nbytes), pos, e.name);
+    }
+    return new Tensor(dtype, shape, storage, undefined, 0, e.name);
+  }
+
+  private readExactly(dst: Uint8Array, pos: number, name: string): void {
+    let done = 0;
+    while (done < dst.length) {
+      let got: number;
+      try {
+        got = readSync(this.fd!, dst, done, dst.length - done, pos + done);
+      } catch (err) {
+        throw new MoeError('E_IO', `${this.path}: reading tensor '${name}' failed: ${(err as Error).message}`, name);
+      }
+      if (got === 0)
+        throw new MoeError('E_IO', `${this.path}: tensor '${name}' ends at byte ${pos + dst.length} but the file ends at ${pos + done} (file shrank?)`, name);
+      done += got;
+    }
+  }
+}
+
+function readAt(path: string, fd: number, len: number, pos: number): Uint8Array {
+  const buf = new Uint8Array(len);
+  let done = 0;
+  while (done < len) {
+    const got = readSync(fd, buf, done, len - done, pos + done);
+    if (got === 0) throw new MoeError('E_FORMAT', `${path}: truncated safetensors header (needed ${len} bytes at ${pos}, got ${done})`);
+    done += got;
+  }
+  return buf;
+}
+
+function parseHeader(path: string, fd: number): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
+  const size = fstatSync(fd).size;
+  if (size < 8) throw new MoeError('E_FORMAT', `${path}: truncated safetensors file: ${size} bytes, the 8-byte header length alone needs 8`);
+  const lenBytes = readAt(path, fd, 8, 0);
+  const headerLen64 = new DataView(lenBytes.buffer).getBigUint64(0, true);
+  if (headerLen64 > BigInt(size - 8))
+    throw new MoeError('E_FORMAT', `${path}: header length ${headerLen64} exceeds the file (${size} bytes): truncated or not a safetensors file`);
+  const headerLen = Number(headerLen64);
+  if (headerLen > MAX_HEADER_BYTES) throw new MoeError('E_FORMAT', `${path}: header length ${headerLen} is above the ${MAX_HEADER_BYTES}-byte limit`);
+  if (headerLen < 2) throw new MoeError('E_FORMAT', `${path}: header length ${headerLen} is too small for a JSON object`);
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(readAt(path, fd, headerLen, 8));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new MoeError('E_FORMAT', `${path}: header is not valid JSON (${(e as Error).message}); starts with ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new MoeError('E_FORMAT', `${path}: header must be a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`);
+  const dataStart = 8 + headerLen;
+  const dataLen = size - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries = new Map<string, SafetensorsEntry>();
+  for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MoeError('E_FORMAT', `${path}: __metadata__ must be an object of strings`);
+      for (const [k, mv] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof mv !== 'string') throw new MoeError('E_FORMAT', `${path}: __metadata__['${k}'] must be a string, got ${typeof mv}`);
+        metadata[k] = mv;
+      }
+      continue;
+    }
+    entries.set(name, validateEntry(path, name, v, dataStart, dataLen));
+  }
+  // overlapping tensors would alias each other's bytes: the file is corrupt
+  const sorted = [...entries.values()].filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    const p = sorted[i - 1]!;
+    const c = sorted[i]!;
+    if (c.begin < p.end)
+      throw new MoeError(
+        'E_FORMAT',
+        `${path}: tensor '${c.name}' data [${c.begin - dataStart}, ${c.end - dataStart}) overlaps '${p.name}' [${p.begin - dataStart}, ${p.end - dataStart})`,
+        c.name,
+      );
+  }
+  return { entries, metadata };
+}
+
+function validateEntry(path: string, name: string, v: unknown, dataStart: number, dataLen: number): SafetensorsEntry {
+  const bad = (why: string): MoeError => new MoeError('E_FORMAT', `${path}: tensor '${name}': ${why}`, name);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('header entry must be an object {dtype, shape, data_offsets}');
+  const o = v as Record<string, unknown>;
+  if (typeof o.dtype !== 'string') throw bad('missing dtype');
+  const disk = DISK_DTYPES[o.dtype];
+  if (!disk) throw new MoeError('E_FORMAT', `${path}: tensor '${name}': unsupported dtype ${o.dtype} (supported: ${Object.keys(DISK_DTYPES).join(', ')})`, name);
+  if (!Array.isArray(o.shape) || !o.shape.every(isNonNegInt)) throw bad(`shape must be an array of non-negative integers, got ${JSON.stringify(o.shape)}`);
+  const shape = o.shape as number[];
+  const off = o.data_offsets;
+  if (!Array.isArray(off) || off.length !== 2) throw bad(`data_offsets must be [begin, end], got ${JSON.stringify(off)}`);
+  const [b, e] = off as unknown[];
+  if (!isNonNegInt(b) || !isNonNegInt(e)) throw bad(`data_offsets must be non-negative integers, got ${JSON.stringify(off)}`);
+  if (e < b) throw bad(`data_offsets [${b}, ${e}] end before they begin`);
+  if (e > dataLen) throw bad(`data_offsets [${b}, ${e}] run past the end of the data (${dataLen} bytes): truncated file?`);
+  const expect = numelOf(shape) * disk.itemBytes;
+  if (expect !== e - b)
+    throw bad(`shape ${shapeStr(shape)} × ${disk.itemBytes} bytes (${o.dtype}) = ${expect} bytes, but data_offsets [${b}, ${e}] span ${e - b}`);
+  return { name, dtype: o.dtype, shape: [...shape], begin: dataStart + b, end: dataStart + e };
+}
+
+/** Order used by the reference writer: larger alignment first, then by name, so every tensor starts aligned. */
+function writeOrder(tensors: Record<string, Tensor>): string[] {
+  return Object.keys(tensors).sort((a, b) => tensors[b]!.itemBytes - tensors[a]!.itemBytes || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length) {
+    for (const [k, v] of Object.entries(metadata))
+      if (typeof v !== 'string') throw new MoeError('E_VALUE', `${path}: metadata '${k}' must be a string, got ${typeof v}`);
+    header.__metadata__ = metadata;
+  }
+  const names = writeOrder(tensors);
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  for (const name of names) {
+    if (name === '__metadata__') throw new MoeError('E_VALUE', `${path}: '__metadata__' is reserved and cannot name a tensor`, name);
+    const t = tensors[name]!.contiguous();
+    const bytes = new Uint8Array(t.storage.buffer, t.storage.byteOffset + t.offset * t.itemBytes, t.numel * t.itemBytes);
+    header[name] = { dtype: safetensorsDtype(t.dtype), shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
+    blobs.push(bytes);
+    offset += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  // pad with spaces so the data buffer starts 8-byte aligned (as the reference implementation does)
+  const jsonBytes = new TextEncoder().encode(json);
+  const padded = Math.ceil(jsonBytes.length / 8) * 8;
+  json += ' '.repeat(padded - jsonBytes.length);
+  const head = new Uint8Array(8 + padded);
+  new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
+  head.set(new TextEncoder().encode(json), 8);
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (e) {
+    throw new MoeError('E_IO', `${path}: cannot write safetensors file (${(e as Error).message})`);
+  }
+  try {
+    writeAll(fd, head);
+    for (const b of blobs) writeAll(fd, b);
+  } catch (e) {
+    throw new MoeError('E_IO', `${path}: write failed (${(e as Error).message})`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+}
