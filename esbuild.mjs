@@ -6,8 +6,10 @@ import { existsSync } from 'node:fs';
 const watch = process.argv.includes('--watch');
 const common = { bundle: true, sourcemap: true, logLevel: 'warning', loader: { '.py': 'text' } };
 const entries = [
-  { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', external: ['vscode'], target: 'node18' },
-  { entryPoints: ['extension/cli.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', target: 'node18', banner: { js: '#!/usr/bin/env node' } },
+  // @resvg/resvg-js loads a platform .node binary at run time: it stays a require of node_modules, not bundled
+  { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', external: ['vscode', '@resvg/resvg-js'], target: 'node18' },
+  // the CLI's headless export renders through jsdom (dynamic requires, optional canvas): required from node_modules too
+  { entryPoints: ['extension/cli.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', external: ['@resvg/resvg-js', 'jsdom'], target: 'node18', banner: { js: '#!/usr/bin/env node' } },
   { entryPoints: ['kernels/backend/gpuWorker.ts'], outfile: 'dist/gpuWorker.js', platform: 'node', format: 'cjs', target: 'node18' },
   { entryPoints: ['kernels/ops/gemmWorker.ts'], outfile: 'dist/gemmWorker.js', platform: 'node', format: 'cjs', target: 'node18' },
   { entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'iife', target: 'es2022' },

@@ -35,7 +35,9 @@ export type HostMessage =
   | { type: 'tile'; requestId: number; tile: Tile }
   | { type: 'tileError'; requestId: number; message: string }
   | { type: 'exportDone'; requestId: number; path: string }
-  | { type: 'selectView'; view: ViewId; stage?: StageId };
+  | { type: 'selectView'; view: ViewId; stage?: StageId }
+  /** the Export Layout Diagram command: export the view shown now (the webview answers with an 'export' message) */
+  | { type: 'exportRequest'; format: ExportFormat };
 
 /** webview → host */
 export type WebviewMessage =
@@ -53,6 +55,8 @@ export interface WebviewState {
   stage: StageId;
   arch: Arch;
   heatmapTensor?: string;
+  /** scale tensor shown in the scale-layout view */
+  scaleTensor?: string;
   zoom?: { k: number; x: number; y: number };
   /** the spec of the run shown, so the host can re-run it after a reload */
   spec?: Trace['spec'];

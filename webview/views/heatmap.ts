@@ -1,0 +1,313 @@
+/**
+ * Tensor heatmap: any stage tensor as a 2-D picture of values or of |error| against the float64 reference, drawn on
+ * canvas and zoomable. Small tensors come inline with the trace; large ones are asked for as tiles of the visible
+ * window through `requestTile`, only once the window holds at most `maxVisibleCells` — never the whole tensor.
+ */
+import * as d3 from 'd3';
+import type { TensorRef } from '../../kernels/trace';
+import type { Tile } from '../protocol';
+import type { Theme } from '../theme';
+import { as2d } from '../model/traceData';
+import { createSvg, addPatterns, legendRow, type Svg } from './svgkit';
+import { notTouch } from './scales';
+
+export type HeatmapMode = 'value' | 'error';
+export type RequestTile = (tensor: string, rows: [number, number], cols: [number, number], mode: HeatmapMode) => Promise<Tile>;
+
+export interface HeatmapViewData {
+  tensor: TensorRef;
+  mode: HeatmapMode;
+  /** tiles already known (export, restore) */
+  tiles?: Tile[];
+}
+
+export interface HeatmapViewOptions {
+  theme: Theme;
+  width?: number;
+  height?: number;
+  requestTile?: RequestTile;
+  /** tile edge in cells */
+  tileSize?: number;
+  /** tiles are requested only when the visible window holds at most this many cells */
+  maxVisibleCells?: number;
+  onFrame?: (ms: number) => void;
+}
+
+export interface HeatmapHandle {
+  /** values known at (row, col), undefined when that tile is not loaded */
+  valueAt(row: number, col: number): number | undefined;
+  readonly tilesLoaded: number;
+  readonly requests: number;
+  /** resolves when every request made so far has settled */
+  idle(): Promise<void>;
+  destroy(): void;
+}
+
+interface CachedTile {
+  tile: Tile;
+  canvas?: HTMLCanvasElement;
+}
+
+/** Colour scale: diverging around 0 for values, sequential for |error|. */
+export function heatmapColour(mode: HeatmapMode, extent: number, theme: Theme): (v: number) => string {
+  const m = extent > 0 && Number.isFinite(extent) ? extent : 1;
+  if (mode === 'value') {
+    const neg = d3.interpolateLab(theme.background, theme.charts.blue);
+    const pos = d3.interpolateLab(theme.background, theme.charts.red);
+    return (v) => (Number.isNaN(v) ? theme.charts.yellow : v < 0 ? neg(Math.min(1, Math.sqrt(-v / m))) : pos(Math.min(1, Math.sqrt(v / m))));
+  }
+  const seq = d3.interpolateLab(theme.background, theme.charts.orange);
+  return (v) => (Number.isNaN(v) ? theme.charts.yellow : seq(Math.min(1, Math.sqrt(Math.abs(v) / m))));
+}
+
+export function validateTile(t: Tile, shape2d: [number, number]): void {
+  const [R, C] = shape2d;
+  const [r0, r1] = t.rows;
+  const [c0, c1] = t.cols;
+  const ok = r0 >= 0 && c0 >= 0 && r1 <= R && c1 <= C && r0 < r1 && c0 < c1;
+  if (!ok) throw new Error(`tile of ${t.tensor}: rows [${r0}, ${r1}) cols [${c0}, ${c1}) outside the tensor's ${R} × ${C}`);
+  if (t.values.length !== (r1 - r0) * (c1 - c0))
+    throw new Error(`tile of ${t.tensor}: expected ${(r1 - r0) * (c1 - c0)} values for rows [${r0}, ${r1}) × cols [${c0}, ${c1}), got ${t.values.length}`);
+}
+
+function inlineTile(ref: TensorRef): Tile {
+  const shape2d = as2d(ref.shape);
+  return { tensor: ref.name, mode: 'value', rows: [0, shape2d[0]], cols: [0, shape2d[1]], values: ref.inline!, shape2d };
+}
+
+export function render(container: HTMLElement, data: HeatmapViewData, options: HeatmapViewOptions): HeatmapHandle {
+  const theme = options.theme;
+  const root = d3.select(container);
+  root.selectAll('*').remove();
+  root.classed('moe-view heatmap-view', true);
+  const ref = data.tensor;
+  const [R, C] = as2d(ref.shape);
+  const T = options.tileSize ?? 64;
+  const maxCells = options.maxVisibleCells ?? 256 * 256;
+  const width = options.width ?? 960;
+  const height = Math.max(200, (options.height ?? 600) - 80);
+  const header = root.append('div').attr('class', 'heatmap-header');
+  header.append('span').attr('class', 'chip-name').text(ref.name);
+  header.append('span').attr('class', 'muted').text(` ${ref.dtype} [${ref.shape.join(', ')}] viewed as ${R} × ${C} · ${data.mode === 'value' ? 'values' : '|error| vs float64 reference'} · min ${fmt(ref.summary.min)} max ${fmt(ref.summary.max)}${ref.summary.nanCount ? ` · ${ref.summary.nanCount} NaN` : ''}`);
+  const canvas = root.append('canvas').attr('class', 'heatmap-canvas').attr('tabindex', 0).attr('role', 'img')
+    .attr('aria-label', `heatmap of ${ref.name}; scroll to zoom, drag to pan`).style('width', `${width}px`).style('height', `${height}px`).node()!;
+  const dpr = (container.ownerDocument.defaultView?.devicePixelRatio ?? 1) || 1;
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(height * dpr);
+  let ctx: CanvasRenderingContext2D | null = null;
+  try {
+    ctx = canvas.getContext('2d');
+  } catch {
+    ctx = null;
+  }
+  const status = root.append('div').attr('class', 'status muted').attr('role', 'status').attr('aria-live', 'polite');
+  const tip = root.append('div').attr('class', 'tooltip').attr('role', 'status');
+
+  const cache = new Map<string, CachedTile>();
+  const pending = new Map<string, Promise<void>>();
+  let requests = 0;
+  let extent = data.mode === 'value' ? ref.summary.absMax : 0;
+  const addTile = (t: Tile): void => {
+    validateTile(t, [R, C]);
+    cache.set(`${t.rows[0]},${t.cols[0]}`, { tile: t });
+    if (data.mode === 'error' || !(extent > 0)) for (const v of t.values) if (Number.isFinite(v)) extent = Math.max(extent, Math.abs(v));
+  };
+  if (data.mode === 'value' && ref.inline) addTile(inlineTile(ref));
+  for (const t of data.tiles ?? []) addTile(t);
+
+  // start fitted when small, else on the top-left window of at most maxCells cells
+  const fitK = Math.min(width / C, height / R);
+  const side = Math.sqrt(maxCells);
+  const k0 = R * C <= maxCells ? fitK : Math.max(fitK, width / Math.min(C, side), height / Math.min(R, side));
+  let transform = d3.zoomIdentity.scale(k0);
+
+  let colour = heatmapColour(data.mode, extent, theme);
+  const tileCanvas = (c: CachedTile): HTMLCanvasElement | undefined => {
+    if (c.canvas || !ctx) return c.canvas;
+    const t = c.tile;
+    const w = t.cols[1] - t.cols[0];
+    const h = t.rows[1] - t.rows[0];
+    const cv = container.ownerDocument.createElement('canvas');
+    cv.width = w;
+    cv.height = h;
+    const tctx = cv.getContext('2d')!;
+    const img = tctx.createImageData(w, h);
+    for (let i = 0; i < w * h; i++) {
+      const col = d3.rgb(colour(t.values[i]!));
+      img.data[4 * i] = col.r;
+      img.data[4 * i + 1] = col.g;
+      img.data[4 * i + 2] = col.b;
+      img.data[4 * i + 3] = 255;
+    }
+    tctx.putImageData(img, 0, 0);
+    c.canvas = cv;
+    return cv;
+  };
+
+  const draw = (): void => {
+    if (!ctx) return;
+    const t0 = performance.now();
+    ctx.save();
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = theme.background;
+    ctx.fillRect(0, 0, width, height);
+    ctx.imageSmoothingEnabled = false;
+    ctx.translate(transform.x, transform.y);
+    ctx.scale(transform.k, transform.k);
+    ctx.fillStyle = theme.border;
+    ctx.globalAlpha = 0.25;
+    ctx.fillRect(0, 0, C, R);
+    ctx.globalAlpha = 1;
+    for (const c of cache.values()) {
+      const cv = tileCanvas(c);
+      if (cv) ctx.drawImage(cv, c.tile.cols[0], c.tile.rows[0]);
+    }
+    ctx.lineWidth = 1 / transform.k;
+    ctx.strokeStyle = theme.foreground;
+    ctx.strokeRect(0, 0, C, R);
+    ctx.restore();
+    options.onFrame?.(performance.now() - t0);
+  };
+
+  const visible = (): { r0: number; r1: number; c0: number; c1: number } => ({
+    r0: Math.max(0, Math.floor(transform.invertY(0))),
+    r1: Math.min(R, Math.ceil(transform.invertY(height))),
+    c0: Math.max(0, Math.floor(transform.invertX(0))),
+    c1: Math.min(C, Math.ceil(transform.invertX(width))),
+  });
+
+  const load = (): void => {
+    const v = visible();
+    const cells = Math.max(0, v.r1 - v.r0) * Math.max(0, v.c1 - v.c0);
+    const covered = data.mode === 'value' && ref.inline;
+    if (covered) {
+      status.text(`${R * C} values inline`);
+      return;
+    }
+    if (!options.requestTile) {
+      status.text(`${cache.size} tile(s) loaded; no tile source`);
+      return;
+    }
+    if (cells > maxCells) {
+      status.text(`${cache.size} tile(s) loaded — zoom in to load values (window ${v.r1 - v.r0} × ${v.c1 - v.c0} cells, tiles load below ${maxCells.toLocaleString('en-US')})`);
+      return;
+    }
+    for (let r = Math.floor(v.r0 / T) * T; r < v.r1; r += T) {
+      for (let c = Math.floor(v.c0 / T) * T; c < v.c1; c += T) {
+        const key = `${r},${c}`;
+        if (cache.has(key) || pending.has(key)) continue;
+        requests++;
+        const p = options.requestTile(ref.name, [r, Math.min(R, r + T)], [c, Math.min(C, c + T)], data.mode)
+          .then((tile) => {
+            addTile(tile);
+            const before = colour;
+            colour = heatmapColour(data.mode, extent, theme);
+            if (before !== colour) for (const ct of cache.values()) ct.canvas = undefined;
+            draw();
+            status.text(`${cache.size} tile(s) loaded`);
+          })
+          .catch((e: unknown) => {
+            status.text(`tile rows ${r}… cols ${c}… failed: ${e instanceof Error ? e.message : String(e)}`);
+          })
+          .finally(() => pending.delete(key));
+        pending.set(key, p);
+      }
+    }
+  };
+
+  const zoom = d3.zoom<HTMLCanvasElement, unknown>().touchable(notTouch).extent([[0, 0], [width, height]])
+    .scaleExtent([fitK * 0.5, 64])
+    .on('zoom', (e: d3.D3ZoomEvent<HTMLCanvasElement, unknown>) => {
+      transform = e.transform;
+      draw();
+    })
+    .on('end', () => load());
+  d3.select(canvas).call(zoom).call(zoom.transform, transform);
+  d3.select(canvas).on('mousemove', (e: MouseEvent) => {
+    const [mx, my] = d3.pointer(e, canvas);
+    const r = Math.floor(transform.invertY(my));
+    const c = Math.floor(transform.invertX(mx));
+    const v = valueAt(r, c);
+    tip.classed('visible', r >= 0 && r < R && c >= 0 && c < C);
+    tip.text(`${ref.name}[${r}, ${c}] = ${v === undefined ? 'not loaded' : fmt(v)}`);
+  });
+  const valueAt = (r: number, c: number): number | undefined => {
+    if (r < 0 || c < 0 || r >= R || c >= C) return undefined;
+    for (const ct of cache.values()) {
+      const t = ct.tile;
+      if (r >= t.rows[0] && r < t.rows[1] && c >= t.cols[0] && c < t.cols[1]) return t.values[(r - t.rows[0]) * (t.cols[1] - t.cols[0]) + (c - t.cols[0])];
+    }
+    return undefined;
+  };
+  load();
+  draw();
+  return {
+    valueAt,
+    get tilesLoaded() {
+      return cache.size;
+    },
+    get requests() {
+      return requests;
+    },
+    idle: async () => {
+      while (pending.size) await Promise.all([...pending.values()]);
+    },
+    destroy: () => root.selectAll('*').remove(),
+  };
+}
+
+const fmt = (v: number): string => (Number.isFinite(v) ? (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : String(+v.toPrecision(5))) : String(v));
+
+/** Vector version for export: known values binned to at most `bins` × `bins` rectangles; unknown bins hatched. */
+export function heatmapSvg(doc: Document, data: HeatmapViewData, theme: Theme, o: { width: number; idPrefix: string; bins?: number }): Svg {
+  const ref = data.tensor;
+  const [R, C] = as2d(ref.shape);
+  const tiles = [...(data.tiles ?? [])];
+  if (data.mode === 'value' && ref.inline) tiles.push(inlineTile(ref));
+  for (const t of tiles) validateTile(t, [R, C]);
+  const maxBins = o.bins ?? 96;
+  const bx = Math.max(1, Math.ceil(C / maxBins));
+  const by = Math.max(1, Math.ceil(R / maxBins));
+  const nx = Math.ceil(C / bx);
+  const ny = Math.ceil(R / by);
+  const sum = new Float64Array(nx * ny);
+  const cnt = new Uint32Array(nx * ny);
+  let extent = data.mode === 'value' ? ref.summary.absMax : 0;
+  for (const t of tiles) {
+    const w = t.cols[1] - t.cols[0];
+    for (let i = 0; i < t.values.length; i++) {
+      const v = t.values[i]!;
+      const r = t.rows[0] + Math.floor(i / w);
+      const c = t.cols[0] + (i % w);
+      const b = Math.floor(r / by) * nx + Math.floor(c / bx);
+      if (Number.isFinite(v)) {
+        sum[b] += v;
+        cnt[b]!++;
+        if (data.mode === 'error' || !(extent > 0)) extent = Math.max(extent, Math.abs(v));
+      }
+    }
+  }
+  const colour = heatmapColour(data.mode, extent, theme);
+  const plotW = o.width - 28;
+  const cellPx = Math.min(24, plotW / nx);
+  const top = 56;
+  const H = top + ny * cellPx + 50;
+  const title = `${ref.name} ${data.mode === 'value' ? 'values' : '|error| vs float64'} (${R} × ${C}${bx * by > 1 ? `, bins of ${by} × ${bx}` : ''})`;
+  const svg = createSvg(doc, o.width, H, theme, title);
+  const ids = addPatterns(svg, theme, o.idPrefix);
+  svg.append('text').attr('class', 'title').attr('x', 14).attr('y', 22).attr('font-size', 14).attr('font-weight', 600).text(title);
+  const g = svg.append('g').attr('transform', `translate(14,${top})`);
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      const b = j * nx + i;
+      g.append('rect').attr('class', cnt[b] ? 'bin' : 'bin unknown').attr('x', i * cellPx).attr('y', j * cellPx).attr('width', cellPx).attr('height', cellPx)
+        .attr('fill', cnt[b] ? colour(sum[b]! / cnt[b]!) : `url(#${ids.pad})`);
+    }
+  }
+  legendRow(svg.append('g').attr('transform', `translate(14,${H - 28})`), [
+    { label: data.mode === 'value' ? `−${fmt(extent)}` : '0', fill: colour(data.mode === 'value' ? -extent : 0) },
+    { label: data.mode === 'value' ? `+${fmt(extent)}` : fmt(extent), fill: colour(extent) },
+    { label: 'not loaded', fill: `url(#${ids.pad})` },
+  ], theme);
+  return svg;
+}

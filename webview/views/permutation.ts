@@ -1,0 +1,206 @@
+/**
+ * Expert permutation map: per-expert histogram (routed rows and the padding up to the 128-row segment, hot experts
+ * marked), the m_indices strip of the permuted buffer (each expert's segment, padding rows hatched), and the
+ * tokens × top-k grid. Hovering a token shows its experts, rows and weights and where its output is gathered from.
+ * Segments are drawn as runs, not rows, so a DeepSeek-size buffer (tens of thousands of rows) stays a few hundred nodes.
+ */
+import * as d3 from 'd3';
+import type { Theme } from '../theme';
+import type { PermutationModel } from '../model/permutation';
+import { createSvg, addPatterns, legendRow, type Svg, type G } from './svgkit';
+
+export interface PermutationViewData {
+  model: PermutationModel;
+  title?: string;
+}
+
+export interface PermutationViewOptions {
+  theme: Theme;
+  width?: number;
+  idPrefix?: string;
+  onHover?: (info: TokenInfo | null) => void;
+}
+
+export interface TokenInfo {
+  token: number;
+  slots: { slot: number; expert: number; row: number; weight: number }[];
+  lines: string[];
+}
+
+export interface PermutationHandle {
+  svg: SVGSVGElement;
+  hoverToken(t: number): TokenInfo | null;
+  destroy(): void;
+}
+
+/** Token grid cells drawn at most (above it the grid shows the first tokens and says so). */
+export const TOKEN_GRID_LIMIT = 4096;
+
+/** Experts whose routed rows exceed mean + 2σ. */
+export function hotExperts(counts: readonly number[]): number[] {
+  const n = counts.length;
+  if (n === 0) return [];
+  const mean = counts.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(counts.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  return counts.map((c, e) => (c > mean + 2 * sd && c > 0 ? e : -1)).filter((e) => e >= 0);
+}
+
+export function tokenInfo(m: PermutationModel, t: number): TokenInfo | null {
+  if (!Number.isInteger(t) || t < 0 || t >= m.tokens) return null;
+  const slots = [];
+  for (let s = 0; s < m.topk; s++) {
+    const i = t * m.topk + s;
+    const row = m.invPerm[i]!;
+    slots.push({ slot: s, expert: row >= 0 ? m.mIndices[row]! : -1, row, weight: m.weights[i]! });
+  }
+  const terms = slots.filter((s) => s.row >= 0).map((s) => `${s.weight.toFixed(3)}·out[${s.row}]`);
+  return {
+    token: t,
+    slots,
+    lines: [
+      ...slots.map((s) => (s.row >= 0 ? `slot ${s.slot}: expert ${s.expert} → row ${s.row} (segment row ${s.row - m.segStart[s.expert]!}), weight ${s.weight.toFixed(4)}` : `slot ${s.slot}: expert not local (no row)`)),
+      `gathered back: y[${t}] = ${terms.length ? terms.join(' + ') : '0 (no local expert)'}`,
+    ],
+  };
+}
+
+export function render(container: HTMLElement, data: PermutationViewData, options: PermutationViewOptions): PermutationHandle {
+  const root = d3.select(container);
+  root.selectAll('*').remove();
+  root.classed('moe-view permutation-view', true);
+  const { svg, hoverToken } = permutationSvg(container.ownerDocument, data, options);
+  container.appendChild(svg.node()!);
+  const tip = root.append('div').attr('class', 'tooltip').attr('role', 'status').attr('aria-live', 'polite');
+  const hover = (t: number): TokenInfo | null => {
+    const info = hoverToken(t);
+    tip.selectAll('*').remove();
+    tip.classed('visible', !!info);
+    if (info) {
+      tip.append('div').attr('class', 'tip-title').text(`token ${info.token}`);
+      tip.selectAll('div.tip-line').data(info.lines).join('div').attr('class', 'tip-line').text((l) => l);
+    }
+    options.onHover?.(info);
+    return info;
+  };
+  svg.select('g.tokens').on('mouseover', (e: MouseEvent) => {
+    const t = (e.target as Element).getAttribute?.('data-token');
+    if (t !== null && t !== undefined) hover(+t);
+  });
+  svg.on('mouseleave', () => hover(-1));
+  return { svg: svg.node()!, hoverToken: hover, destroy: () => root.selectAll('*').remove() };
+}
+
+export function permutationSvg(doc: Document, data: PermutationViewData, options: PermutationViewOptions): { svg: Svg; hoverToken: (t: number) => TokenInfo | null } {
+  const m = data.model;
+  const theme = options.theme;
+  const W = options.width ?? 960;
+  const margin = { l: 68, r: 16 };
+  const innerW = W - margin.l - margin.r;
+  const E = m.experts;
+  const showTokens = Math.min(m.tokens, Math.max(1, Math.floor(TOKEN_GRID_LIMIT / m.topk)));
+  const perRow = Math.min(showTokens, Math.max(8, Math.floor(innerW / (m.topk * 6 + 4))));
+  const cell = Math.max(3, Math.min(14, Math.floor(innerW / (perRow * (m.topk + 0.5)))));
+  const tokenRows = Math.ceil(showTokens / perRow);
+  const histH = 150;
+  const stripH = 34;
+  const top = 78;
+  const tokensTop = top + histH + 64 + stripH + 48;
+  const H = tokensTop + tokenRows * (cell + 3) + 60;
+  const svg = createSvg(doc, W, H, theme, data.title ?? 'Expert permutation map');
+  const ids = addPatterns(svg, theme, options.idPrefix ?? 'perm');
+  const hot = new Set(hotExperts(m.counts));
+  svg.append('text').attr('class', 'title').attr('x', 14).attr('y', 20).attr('font-size', 14).attr('font-weight', 600).text(data.title ?? 'Expert permutation map');
+  svg.append('text').attr('class', 'subtitle').attr('x', 14).attr('y', 38).attr('fill', theme.muted).attr('font-size', 11)
+    .text(`${m.tokens} tokens × top-${m.topk} = ${m.routed} routed rows → M_sum ${m.mSum} rows in ${E} experts' ${m.blockM}-row segments · padding waste ${(m.paddingWaste * 100).toFixed(1)}% · ${hot.size} hot expert${hot.size === 1 ? '' : 's'}`);
+
+  // ---- histogram
+  const hist = svg.append('g').attr('class', 'histogram').attr('transform', `translate(${margin.l},${top})`);
+  const x = d3.scaleBand<number>().domain(d3.range(E)).range([0, innerW]).paddingInner(E > 64 ? 0 : 0.15);
+  const maxRows = d3.max(m.segLen) ?? 1;
+  const y = d3.scaleLinear().domain([0, Math.max(1, maxRows)]).nice().range([histH, 0]);
+  hist.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(4).tickSizeOuter(0)).call((a) => styleAxis(a, theme));
+  hist.append('text').attr('x', -44).attr('y', -14).attr('fill', theme.muted).attr('font-size', 11).text('rows');
+  const bars = hist.selectAll('g.expert').data(d3.range(E)).join('g').attr('class', 'expert').attr('data-expert', (e) => e);
+  bars.append('rect').attr('class', 'bar-pad').attr('x', (e) => x(e)!).attr('width', x.bandwidth())
+    .attr('y', (e) => y(m.segLen[e]!)).attr('height', (e) => y(m.counts[e]!) - y(m.segLen[e]!))
+    .attr('fill', `url(#${ids.pad})`).attr('stroke', E > 64 ? 'none' : theme.border);
+  bars.append('rect').attr('class', (e) => `bar-count${hot.has(e) ? ' hot' : ''}`).attr('x', (e) => x(e)!).attr('width', x.bandwidth())
+    .attr('y', (e) => y(m.counts[e]!)).attr('height', (e) => histH - y(m.counts[e]!))
+    .attr('fill', (e) => (hot.has(e) ? theme.charts.orange : theme.charts.blue));
+  bars.append('title').text((e) => `expert ${e}: ${m.counts[e]} routed rows, segment ${m.segLen[e]} rows (${m.segLen[e]! - m.counts[e]!} padding)${hot.has(e) ? ' — hot' : ''}`);
+  // label hot experts only where there is room for the text
+  const labelled = [...hot].sort((a, b) => m.counts[b]! - m.counts[a]!).slice(0, x.bandwidth() >= 14 ? 12 : 1);
+  hist.selectAll('text.hot-label').data(labelled).join('text').attr('class', 'hot-label')
+    .attr('x', (e) => x(e)! + x.bandwidth() / 2).attr('y', (e) => y(m.counts[e]!) - 4).attr('text-anchor', 'middle').attr('font-size', 10)
+    .attr('fill', theme.charts.orange).text((e) => `expert ${e}: ${m.counts[e]} rows`).attr('text-anchor', 'start').attr('x', (e) => x(e)! + x.bandwidth() + 4).attr('y', (e) => y(m.counts[e]!) + 10);
+  const xAxis = d3.axisBottom(x).tickValues(d3.range(0, E, Math.max(1, Math.ceil(E / 16)))).tickSizeOuter(0);
+  hist.append('g').attr('class', 'axis').attr('transform', `translate(0,${histH})`).call(xAxis).call((a) => styleAxis(a, theme));
+  hist.append('text').attr('x', innerW / 2).attr('y', histH + 32).attr('text-anchor', 'middle').attr('fill', theme.muted).attr('font-size', 11).text('local expert');
+
+  // ---- m_indices strip
+  const stripTop = top + histH + 64;
+  const strip = svg.append('g').attr('class', 'strip').attr('transform', `translate(${margin.l},${stripTop})`);
+  strip.append('text').attr('x', -8).attr('y', stripH / 2 + 4).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text('m_indices');
+  const rx = d3.scaleLinear().domain([0, Math.max(1, m.mSum)]).range([0, innerW]);
+  const segs = d3.range(E).filter((e) => m.segLen[e]! > 0);
+  const tone = [theme.charts.blue, theme.charts.green, theme.charts.purple, theme.charts.yellow];
+  strip.selectAll('rect.seg-rows').data(segs).join('rect').attr('class', 'seg-rows').attr('data-expert', (e) => e)
+    .attr('x', (e) => rx(m.segStart[e]!)).attr('width', (e) => Math.max(0.5, rx(m.counts[e]!) - rx(0))).attr('y', 0).attr('height', stripH)
+    .attr('fill', (e) => (hot.has(e) ? theme.charts.orange : tone[e % tone.length]!));
+  strip.selectAll('rect.seg-pad').data(segs.filter((e) => m.segLen[e]! > m.counts[e]!)).join('rect').attr('class', 'seg-pad padding-rows').attr('data-expert', (e) => e)
+    .attr('x', (e) => rx(m.segStart[e]! + m.counts[e]!)).attr('width', (e) => rx(m.segLen[e]! - m.counts[e]!) - rx(0)).attr('y', 0).attr('height', stripH)
+    .attr('fill', `url(#${ids.pad})`).append('title').text((e) => `expert ${e}: rows ${m.segStart[e]! + m.counts[e]!}…${m.segStart[e]! + m.segLen[e]! - 1} are padding (m_indices = −1)`);
+  strip.append('rect').attr('width', innerW).attr('height', stripH).attr('fill', 'none').attr('stroke', theme.border);
+  if (segs.length <= 32) {
+    strip.selectAll('text.seg-label').data(segs).join('text').attr('class', 'seg-label').attr('x', (e) => rx(m.segStart[e]!) + 3).attr('y', stripH + 14)
+      .attr('font-size', 10).attr('fill', theme.muted).text((e) => `e${e} @${m.segStart[e]}`);
+  }
+  strip.append('text').attr('x', innerW).attr('y', -6).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text(`row 0 … ${m.mSum - 1}`);
+  const marks = strip.append('g').attr('class', 'row-marks').attr('pointer-events', 'none');
+
+  // ---- tokens × top-k grid
+  const tg = svg.append('g').attr('class', 'tokens').attr('transform', `translate(${margin.l},${tokensTop})`);
+  tg.append('text').attr('x', -8).attr('y', -10).attr('text-anchor', 'start').attr('font-size', 11).attr('fill', theme.muted)
+    .text(showTokens < m.tokens ? `tokens × top-${m.topk} (first ${showTokens} of ${m.tokens}; colour = expert)` : `tokens × top-${m.topk} (colour = expert)`);
+  const pairs: { t: number; s: number }[] = [];
+  for (let t = 0; t < showTokens; t++) for (let s = 0; s < m.topk; s++) pairs.push({ t, s });
+  const colourOf = (e: number): string => (e < 0 ? theme.background : hot.has(e) ? theme.charts.orange : tone[e % tone.length]!);
+  const tx = (t: number, s: number): number => (t % perRow) * (m.topk * cell + 4) + s * cell;
+  const ty = (t: number): number => Math.floor(t / perRow) * (cell + 3);
+  tg.selectAll('rect.pair').data(pairs).join('rect').attr('class', 'pair').attr('data-token', (d) => d.t).attr('data-slot', (d) => d.s)
+    .attr('x', (d) => tx(d.t, d.s)).attr('y', (d) => ty(d.t)).attr('width', cell - 0.5).attr('height', cell)
+    .attr('fill', (d) => { const r = m.invPerm[d.t * m.topk + d.s]!; return colourOf(r >= 0 ? m.mIndices[r]! : -1); })
+    .attr('stroke', (d) => (m.invPerm[d.t * m.topk + d.s]! < 0 ? theme.muted : 'none'));
+  const tokHl = tg.append('g').attr('class', 'token-hl').attr('pointer-events', 'none');
+
+  const legend = svg.append('g').attr('class', 'legend').attr('transform', `translate(14,${H - 26})`);
+  legendRow(legend, [
+    { label: 'routed rows', fill: theme.charts.blue },
+    { label: 'hot expert (> mean + 2σ)', fill: theme.charts.orange },
+    { label: 'padding rows (m_indices = −1)', fill: `url(#${ids.pad})` },
+  ], theme);
+
+  const hoverToken = (t: number): TokenInfo | null => {
+    const info = tokenInfo(m, t);
+    marks.selectAll('*').remove();
+    tokHl.selectAll('*').remove();
+    svg.selectAll('.pair.hl').classed('hl', false);
+    if (!info) return null;
+    svg.selectAll(`.pair[data-token="${t}"]`).classed('hl', true);
+    if (t < showTokens) {
+      tokHl.append('rect').attr('x', tx(t, 0) - 1.5).attr('y', ty(t) - 1.5).attr('width', m.topk * cell + 2.5).attr('height', cell + 3)
+        .attr('fill', 'none').attr('stroke', theme.focus).attr('stroke-width', 2);
+    }
+    marks.selectAll('line').data(info.slots.filter((s) => s.row >= 0)).join('line').attr('class', 'row-mark')
+      .attr('x1', (s) => rx(s.row + 0.5)).attr('x2', (s) => rx(s.row + 0.5)).attr('y1', -4).attr('y2', stripH + 4)
+      .attr('stroke', theme.focus).attr('stroke-width', 2);
+    return info;
+  };
+  return { svg, hoverToken };
+}
+
+export function styleAxis(a: G | d3.Selection<SVGGElement, unknown, null, undefined>, theme: Theme): void {
+  a.selectAll('path,line').attr('stroke', theme.border);
+  a.selectAll('text').attr('fill', theme.muted).attr('font-family', theme.fontFamily);
+  a.attr('font-family', theme.fontFamily);
+}

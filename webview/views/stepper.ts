@@ -1,0 +1,178 @@
+/**
+ * The stepper: the eight pipeline stages in order, each with its time and roofline fraction; next / previous / play,
+ * keyboard shortcuts (←/→, space, Home/End, 1–4 switch views) and, for the current stage, what it reads and writes
+ * as tensor chips (shape, dtype, layout summary). State lives in the returned handle, not in module globals.
+ */
+import * as d3 from 'd3';
+import type { Trace, StageId, StageRecord, TensorRef } from '../../kernels/trace';
+import type { ViewId } from '../protocol';
+import type { Theme } from '../theme';
+import { fmtTime, fmtBytes, fmtFlops } from './svgkit';
+
+export const VIEW_KEYS: readonly ViewId[] = ['scales', 'permutation', 'timing', 'heatmap'];
+
+export interface StepperData {
+  trace: Trace;
+}
+
+export interface StepperOptions {
+  theme: Theme;
+  stage?: StageId;
+  onStage?: (id: StageId) => void;
+  onView?: (view: ViewId) => void;
+  onTensor?: (name: string) => void;
+  /** where keyboard shortcuts are listened for (default: the container) */
+  keyTarget?: HTMLElement | Document;
+  playIntervalMs?: number;
+}
+
+export interface StepperHandle {
+  readonly stage: StageId;
+  readonly playing: boolean;
+  select(id: StageId): void;
+  next(): void;
+  prev(): void;
+  play(): void;
+  pause(): void;
+  destroy(): void;
+}
+
+export function chipText(t: TensorRef): string {
+  return `${t.name} ${t.dtype}[${t.shape.join('×')}]`;
+}
+
+export function render(container: HTMLElement, data: StepperData, options: StepperOptions): StepperHandle {
+  const stages = data.trace.stages;
+  if (stages.length === 0) throw new Error('stepper: the trace has no stages');
+  const root = d3.select(container);
+  root.selectAll('*').remove();
+  root.classed('moe-view stepper', true);
+  let index = Math.max(0, stages.findIndex((s) => s.id === options.stage));
+  let timer: number | undefined;
+  const win = container.ownerDocument.defaultView;
+
+  const controls = root.append('div').attr('class', 'stepper-controls').attr('role', 'toolbar').attr('aria-label', 'Stage navigation');
+  const prevBtn = controls.append('button').attr('type', 'button').attr('class', 'icon-button').attr('aria-label', 'Previous stage (←)').attr('title', 'Previous stage (←)').text('‹');
+  const playBtn = controls.append('button').attr('type', 'button').attr('class', 'icon-button play').attr('aria-label', 'Play stages (space)').attr('title', 'Play (space)').text('▶');
+  const nextBtn = controls.append('button').attr('type', 'button').attr('class', 'icon-button').attr('aria-label', 'Next stage (→)').attr('title', 'Next stage (→)').text('›');
+  const counter = controls.append('span').attr('class', 'counter muted');
+
+  const list = root.append('ol').attr('class', 'stage-list').attr('role', 'listbox').attr('aria-label', 'Pipeline stages').attr('tabindex', 0);
+  const items = list.selectAll<HTMLLIElement, StageRecord>('li').data(stages).join('li')
+    .attr('role', 'option').attr('class', 'stage-item').attr('data-stage', (s) => s.id).attr('id', (s) => `stage-${s.id}`);
+  const head = items.append('div').attr('class', 'stage-head');
+  head.append('span').attr('class', 'stage-num').text((_s, i) => `${i + 1}`);
+  head.append('span').attr('class', 'stage-title').text((s) => s.title);
+  head.append('span').attr('class', 'stage-time').text((s) => fmtTime(s.timeMs));
+  const meter = items.append('div').attr('class', 'roofline-meter')
+    .attr('role', 'meter').attr('aria-valuemin', 0).attr('aria-valuemax', 100)
+    .attr('aria-valuenow', (s) => Math.round(s.roofline.fraction * 100))
+    .attr('aria-label', (s) => `${s.title}: ${(s.roofline.fraction * 100).toFixed(1)}% of roofline`);
+  meter.append('div').attr('class', 'fill').style('width', (s) => `${Math.max(1, Math.min(100, s.roofline.fraction * 100))}%`);
+  items.append('div').attr('class', 'stage-sub muted').text((s) => `${(s.roofline.fraction * 100).toFixed(s.roofline.fraction < 0.1 ? 2 : 1)}% of roofline · ${s.roofline.bound}-bound`);
+
+  const detail = root.append('section').attr('class', 'stage-detail').attr('aria-live', 'polite');
+
+  const chip = (sel: d3.Selection<HTMLDivElement, unknown, null, undefined>, names: string[], role: 'read' | 'write'): void => {
+    const chips = sel.selectAll<HTMLButtonElement, string>('button.chip').data(names).join('button').attr('type', 'button')
+      .attr('class', `chip chip-${role}`).attr('data-tensor', (n) => n)
+      .attr('aria-label', (n) => `${role === 'read' ? 'reads' : 'writes'} ${n}`);
+    chips.append('span').attr('class', 'chip-name').text((n) => n);
+    chips.append('span').attr('class', 'chip-meta').text((n) => {
+      const t = data.trace.tensors[n];
+      return t ? `${t.dtype} [${t.shape.join('×')}]` : 'not in trace';
+    });
+    chips.append('span').attr('class', 'chip-layout').text((n) => data.trace.tensors[n]?.layout.summary ?? '');
+    chips.on('click', (_e, n) => options.onTensor?.(n));
+  };
+
+  const update = (): void => {
+    const s = stages[index]!;
+    items.classed('current', (_d, i) => i === index).attr('aria-selected', (_d, i) => String(i === index));
+    list.attr('aria-activedescendant', `stage-${s.id}`);
+    counter.text(`${index + 1} / ${stages.length}`);
+    prevBtn.property('disabled', index === 0);
+    nextBtn.property('disabled', index === stages.length - 1);
+    detail.selectAll('*').remove();
+    detail.append('h3').text(`${index + 1}. ${s.title}`);
+    detail.append('div').attr('class', 'metrics').text(
+      `${fmtTime(s.timeMs)} on ${s.backend.toUpperCase()} (${s.device}) · floor ${fmtTime(s.roofline.floorMs)} · ${fmtBytes(s.bytes)} · ${fmtFlops(s.flops)} (${fmtFlops(s.usefulFlops)} useful) · ${s.roofline.intensity.toFixed(1)} FLOP/B`,
+    );
+    detail.append('div').attr('class', 'io-label').text('Reads');
+    chip(detail.append('div').attr('class', 'chips reads'), s.inputs, 'read');
+    detail.append('div').attr('class', 'io-label').text('Writes');
+    chip(detail.append('div').attr('class', 'chips writes'), s.outputs, 'write');
+    const names = new Set([...s.inputs, ...s.outputs]);
+    const checks = data.trace.checks.filter((c) => c.tensor && names.has(c.tensor));
+    if (s.notes?.length || checks.length) {
+      const ul = detail.append('ul').attr('class', 'notes');
+      for (const n of s.notes ?? []) ul.append('li').text(n);
+      for (const c of checks) ul.append('li').attr('class', `check check-${c.level}`).text(`${c.level}: ${c.message}`);
+    }
+    options.onStage?.(s.id);
+  };
+
+  const go = (i: number): void => {
+    const j = Math.max(0, Math.min(stages.length - 1, i));
+    if (j === index) return;
+    index = j;
+    update();
+  };
+  const pause = (): void => {
+    if (timer !== undefined) win?.clearTimeout(timer);
+    timer = undefined;
+    playBtn.text('▶').attr('aria-label', 'Play stages (space)').attr('aria-pressed', 'false');
+  };
+  const tick = (): void => {
+    if (index >= stages.length - 1) return pause();
+    go(index + 1);
+    timer = win?.setTimeout(tick, options.playIntervalMs ?? 1200);
+  };
+  const play = (): void => {
+    if (timer !== undefined) return;
+    if (index >= stages.length - 1) go(0);
+    playBtn.text('❚❚').attr('aria-label', 'Pause (space)').attr('aria-pressed', 'true');
+    timer = win?.setTimeout(tick, options.playIntervalMs ?? 1200);
+  };
+
+  prevBtn.on('click', () => go(index - 1));
+  nextBtn.on('click', () => go(index + 1));
+  playBtn.on('click', () => (timer === undefined ? play() : pause()));
+  items.on('click', (_e, s) => go(stages.indexOf(s)));
+
+  const keyTarget = options.keyTarget ?? container;
+  const onKey = (ev: Event): void => {
+    const e = ev as KeyboardEvent;
+    const tag = (e.target as HTMLElement | null)?.tagName;
+    if (tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA' || e.altKey || e.ctrlKey || e.metaKey) return;
+    let handled = true;
+    if (e.key === 'ArrowRight') go(index + 1);
+    else if (e.key === 'ArrowLeft') go(index - 1);
+    else if (e.key === 'Home') go(0);
+    else if (e.key === 'End') go(stages.length - 1);
+    else if (e.key === ' ' || e.key === 'Spacebar') timer === undefined ? play() : pause();
+    else if (/^[1-4]$/.test(e.key)) options.onView?.(VIEW_KEYS[+e.key - 1]!);
+    else handled = false;
+    if (handled) e.preventDefault();
+  };
+  keyTarget.addEventListener('keydown', onKey);
+  update();
+  return {
+    get stage() {
+      return stages[index]!.id;
+    },
+    get playing() {
+      return timer !== undefined;
+    },
+    select: (id) => go(stages.findIndex((s) => s.id === id)),
+    next: () => go(index + 1),
+    prev: () => go(index - 1),
+    play,
+    pause,
+    destroy: () => {
+      pause();
+      keyTarget.removeEventListener('keydown', onKey);
+      root.selectAll('*').remove();
+    },
+  };
+}
