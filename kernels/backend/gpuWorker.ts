@@ -1,0 +1,94 @@
+/**
+ * The GPU worker: a child process (forked by CudaBackend) that owns the CUDA addon and its context. It builds the
+ * layer's inputs where that is cheapest — synthetic specs are regenerated here from the seed, files are read here —
+ * runs the whole layer through the addon and sends the stage tensors back. A CUDA error is reported as E_BACKEND
+ * with the CUDA text and marked fatal: after a device fault the context is unusable, so the parent stops this
+ * worker and starts a fresh one for the next run. Bundled to dist/gpuWorker.js by esbuild.mjs.
+ */
+import { MoeError } from '../errors';
+import type { LayerInputs } from './types';
+import type { LayerSpec } from '../spec';
+import type { StageId } from '../trace';
+import { loadAddon, type NativeAddon } from '../native/addon';
+import { inputsFromWire, nativeArgs, stageTensorsFromNative, tensorsToWire, type WireTensor } from '../native/marshal';
+import { syntheticInputs } from '../synthetic';
+import { loadLayerFile } from '../inputs';
+import { interpretProbe } from './probe';
+
+export type InputSource = { kind: 'synthetic' } | { kind: 'file'; path: string } | { kind: 'tensors'; tensors: Record<string, WireTensor> };
+
+export type WorkerRequest =
+  | { type: 'run'; id: number; spec: LayerSpec; source: InputSource; repeats: number }
+  | { type: 'memInfo'; id: number }
+  /** test hook: launches a trapping kernel, to show that a device fault is contained */
+  | { type: 'fault'; id: number };
+
+export interface WorkerRunResult {
+  tensors: Record<string, WireTensor>;
+  timesMs: Record<StageId, number>;
+  device: string;
+  notes: string[];
+  mSum: number;
+}
+
+export type WorkerResponse =
+  | { id: number; ok: true; run?: WorkerRunResult; memInfo?: { free: number; total: number } }
+  | { id: number; ok: false; error: { code: string; message: string; tensor?: string }; fatal: boolean };
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(['E_SHAPE', 'E_DTYPE', 'E_LAYOUT', 'E_RANGE', 'E_VALUE', 'E_FORMAT', 'E_IO', 'E_SPEC', 'E_BACKEND', 'E_CANCELLED']);
+
+let addon: NativeAddon | undefined;
+let device = '';
+
+function ensureAddon(): NativeAddon {
+  if (addon) return addon;
+  const a = loadAddon();
+  const probe = interpretProbe(a.probe());
+  if (!probe.ok) throw new MoeError('E_BACKEND', probe.reason);
+  device = probe.device ?? 'CUDA device';
+  addon = a;
+  return a;
+}
+
+function inputsFor(spec: LayerSpec, source: InputSource): LayerInputs {
+  if (source.kind === 'synthetic') return syntheticInputs(spec);
+  if (source.kind === 'file') return loadLayerFile(source.path);
+  return inputsFromWire(source.tensors);
+}
+
+function handle(req: WorkerRequest): WorkerResponse {
+  const a = ensureAddon();
+  if (req.type === 'memInfo') return { id: req.id, ok: true, memInfo: a.memInfo() };
+  if (req.type === 'fault') {
+    a.faultForTest();
+    return { id: req.id, ok: true };
+  }
+  const inputs = inputsFor(req.spec, req.source);
+  const { cfg, tensors, notes } = nativeArgs(inputs, req.spec, req.repeats);
+  const r = a.runLayer(cfg, tensors);
+  const stage = stageTensorsFromNative(r, cfg);
+  notes.push(`GPU times: CUDA events, median of ${req.repeats} runs per stage after one warm-up`);
+  return { id: req.id, ok: true, run: { tensors: tensorsToWire(stage), timesMs: r.timesMs, device, notes, mSum: r.mSum } };
+}
+
+function send(msg: WorkerResponse): void {
+  process.send?.(msg);
+}
+
+if (process.send) {
+  process.on('message', (req: WorkerRequest) => {
+    try {
+      send(handle(req));
+    } catch (e) {
+      const raw = (e as { code?: unknown }).code;
+      const code = typeof raw === 'string' && KNOWN_CODES.has(raw) ? raw : 'E_BACKEND';
+      const message = e instanceof Error ? e.message : String(e);
+      const tensor = e instanceof MoeError ? e.tensor : undefined;
+      // CUDA faults (E_BACKEND from the addon) leave the context unusable: the parent stops this worker when it
+      // reads `fatal` (exiting here could race the message) and starts a fresh one for the next run
+      const fatal = raw === 'E_BACKEND';
+      send({ id: req.id, ok: false, error: { code, message, ...(tensor ? { tensor } : {}) }, fatal });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}

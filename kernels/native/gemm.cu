@@ -1,0 +1,348 @@
+// M-grouped contiguous FP8 GEMM (NT) with 1×128 activation scales and 128×128 weight scales (spec §5):
+//   D[r, n] = Σ_j sa[r, j] · sb[e, n/128, j] · Σ_{k in block j} A[r, k] · B[e, n, k],   e = m_indices[r].
+// Tensor cores: wgmma.mma_async m64n128k32 e4m3 on Hopper (sm_90a: one warpgroup per 64×128 tile, 3 blocks/SM),
+// mma.sync.m16n8k32 e4m3 elsewhere (sm_89+, and MOE_GEMM=mma: 8 warps per 128×128 tile). Both walk K in 128-wide
+// blocks through a 3-stage cp.async pipeline into 128-byte-swizzled shared memory; each K-block's partial sums are
+// "promoted" into the float32 accumulator with their two scales, as DeepGEMM does (so on the golden files the
+// wgmma path reproduces DeepGEMM's outputs bit for bit). Tiles whose first row is padding (m_indices −1) are skipped.
+#include "common.cuh"
+#include "ops.h"
+#include <cstdlib>
+#include <string>
+
+namespace moe {
+namespace {
+
+constexpr int BM = 128, BN = 128, BK = 128, STAGES = 3, THREADS = 256;
+constexpr int TILE_BYTES = BM * BK;  // A and B tiles are both 128 rows × 128 bytes
+constexpr int SMEM_BYTES = STAGES * 2 * TILE_BYTES;
+
+__device__ inline uint32_t smemAddr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+
+// 128-byte rows, 16-byte chunks XOR-swizzled by the row's low bits: ldmatrix of 8 rows hits 8 distinct bank groups.
+__device__ inline int swz(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
+
+__device__ inline void cpAsync16(uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
+}
+__device__ inline void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ inline void cpAsyncWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ inline void ldmatrixX4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+               : "r"(addr));
+}
+
+__device__ inline void mmaFp8(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  __trap();  // never built: the addon targets sm_90a, sm_100a and compute_90 only
+#endif
+}
+
+__device__ inline void loadStage(uint8_t* sA, uint8_t* sB, const uint8_t* A, const uint8_t* B, int m0, int n0, int e,
+                                 int N, int K, int kb) {
+  const uint8_t* gA = A + static_cast<size_t>(m0) * K + static_cast<size_t>(kb) * BK;
+  const uint8_t* gB = B + (static_cast<size_t>(e) * N + n0) * K + static_cast<size_t>(kb) * BK;
+#pragma unroll
+  for (int i = 0; i < (BM * BK / 16) / THREADS; i++) {
+    const int idx = threadIdx.x + i * THREADS;
+    const int row = idx >> 3, chunk = idx & 7;
+    cpAsync16(smemAddr(sA + swz(row, chunk)), gA + static_cast<size_t>(row) * K + chunk * 16);
+    cpAsync16(smemAddr(sB + swz(row, chunk)), gB + static_cast<size_t>(row) * K + chunk * 16);
+  }
+}
+
+
+// ---- Hopper path: wgmma.mma_async (sm_90a) -------------------------------------------------------------------
+// The same 128-byte XOR swizzle (it is exactly wgmma's 128B swizzle for K-major operands) and cp.async loads; one
+// warpgroup owns a 64 × 128 tile: one m64n128k32 per 32 K, four per K-block, then the per-block promotion.
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define MOE_HAS_WGMMA 1
+#endif
+
+// K-major operand, 128-byte swizzle: start address, SBO = 1024 B between 8-row groups, LBO unused (16 B).
+__device__ inline uint64_t wgmmaDesc(const void* p) {
+  const uint64_t addr = smemAddr(p);
+  return ((addr & 0x3FFFFull) >> 4) | (static_cast<uint64_t>(16 >> 4) << 16) | (static_cast<uint64_t>(1024 >> 4) << 32) | (1ull << 62);
+}
+
+__device__ inline void wgmma64x128(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
+#ifdef MOE_HAS_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(da), "l"(db), "r"(accumulate));
+#else
+  (void)d; (void)da; (void)db; (void)accumulate;
+  __trap();
+#endif
+}
+
+template <bool kPackedSfa>
+__device__ inline float loadSfa(const float* sfaMn, const int32_t* sfaPacked, int mSum, int row, int kb) {
+  if constexpr (kPackedSfa) {
+    const uint32_t word = static_cast<uint32_t>(__ldg(sfaPacked + static_cast<size_t>(kb >> 2) * mSum + row));
+    return __uint_as_float(((word >> ((kb & 3) * 8)) & 0xffu) << 23);
+  } else {
+    return __ldg(sfaMn + static_cast<size_t>(kb) * mSum + row);
+  }
+}
+
+template <bool kPackedSfa>
+__global__ void __launch_bounds__(THREADS, 1)
+    groupedGemmKernel(const uint8_t* __restrict__ A, const float* __restrict__ sfaMn, const int32_t* __restrict__ sfaPacked,
+                      const uint8_t* __restrict__ B, const float* __restrict__ sfb, const int* __restrict__ mIndices,
+                      __nv_bfloat16* __restrict__ D, int mSum, int N, int K, int E) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+  const int e = mIndices[m0];
+  if (e < 0 || e >= E) return;  // a padding tile (segments are 128-aligned, so a tile is one expert or none)
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int wm = warp >> 2, wn = warp & 3;  // 2 × 4 warps, each 64 rows × 32 columns
+  const int nk = K / BK;
+  const int KB = K / 128, NB = N / 128;
+  const float* sfbTile = sfb + (static_cast<size_t>(e) * NB + blockIdx.y) * KB;
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int a = 0; a < 4; a++)
+#pragma unroll
+    for (int b = 0; b < 4; b++)
+#pragma unroll
+      for (int c = 0; c < 4; c++) acc[a][b][c] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < nk) loadStage(smem + s * 2 * TILE_BYTES, smem + s * 2 * TILE_BYTES + TILE_BYTES, A, B, m0, n0, e, N, K, s);
+    cpAsyncCommit();
+  }
+
+  const int rowBase = m0 + wm * 64 + (lane >> 2);
+  for (int kb = 0; kb < nk; kb++) {
+    cpAsyncWait<STAGES - 2>();
+    __syncthreads();
+    {
+      const int next = kb + STAGES - 1;
+      const int st = next % STAGES;
+      if (next < nk) loadStage(smem + st * 2 * TILE_BYTES, smem + st * 2 * TILE_BYTES + TILE_BYTES, A, B, m0, n0, e, N, K, next);
+      cpAsyncCommit();
+    }
+    // scales for this K-block, fetched before the MMAs so their latency hides behind them
+    float sa[4][2];
+#pragma unroll
+    for (int mt = 0; mt < 4; mt++) {
+      sa[mt][0] = loadSfa<kPackedSfa>(sfaMn, sfaPacked, mSum, rowBase + mt * 16, kb);
+      sa[mt][1] = loadSfa<kPackedSfa>(sfaMn, sfaPacked, mSum, rowBase + mt * 16 + 8, kb);
+    }
+    const float sb = __ldg(sfbTile + kb);
+
+    const uint8_t* sA = smem + (kb % STAGES) * 2 * TILE_BYTES;
+    const uint8_t* sB = sA + TILE_BYTES;
+    float part[4][4][4];
+#pragma unroll
+    for (int a = 0; a < 4; a++)
+#pragma unroll
+      for (int b = 0; b < 4; b++)
+#pragma unroll
+        for (int c = 0; c < 4; c++) part[a][b][c] = 0.f;
+
+#pragma unroll
+    for (int ks = 0; ks < BK / 32; ks++) {
+      uint32_t af[4][4], bf[4][2];
+#pragma unroll
+      for (int mt = 0; mt < 4; mt++) {
+        const int row = wm * 64 + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        const int chunk = ks * 2 + (lane >> 4);
+        ldmatrixX4(smemAddr(sA + swz(row, chunk)), af[mt][0], af[mt][1], af[mt][2], af[mt][3]);
+      }
+#pragma unroll
+      for (int np = 0; np < 2; np++) {
+        const int n = wn * 32 + np * 16 + (lane & 7) + (lane >> 4) * 8;
+        const int chunk = ks * 2 + ((lane >> 3) & 1);
+        ldmatrixX4(smemAddr(sB + swz(n, chunk)), bf[np * 2][0], bf[np * 2][1], bf[np * 2 + 1][0], bf[np * 2 + 1][1]);
+      }
+#pragma unroll
+      for (int mt = 0; mt < 4; mt++)
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) mmaFp8(part[mt][nt], af[mt], bf[nt][0], bf[nt][1]);
+    }
+#pragma unroll
+    for (int mt = 0; mt < 4; mt++) {
+      const float lo = sa[mt][0] * sb, hi = sa[mt][1] * sb;
+#pragma unroll
+      for (int nt = 0; nt < 4; nt++) {
+        acc[mt][nt][0] = fmaf(part[mt][nt][0], lo, acc[mt][nt][0]);
+        acc[mt][nt][1] = fmaf(part[mt][nt][1], lo, acc[mt][nt][1]);
+        acc[mt][nt][2] = fmaf(part[mt][nt][2], hi, acc[mt][nt][2]);
+        acc[mt][nt][3] = fmaf(part[mt][nt][3], hi, acc[mt][nt][3]);
+      }
+    }
+  }
+  cpAsyncWait<0>();
+
+#pragma unroll
+  for (int mt = 0; mt < 4; mt++) {
+    const int r = rowBase + mt * 16;
+#pragma unroll
+    for (int nt = 0; nt < 4; nt++) {
+      const int col = n0 + wn * 32 + nt * 8 + (lane & 3) * 2;
+      *reinterpret_cast<__nv_bfloat162*>(D + static_cast<size_t>(r) * N + col) = __floats2bfloat162_rn(acc[mt][nt][0], acc[mt][nt][1]);
+      *reinterpret_cast<__nv_bfloat162*>(D + static_cast<size_t>(r + 8) * N + col) = __floats2bfloat162_rn(acc[mt][nt][2], acc[mt][nt][3]);
+    }
+  }
+}
+
+
+// One warpgroup per block and 64-row tiles: ~160 registers, so three blocks share an SM and one block's
+// promotion (CUDA cores) overlaps another's wgmma (tensor cores). 64-row tiles that are all padding are skipped.
+constexpr int W_BM = 64, W_THREADS = 128, W_STAGES = 3;
+constexpr int W_STAGE_BYTES = W_BM * BK + BN * BK;
+constexpr int W_SMEM_BYTES = W_STAGES * W_STAGE_BYTES + 1024;
+
+__device__ inline void loadStageW(uint8_t* sA, uint8_t* sB, const uint8_t* A, const uint8_t* B, int m0, int n0, int e,
+                                  int N, int K, int kb) {
+  const uint8_t* gA = A + static_cast<size_t>(m0) * K + static_cast<size_t>(kb) * BK;
+  const uint8_t* gB = B + (static_cast<size_t>(e) * N + n0) * K + static_cast<size_t>(kb) * BK;
+#pragma unroll
+  for (int i = 0; i < (W_BM * BK / 16) / W_THREADS; i++) {
+    const int idx = threadIdx.x + i * W_THREADS;
+    cpAsync16(smemAddr(sA + swz(idx >> 3, idx & 7)), gA + static_cast<size_t>(idx >> 3) * K + (idx & 7) * 16);
+  }
+#pragma unroll
+  for (int i = 0; i < (BN * BK / 16) / W_THREADS; i++) {
+    const int idx = threadIdx.x + i * W_THREADS;
+    cpAsync16(smemAddr(sB + swz(idx >> 3, idx & 7)), gB + static_cast<size_t>(idx >> 3) * K + (idx & 7) * 16);
+  }
+}
+
+template <bool kPackedSfa>
+__global__ void __launch_bounds__(W_THREADS, 3)
+    groupedGemmWgmmaKernel(const uint8_t* __restrict__ A, const float* __restrict__ sfaMn, const int32_t* __restrict__ sfaPacked,
+                           const uint8_t* __restrict__ B, const float* __restrict__ sfb, const int* __restrict__ mIndices,
+                           __nv_bfloat16* __restrict__ D, int mSum, int N, int K, int E) {
+#ifdef MOE_HAS_WGMMA
+  extern __shared__ __align__(1024) uint8_t smemRaw[];
+  // the swizzle is a function of address bits 7–9: tiles must start on 1024-byte boundaries
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smemRaw) + 1023) & ~static_cast<uintptr_t>(1023));
+  const int m0 = blockIdx.x * W_BM, n0 = blockIdx.y * BN;
+  const int e = mIndices[m0];
+  if (e < 0 || e >= E) return;  // padding only (a segment's valid rows come first)
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int nk = K / BK, KB = K / 128, NB = N / 128;
+  const float* sfbTile = sfb + (static_cast<size_t>(e) * NB + blockIdx.y) * KB;
+  float acc[64], part[64];
+#pragma unroll
+  for (int i = 0; i < 64; i++) acc[i] = 0.f;
+#pragma unroll
+  for (int s = 0; s < W_STAGES - 1; s++) {
+    if (s < nk) loadStageW(smem + s * W_STAGE_BYTES, smem + s * W_STAGE_BYTES + W_BM * BK, A, B, m0, n0, e, N, K, s);
+    cpAsyncCommit();
+  }
+  const int r0 = m0 + warp * 16 + (lane >> 2);
+  for (int kb = 0; kb < nk; kb++) {
+    cpAsyncWait<W_STAGES - 2>();
+    // cp.async wrote through the generic proxy; wgmma reads through the async proxy
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    __syncthreads();
+    {
+      const int next = kb + W_STAGES - 1;
+      const int st = next % W_STAGES;
+      if (next < nk) loadStageW(smem + st * W_STAGE_BYTES, smem + st * W_STAGE_BYTES + W_BM * BK, A, B, m0, n0, e, N, K, next);
+      cpAsyncCommit();
+    }
+    const float sa0 = loadSfa<kPackedSfa>(sfaMn, sfaPacked, mSum, r0, kb);
+    const float sa1 = loadSfa<kPackedSfa>(sfaMn, sfaPacked, mSum, r0 + 8, kb);
+    const float sb = __ldg(sfbTile + kb);
+    const uint8_t* sA = smem + (kb % W_STAGES) * W_STAGE_BYTES;
+    const uint8_t* sB = sA + W_BM * BK;
+    const uint64_t da = wgmmaDesc(sA), db = wgmmaDesc(sB);
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int ks = 0; ks < BK / 32; ks++) wgmma64x128(part, da + 2 * ks, db + 2 * ks, ks);  // +32 bytes of K per step
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    const float lo = sa0 * sb, hi = sa1 * sb;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      acc[i * 4 + 0] = fmaf(part[i * 4 + 0], lo, acc[i * 4 + 0]);
+      acc[i * 4 + 1] = fmaf(part[i * 4 + 1], lo, acc[i * 4 + 1]);
+      acc[i * 4 + 2] = fmaf(part[i * 4 + 2], hi, acc[i * 4 + 2]);
+      acc[i * 4 + 3] = fmaf(part[i * 4 + 3], hi, acc[i * 4 + 3]);
+    }
+  }
+  cpAsyncWait<0>();
+#pragma unroll
+  for (int i = 0; i < 16; i++) {
+    const int col = n0 + i * 8 + (lane & 3) * 2;
+    *reinterpret_cast<__nv_bfloat162*>(D + static_cast<size_t>(r0) * N + col) = __floats2bfloat162_rn(acc[i * 4 + 0], acc[i * 4 + 1]);
+    *reinterpret_cast<__nv_bfloat162*>(D + static_cast<size_t>(r0 + 8) * N + col) = __floats2bfloat162_rn(acc[i * 4 + 2], acc[i * 4 + 3]);
+  }
+#else
+  __trap();  // launched only on sm_90 devices, which run the sm_90a code
+#endif
+}
+
+/** wgmma on Hopper (sm_90) unless MOE_GEMM=mma; mma.sync everywhere else */
+bool useWgmma() {
+  static int use = -1;
+  if (use < 0) {
+    int dev = 0, major = 0;
+    MOE_CUDA_CHECK(cudaGetDevice(&dev));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    const char* force = std::getenv("MOE_GEMM");
+    use = major == 9 && !(force && std::string(force) == "mma") ? 1 : 0;
+  }
+  return use == 1;
+}
+
+template <bool kPacked>
+void launchTyped(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B, const float* sfb,
+                 const int* mIndices, uint16_t* D, int mSum, int N, int K, int E, cudaStream_t stream) {
+  const dim3 grid(mSum / BM, N / BN);
+  auto* out = reinterpret_cast<__nv_bfloat16*>(D);
+  if (useWgmma()) {
+    static bool configured = false;  // the attribute is per function; one device per process here
+    if (!configured) {
+      MOE_CUDA_CHECK(cudaFuncSetAttribute(groupedGemmWgmmaKernel<kPacked>, cudaFuncAttributeMaxDynamicSharedMemorySize, W_SMEM_BYTES));
+      configured = true;
+    }
+    const dim3 wgrid(mSum / W_BM, N / BN);
+    groupedGemmWgmmaKernel<kPacked><<<wgrid, W_THREADS, W_SMEM_BYTES, stream>>>(A, sfaMn, sfaPacked, B, sfb, mIndices, out, mSum, N, K, E);
+    MOE_LAUNCH_CHECK("groupedGemmWgmmaKernel");
+    return;
+  }
+  static bool configured = false;
+  if (!configured) {
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(groupedGemmKernel<kPacked>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
+    configured = true;
+  }
+  groupedGemmKernel<kPacked><<<grid, THREADS, SMEM_BYTES, stream>>>(A, sfaMn, sfaPacked, B, sfb, mIndices, out, mSum, N, K, E);
+  MOE_LAUNCH_CHECK("groupedGemmKernel");
+}
+
+}  // namespace
+
+void launchGroupedGemm(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B, const float* sfb,
+                       const int* mIndices, uint16_t* D, int mSum, int N, int K, int E, cudaStream_t stream) {
+  const std::string dims = "(M_sum " + std::to_string(mSum) + ", N " + std::to_string(N) + ", K " + std::to_string(K) + ")";
+  require(mSum >= 0 && mSum % BM == 0, "E_SHAPE", "grouped GEMM: M_sum must be a multiple of 128 " + dims);
+  require(N > 0 && N % BN == 0, "E_SHAPE", "grouped GEMM: N must be a positive multiple of 128 " + dims);
+  require(K > 0 && K % BK == 0, "E_SHAPE", "grouped GEMM: K must be a positive multiple of 128 " + dims);
+  require(E > 0, "E_SHAPE", "grouped GEMM: no experts");
+  require((sfaMn != nullptr) != (sfaPacked != nullptr), "E_LAYOUT", "grouped GEMM: exactly one A-scale layout expected");
+  require(N / BN <= 65535, "E_SHAPE", "grouped GEMM: N too large " + dims);
+  if (mSum == 0) return;
+  if (sfaPacked) launchTyped<true>(A, nullptr, sfaPacked, B, sfb, mIndices, D, mSum, N, K, E, stream);
+  else launchTyped<false>(A, sfaMn, nullptr, B, sfb, mIndices, D, mSum, N, K, E, stream);
+}
+
+}  // namespace moe

@@ -1,0 +1,324 @@
+/**
+ * GPU tests of the CUDA addon (need a GPU with sm_89+; elsewhere each test skips and says why).
+ * - golden e2e_small_{f32,ue8m0}: the whole layer on the GPU; quantized tensors and indices exact, outputs < 1e-2
+ * - parity with the CPU backend on fresh random inputs, several recipes (exact where the CPU reference is exact)
+ * - golden codec / layout tables: per-token quantization (DeepGEMM convention), SM90 and SM100 scale layouts
+ * - device memory flat over repeated runs, bad shapes rejected before any launch, a kernel fault contained
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SafetensorsFile } from '../../../kernels/io/safetensors';
+import { Tensor } from '../../../kernels/tensor';
+import { MoeError } from '../../../kernels/errors';
+import { CudaBackend } from '../../../kernels/backend/cuda';
+import { CpuBackend } from '../../../kernels/backend/cpu';
+import { syntheticInputs } from '../../../kernels/synthetic';
+import { quantizeActivations, quantizeWeightBlocks } from '../../../kernels/ops/quantize';
+import { maskedLayout, planPermutation } from '../../../kernels/ops/permute';
+import { expertMapOf } from '../../../kernels/synthetic';
+import { DEFAULT_RECIPE, type LayerSpec } from '../../../kernels/spec';
+import type { LayerInputs, BackendRun } from '../../../kernels/backend/types';
+import { goldenFile } from '../../golden';
+import { addonHere, gpuSkipReason, mismatchFraction, rawArray, relErrRows } from './gpuHelpers';
+
+const log = (s: string): void => {
+  process.stdout.write(`# ${s}\n`);
+};
+
+function baseSpec(over: Partial<LayerSpec>): LayerSpec {
+  return {
+    name: 'custom',
+    tokens: 64,
+    hidden: 512,
+    intermediate: 256,
+    experts: 8,
+    topk: 2,
+    arch: 'sm90',
+    recipe: { ...DEFAULT_RECIPE },
+    activation: { kind: 'silu' },
+    routerWeight: 'reduce',
+    blockM: 128,
+    source: { kind: 'synthetic', seed: 1, skew: 0.5 },
+    ...over,
+  };
+}
+
+function goldenInputs(path: string): { inputs: LayerInputs; g: Record<string, Tensor>; meta: Record<string, string> } {
+  const f = SafetensorsFile.open(path);
+  const g: Record<string, Tensor> = {};
+  for (const n of f.names()) g[n] = f.read(n);
+  const meta = f.metadata;
+  f.close();
+  const fp8 = (t: Tensor): Tensor<'f8e4m3fn'> => new Tensor('f8e4m3fn', t.shape, t.storage as Uint8Array, t.strides, t.offset);
+  const inputs: LayerInputs = {
+    hidden_states: g.x_bf16 as Tensor<'bf16'>,
+    topk_ids: g.topk_ids_i32 as Tensor<'i32'>,
+    topk_weights: g.topk_weights_f32 as Tensor<'f32'>,
+    w13_weight: fp8(g.w13_fp8_u8!),
+    w13_weight_scale_inv: g.w13_scale_inv_f32 as Tensor<'f32'>,
+    w2_weight: fp8(g.w2_fp8_u8!),
+    w2_weight_scale_inv: g.w2_scale_inv_f32 as Tensor<'f32'>,
+  };
+  return { inputs, g, meta };
+}
+
+/** rows of a permuted (M_sum, C) tensor in token·k + slot order, using inv_perm */
+function rowsByPair(t: Tensor, invPerm: Tensor): Tensor {
+  const C = t.shape[1]!;
+  const P = invPerm.numel;
+  const src = t.contiguous();
+  const out = new (src.storage.constructor as new (n: number) => typeof src.storage)(P * C);
+  const inv = rawArray(invPerm);
+  for (let p = 0; p < P; p++) {
+    const r = inv[p]!;
+    for (let c = 0; c < C; c++) (out as Uint8Array)[p * C + c] = (src.storage as Uint8Array)[r * C + c]!;
+  }
+  return new Tensor(t.dtype, [P, C], out, undefined, 0, t.name);
+}
+
+const layoutBackends = new CudaBackend({ inputTransport: 'tensors' });
+test.after(() => layoutBackends.dispose());
+
+for (const fmt of ['f32', 'ue8m0'] as const) {
+  test(`golden e2e_small_${fmt}: the whole layer on the GPU matches DeepGEMM's run`, async (t) => {
+    const skip = await gpuSkipReason();
+    if (skip) return t.skip(skip);
+    const { inputs, g } = goldenInputs(goldenFile(`e2e_small_${fmt}.safetensors`));
+    const spec = baseSpec({ tokens: 37, hidden: 512, intermediate: 512, experts: 4, topk: 2, recipe: { ...DEFAULT_RECIPE, scaleFormat: fmt, quant: 'vllm' } });
+    const r = await layoutBackends.run(inputs, spec, { repeats: 3 });
+    const T = r.tensors;
+    assert.deepEqual(rawArray(T.a1q!), rawArray(g.a1q_u8!), 'a1q exact');
+    assert.deepEqual(rawArray(T.a1q_scale!), rawArray(g.a1_scale_f32!), 'a1q_scale exact');
+    assert.deepEqual(rawArray(T.m_indices!), rawArray(g.m_indices_i32!), 'm_indices exact');
+    const counts = [0, 0, 0, 0];
+    for (const e of rawArray(T.m_indices!)) if (e >= 0) counts[e]!++;
+    assert.deepEqual(counts, rawArray(g.expert_counts_i32!), 'expert counts exact');
+    const inv = T.inv_perm!;
+    const mm1 = relErrRows(rowsByPair(T.mm1_out!, inv), g.mm1_rows_bf16!);
+    const mm2 = relErrRows(rowsByPair(T.mm2_out!, inv), g.mm2_rows_bf16!);
+    const y = relErrRows(T.output!, g.y_bf16!);
+    // act and a2q are "mostly exact": they are computed from our mm1, which differs from DeepGEMM's in the last
+    // BF16 bit for a share of the elements (different accumulation order), so compare by error, not bits
+    const actRel = relErrRows(rowsByPair(T.act_out!, inv), g.act_rows_bf16!);
+    const act = mismatchFraction(rowsByPair(T.act_out!, inv), g.act_rows_bf16!);
+    const a2q = mismatchFraction(rowsByPair(T.a2q!, inv), g.a2q_rows_u8!);
+    const a2s = mismatchFraction(rowsByPair(T.a2q_scale!, inv), g.a2_scale_rows_f32!);
+    log(`e2e_small_${fmt}: rel mm1 ${mm1.toExponential(2)}, act ${actRel.toExponential(2)}, mm2 ${mm2.toExponential(2)}, y ${y.toExponential(2)}; ` +
+      `mismatches act ${(act * 100).toFixed(3)}%, a2q ${(a2q * 100).toFixed(3)}%, a2 scales ${(a2s * 100).toFixed(3)}%`);
+    assert.ok(mm1 < 1e-2 && mm2 < 1e-2 && y < 1e-2, `relative errors mm1 ${mm1}, mm2 ${mm2}, y ${y}`);
+    assert.ok(actRel < 1e-2, `act rel ${actRel}`);
+    assert.ok(a2q < 0.05 && a2s < 0.01, `a2q (${a2q}) and a2 scales (${a2s}) mostly exact`);
+  });
+}
+
+/** GPU vs CPU on the same inputs: exact where the reference is exact, 1e-2 on GEMM outputs (valid rows only) */
+function compareRuns(gpu: BackendRun, cpu: BackendRun, what: string): void {
+  const G = gpu.tensors;
+  const C = cpu.tensors;
+  for (const n of ['a1q', 'a1q_scale', 'm_indices', 'inv_perm'])
+    assert.deepEqual(rawArray(G[n]!), rawArray(C[n]!), `${what}: ${n} exact`);
+  if (C.a1q_scale_layout) {
+    const gl = G.a1q_scale_layout!;
+    const cl = C.a1q_scale_layout;
+    assert.deepEqual(gl.shape, cl.shape, `${what}: a1q_scale_layout shape`);
+    assert.deepEqual(gl.strides, cl.strides, `${what}: a1q_scale_layout strides`);
+    assert.deepEqual(rawArray(gl), rawArray(cl), `${what}: a1q_scale_layout addressed slots exact`);
+  }
+  const valid = rawArray(G.m_indices!).map((e) => e >= 0);
+  const ok = (r: number): boolean => valid[r]!;
+  assert.deepEqual(rawArray(G.a1q_permuted!).filter((_, i) => ok(Math.floor(i / G.a1q_permuted!.shape[1]!))),
+    rawArray(C.a1q_permuted!).filter((_, i) => ok(Math.floor(i / C.a1q_permuted!.shape[1]!))), `${what}: permuted rows exact`);
+  const mm1 = relErrRows(G.mm1_out!, C.mm1_out!, ok);
+  const mm2 = relErrRows(G.mm2_out!, C.mm2_out!, ok);
+  const y = relErrRows(G.output!, C.output!);
+  // act and a2q follow mm1, whose last BF16 bit differs between accumulation orders (wgmma vs the CPU's): so
+  // they are compared by error, and their bit mismatches are reported
+  const actRel = relErrRows(G.act_out!, C.act_out!, ok);
+  const act = mismatchFraction(G.act_out!, C.act_out!, ok);
+  const a2q = mismatchFraction(G.a2q!, C.a2q!, ok);
+  log(`${what}: rel mm1 ${mm1.toExponential(2)}, act ${actRel.toExponential(2)}, mm2 ${mm2.toExponential(2)}, y ${y.toExponential(2)}; bit mismatches act ${(act * 100).toFixed(3)}%, a2q ${(a2q * 100).toFixed(3)}%`);
+  assert.ok(mm1 < 1e-2, `${what}: mm1 rel ${mm1}`);
+  assert.ok(mm2 < 1e-2, `${what}: mm2 rel ${mm2}`);
+  assert.ok(y < 1e-2, `${what}: y rel ${y}`);
+  assert.ok(actRel < 1e-2, `${what}: act rel ${actRel}`);
+  assert.ok(a2q < 0.05, `${what}: a2q bit mismatches ${a2q}`);
+  for (const n of Object.keys(gpu.timesMs)) assert.ok(Number.isFinite(gpu.timesMs[n as keyof typeof gpu.timesMs]), `${n} timed`);
+}
+
+test('parity with the CPU backend on fresh random inputs, several recipes', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const seed = (Date.now() % 100000) + 7; // fresh inputs every run; printed so a failure can be replayed
+  log(`parity seed ${seed}`);
+  const cases: [string, Partial<LayerSpec>][] = [
+    ['sm90 f32 vllm silu', {}],
+    ['sm90 ue8m0 deepgemm silu, 300 tokens top-4', { tokens: 300, topk: 4, recipe: { ...DEFAULT_RECIPE, scaleFormat: 'ue8m0', quant: 'deepgemm' } }],
+    ['sm100 ue8m0 swiglu(7) weight at activation', { arch: 'sm100', recipe: { ...DEFAULT_RECIPE, scaleFormat: 'ue8m0' }, activation: { kind: 'swiglu', clampLimit: 7 }, routerWeight: 'activation' }],
+    ['EP2 rank 1, expert map', { experts: 16, expertParallel: { size: 2, rank: 1, strategy: 'linear' } }],
+    ['top-1, weight on input, K 1024 N 384', { topk: 1, hidden: 1024, intermediate: 384, routerWeight: 'input', tokens: 129 }],
+  ];
+  const gpu = new CudaBackend();
+  const cpu = new CpuBackend({ threads: 2 });
+  try {
+    for (const [what, over] of cases) {
+      const spec = baseSpec({ ...over, source: { kind: 'synthetic', seed, skew: 0.8 } });
+      const inputs = syntheticInputs(spec);
+      const [g, c] = [await gpu.run(inputs, spec, { repeats: 2 }), await cpu.run(inputs, spec)];
+      compareRuns(g, c, what);
+    }
+  } finally {
+    gpu.dispose();
+  }
+});
+
+test('the mma.sync fallback GEMM (MOE_GEMM=mma, the sm_89/sm_100 path) matches the CPU backend too', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const saved = process.env.MOE_GEMM;
+  process.env.MOE_GEMM = 'mma'; // read by the worker this backend forks
+  const gpu = new CudaBackend();
+  try {
+    const spec = baseSpec({ tokens: 200, topk: 4, source: { kind: 'synthetic', seed: (Date.now() % 1000) + 1, skew: 0.3 } });
+    const inputs = syntheticInputs(spec);
+    compareRuns(await gpu.run(inputs, spec, { repeats: 1 }), await new CpuBackend({ threads: 2 }).run(inputs, spec), 'mma.sync fallback');
+  } finally {
+    gpu.dispose();
+    if (saved === undefined) delete process.env.MOE_GEMM;
+    else process.env.MOE_GEMM = saved;
+  }
+});
+
+test('golden per-token quantization (DeepGEMM convention) is bit-exact on the GPU', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const a = addonHere();
+  const f = SafetensorsFile.open(goldenFile('fp8_golden.safetensors'));
+  try {
+    for (const [M, K, fmt] of [[7, 512, 'f32'], [33, 384, 'f32'], [7, 512, 'ue8m0'], [130, 1024, 'ue8m0']] as const) {
+      const p = `ptq_m${M}_k${K}_${fmt}`;
+      const x = f.read(`${p}_x_bf16`);
+      for (const layout of ['row-major', 'mn-major'] as const) {
+        const r = a.quantize({ x: x.storage as Uint16Array, M, K, quant: 'deepgemm', scaleFormat: fmt, scaleLayout: layout });
+        assert.deepEqual([...r.q], rawArray(f.read(`${p}_q_u8`)), `${p} q (${layout})`);
+        const want = rawArray(f.read(`${p}_sf_f32`));
+        const G = K / 128;
+        const got = layout === 'row-major' ? [...r.scales] : want.map((_, i) => r.scales[(i % G) * r.mnStride + Math.floor(i / G)]!);
+        assert.deepEqual(got, want, `${p} scales (${layout})`);
+      }
+    }
+  } finally {
+    f.close();
+  }
+});
+
+test('golden DeepGEMM scale layouts: SM90 MN-major and SM100 packed UE8M0', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const a = addonHere();
+  const f = SafetensorsFile.open(goldenFile('dg_layouts.safetensors'));
+  try {
+    for (const [mn, k, groups] of [[5, 256, 1], [7, 512, 1], [130, 1024, 1], [33, 384, 3], [1, 7168, 1]] as const) {
+      const p = `sf_mn${mn}_k${k}_g${groups}`;
+      const G = Math.ceil(k / 128);
+      const meta = JSON.parse(f.metadata[`${p}_f32_mnmajor`]!) as { stride: number[] };
+      const sm90 = a.transformScales({ sf: f.read(`${p}_f32_in`).storage as Float32Array, B: groups, M: mn, G, arch: 90 });
+      const want = f.read(`${p}_f32_mnmajor_storage`).storage as Float32Array;
+      assert.equal(sm90.length, want.length, `${p}: storage extent`);
+      const strides = meta.stride;
+      const sB = groups > 1 ? strides[0]! : 0;
+      const [sM, sG] = groups > 1 ? [strides[1]!, strides[2]!] : [strides[0]!, strides[1]!];
+      for (let b = 0; b < groups; b++)
+        for (let m = 0; m < mn; m++)
+          for (let j = 0; j < G; j++) {
+            const i = b * sB + m * sM + j * sG;
+            assert.equal(sm90[i], want[i], `${p}: SM90 slot (${b}, ${m}, ${j})`);
+          }
+      const sm100 = a.transformScales({ sf: f.read(`${p}_ue8m0_in`).storage as Float32Array, B: groups, M: mn, G, arch: 100 });
+      assert.deepEqual([...sm100], rawArray(f.read(`${p}_ue8m0_packed_storage`)), `${p}: SM100 packed storage exact`);
+    }
+  } finally {
+    f.close();
+  }
+});
+
+test('the masked (DeepEP low-latency) layout matches the CPU reference exactly, and maxM overflow is refused', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const a = addonHere();
+  for (const over of [{}, { experts: 16, expertParallel: { size: 2, rank: 0, strategy: 'round_robin' as const } }] as Partial<LayerSpec>[]) {
+    const spec = baseSpec({ tokens: 150, topk: 4, ...over, source: { kind: 'synthetic', seed: (Date.now() % 997) + 1, skew: 1.2 } });
+    const inputs = syntheticInputs(spec);
+    const map = expertMapOf(spec);
+    const E = inputs.w13_weight.shape[0]!;
+    const q = quantizeActivations(inputs.hidden_states, { convention: 'vllm', scaleFormat: 'f32' });
+    const plan = planPermutation(inputs.topk_ids, map ? map.length : E, { ...(map ? { expertMap: map } : {}), blockM: 128 });
+    const cpu = maskedLayout(q.q, q.scale, plan);
+    const ids = inputs.topk_ids.contiguous().storage as Int32Array;
+    const args = { q: q.q.storage as Uint8Array, scales: q.scale.storage as Float32Array, topk_ids: ids, ...(map ? { expert_map: map } : {}), M: spec.tokens, K: spec.hidden, E, eGlobal: spec.experts, topk: spec.topk };
+    const gpu = a.maskedLayout(args);
+    assert.deepEqual([...gpu.maskedM], [...cpu.maskedM], 'masked_m');
+    assert.deepEqual([...gpu.invPerm], rawArray(cpu.invPerm), 'inv_perm');
+    assert.deepEqual([...gpu.a], rawArray(cpu.a), 'rows');
+    assert.deepEqual([...gpu.scale], [...(cpu.scale.storage as Float32Array)], 'scales (MN-major per expert)');
+    const most = Math.max(...cpu.maskedM);
+    assert.throws(() => a.maskedLayout({ ...args, maxM: most - 1 }), (e: unknown) => (e as { code?: string }).code === 'E_RANGE' && /raise maxM/.test(String(e)));
+  }
+});
+
+test('128×128 weight block quantization matches the CPU reference bit for bit', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const a = addonHere();
+  const [E, R, C] = [3, 300, 260]; // ragged edge blocks on purpose
+  const w = new Float32Array(E * R * C);
+  let s = 12345;
+  for (let i = 0; i < w.length; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    w[i] = ((s / 4294967296) * 2 - 1) * (1 + (i % 977) / 50);
+  }
+  for (const fmt of ['f32', 'ue8m0'] as const) {
+    const g = a.quantizeWeights({ w, E, R, C, quant: 'deepgemm', scaleFormat: fmt });
+    const c = quantizeWeightBlocks(new Tensor('f32', [E, R, C], w), { scaleFormat: fmt });
+    assert.deepEqual([...g.q], rawArray(c.q), `${fmt}: q`);
+    assert.deepEqual([...g.scales], rawArray(c.scaleInv), `${fmt}: scales`);
+  }
+});
+
+test('device memory stays flat over repeated runs; bad inputs are rejected before launch; a fault is contained', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const gpu = new CudaBackend();
+  try {
+    const spec = baseSpec({ tokens: 512, hidden: 1024, intermediate: 512, experts: 16, topk: 4, source: { kind: 'synthetic', seed: 3, skew: 1 } });
+    const inputs = syntheticInputs(spec);
+    await gpu.run(inputs, spec, { repeats: 1 });
+    const before = await gpu.memInfo();
+    for (let i = 0; i < 5; i++) await gpu.run(inputs, spec, { repeats: 1 });
+    const after = await gpu.memInfo();
+    const drift = before.free - after.free;
+    log(`device memory: free ${(before.free / 2 ** 20).toFixed(1)} MiB before, ${(after.free / 2 ** 20).toFixed(1)} MiB after 5 runs (drift ${drift} bytes)`);
+    assert.ok(Math.abs(drift) <= 2 * 2 ** 20, `free device memory drifted by ${drift} bytes`);
+
+    // bad shapes and values: rejected with a named tensor, and the worker stays usable (nothing was launched)
+    const bad = { ...inputs, topk_weights: new Tensor('f32', [spec.tokens, 3], new Float32Array(spec.tokens * 3)) };
+    const ids = new Int32Array(spec.tokens * spec.topk).fill(1);
+    ids[5] = 99;
+    const badIds = { ...inputs, topk_ids: new Tensor('i32', [spec.tokens, spec.topk], ids) };
+    const tr = new CudaBackend({ inputTransport: 'tensors' });
+    try {
+      await assert.rejects(tr.run(bad, spec), (e: unknown) => e instanceof MoeError && e.code === 'E_SHAPE' && /topk_weights/.test(e.message));
+      await assert.rejects(tr.run(badIds, spec), (e: unknown) => e instanceof MoeError && e.code === 'E_VALUE' && /topk_ids/.test(e.message));
+      const ok = await tr.run(inputs, spec, { repeats: 1 });
+      assert.ok(ok.tensors.output, 'the worker still runs after rejecting bad input');
+    } finally {
+      tr.dispose();
+    }
+
+    // a trapping kernel: E_BACKEND with the CUDA text, the parent lives, the next run gets a fresh worker
+    await assert.rejects(gpu.faultForTest(), (e: unknown) => e instanceof MoeError && e.code === 'E_BACKEND' && /CUDA error/.test(e.message));
+    const again = await gpu.run(inputs, spec, { repeats: 1 });
+    assert.ok(again.tensors.output);
+  } finally {
+    gpu.dispose();
+  }
+});
