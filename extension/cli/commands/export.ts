@@ -1,0 +1,19 @@
+/** moe-inspect export: renders a view headless (the same D3 code as the panel) to SVG, PNG or TikZ. */
+import { writeFileSync } from 'node:fs';
+import { runLayer } from '../../../kernels/pipeline';
+import { oneOf, parseFlags, required } from '../args';
+import { LAYER_FLAGS, layerFromFlags } from '../layerArgs';
+import { exportView } from '../../../webview/export/index';
+
+export async function exportCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const flags = parseFlags(argv, { ...LAYER_FLAGS, view: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } }, 'export');
+  const view = oneOf(flags, 'view', ['scales', 'permutation', 'timing'] as const, 'scales');
+  const format = oneOf(flags, 'format', ['svg', 'png', 'tikz'] as const, 'svg');
+  const outPath = required(flags, 'out', 'export');
+  const choice = layerFromFlags(flags, 'export');
+  const result = await runLayer(choice.spec, { backend: choice.backend, gpuModel: choice.gpuModel, ...(choice.inputs ? { inputs: choice.inputs } : {}) });
+  const data = exportView(view, format, result.trace);
+  writeFileSync(outPath, data);
+  out.write(`wrote ${view} view as ${format.toUpperCase()} (${data.length} bytes) to ${outPath}\n`);
+  return 0;
+}

@@ -1,0 +1,48 @@
+/** moe-inspect run: the whole layer, a per-stage table, optional stage tensors (--out) and Trace JSON (--trace). */
+import { writeFileSync } from 'node:fs';
+import { runLayer } from '../../../kernels/pipeline';
+import { writeSafetensors } from '../../../kernels/io/safetensors';
+import type { Tensor } from '../../../kernels/tensor';
+import { fmtPercent } from '../../../kernels/format';
+import { parseFlags, str } from '../args';
+import { LAYER_FLAGS, layerFromFlags } from '../layerArgs';
+import { ProgressBar } from '../progress';
+import { stageTable } from '../table';
+
+export async function runCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const flags = parseFlags(argv, { ...LAYER_FLAGS, out: { type: 'string' }, trace: { type: 'string' } }, 'run');
+  const choice = layerFromFlags(flags, 'run');
+  const bar = new ProgressBar();
+  const result = await runLayer(choice.spec, {
+    backend: choice.backend,
+    gpuModel: choice.gpuModel,
+    ...(choice.inputs ? { inputs: choice.inputs } : {}),
+    onProgress: (_stage, fraction, message) => bar.update(fraction, message),
+  });
+  bar.done();
+  const { trace } = result;
+  const s = trace.spec;
+  out.write(
+    `${s.name}: M=${s.tokens} K=${s.hidden} N=${s.intermediate} E=${s.experts} top-${s.topk}` +
+      `${s.expertParallel ? ` EP${s.expertParallel.size} rank ${s.expertParallel.rank}` : ''} ${s.arch} ${s.recipe.scaleFormat}/${s.recipe.quant}\n`,
+  );
+  out.write(`backend: ${trace.backend.name} on ${trace.backend.device} (${trace.backend.reason}); roofline model: ${trace.gpuModel}\n`);
+  const p = trace.permutation;
+  out.write(`permutation: ${p.routedRows} routed rows, M_sum ${p.mSum}, ${p.activeExperts} active experts, padding waste ${fmtPercent(p.paddingWaste)}\n\n`);
+  out.write(stageTable(trace) + '\n');
+  for (const c of trace.checks.filter((c) => c.level !== 'pass')) out.write(`${c.level.toUpperCase().padEnd(4)} ${c.message}\n`);
+
+  const outPath = str(flags, 'out');
+  if (outPath) {
+    const tensors: Record<string, Tensor> = {};
+    for (const [name, t] of result.tensors) tensors[name] = t;
+    writeSafetensors(outPath, tensors, { producer: 'moe-inspect', spec: JSON.stringify(trace.spec), backend: trace.backend.name });
+    out.write(`wrote ${Object.keys(tensors).length} tensors to ${outPath}\n`);
+  }
+  const tracePath = str(flags, 'trace');
+  if (tracePath) {
+    writeFileSync(tracePath, JSON.stringify(trace, null, 1));
+    out.write(`wrote trace to ${tracePath}\n`);
+  }
+  return trace.checks.some((c) => c.level === 'fail') ? 1 : 0;
+}
