@@ -1,0 +1,16 @@
+/**
+ * Worker-thread entry of the grouped GEMM (bundled to dist/gemmWorker.js; under tsx the .ts file is loaded through
+ * tsx's CJS hook, see spawnWorker in gemm.ts). Each message is one GemmJob over shared memory; the worker pulls
+ * units from the job's atomic counter until none are left and answers {ok}.
+ */
+import { parentPort } from 'node:worker_threads';
+import { runUnits, type GemmJob } from './gemm';
+
+parentPort?.on('message', (job: GemmJob) => {
+  try {
+    runUnits(job);
+    parentPort!.postMessage({ ok: true });
+  } catch (e) {
+    parentPort!.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
+  }
+});

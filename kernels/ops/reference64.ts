@@ -1,0 +1,169 @@
+/**
+ * The whole layer in float64 from the same quantized inputs, pair by pair: dequantize a1q and the weights exactly,
+ * matmul in float64, silu·up in float64, re-quantize with the run's recipe (from the BF16-stored activation, the
+ * recipe's one rounding point that decides FP8 codes), matmul, weighted sum. Used by property tests and by the UI's |error| heatmaps. Computed per (token, slot)
+ * pair on demand and cached, so an error tile of a DeepSeek-size layer costs only the rows it shows.
+ */
+import type { LayerInputs } from '../backend/types';
+import type { LayerSpec } from '../spec';
+import { E4M3_DECODE } from '../dtypes/fp8e4m3';
+import { roundBf16 } from '../dtypes/bf16';
+import { MoeError } from '../errors';
+import { quantizeActivations, quantizeRowGroups } from './quantize';
+import type { PermutePlan } from './permute';
+import { Tensor } from '../tensor';
+
+export interface PairReference {
+  /** GEMM1 output row (2N) */
+  mm1: Float64Array;
+  /** activation row (N) */
+  act: Float64Array;
+  /** dequantized re-quantized activation row (N): what GEMM2 multiplies */
+  a2: Float64Array;
+  /** GEMM2 output row (K) */
+  mm2: Float64Array;
+}
+
+const silu = (g: number): number => g / (1 + Math.exp(-g));
+
+/** Σ_c x[c] · w[c] · scale[block of c] in float64, one scale multiply per 128-wide block */
+function blockDot(x: Float64Array, codes: Uint8Array, off: number, len: number, scales: Float32Array, sOff: number): number {
+  let total = 0;
+  for (let c0 = 0, j = 0; c0 < len; c0 += 128, j++) {
+    const c1 = Math.min(c0 + 128, len);
+    let s = 0;
+    for (let c = c0; c < c1; c++) s += x[c]! * E4M3_DECODE[codes[off + c]!]!;
+    total += s * scales[sOff + j]!;
+  }
+  return total;
+}
+
+function bytesOf(t: Tensor<'f8e4m3fn'>): Uint8Array {
+  const c = t.contiguous();
+  return c.storage.subarray(c.offset, c.offset + c.numel);
+}
+
+export class LayerReference64 {
+  private readonly M: number;
+  private readonly K: number;
+  private readonly N: number;
+  private readonly k: number;
+  private readonly a1q: Uint8Array;
+  private readonly a1s: Float32Array;
+  private readonly w13: Uint8Array;
+  private readonly w2: Uint8Array;
+  /** dense row-major copies of the block scales (E, Nb, Kb) */
+  private readonly s13: Float32Array;
+  private readonly s2: Float32Array;
+  private readonly pairs = new Map<number, PairReference>();
+  private readonly tokens = new Map<number, Float64Array>();
+
+  constructor(
+    private readonly inputs: LayerInputs,
+    private readonly spec: LayerSpec,
+    private readonly plan: PermutePlan,
+  ) {
+    const [M, K] = inputs.hidden_states.shape as [number, number];
+    this.M = M;
+    this.K = K;
+    this.N = inputs.w2_weight.shape[2]!;
+    this.k = inputs.topk_ids.shape[1]!;
+    let x = inputs.hidden_states;
+    if (spec.routerWeight === 'input') x = weightedInput(inputs);
+    const q = quantizeActivations(x, { convention: spec.recipe.quant, scaleFormat: spec.recipe.scaleFormat });
+    this.a1q = q.q.storage;
+    this.a1s = q.scale.storage;
+    this.w13 = bytesOf(inputs.w13_weight);
+    this.w2 = bytesOf(inputs.w2_weight);
+    this.s13 = inputs.w13_weight_scale_inv.toFloat32();
+    this.s2 = inputs.w2_weight_scale_inv.toFloat32();
+  }
+
+  /** local expert of pair p = t·k + s, −1 when not computed on this rank */
+  expertOf(p: number): number {
+    const row = this.plan.invPerm.storage[p]!;
+    return row < 0 ? -1 : this.plan.mIndices.storage[row]!;
+  }
+
+  pair(p: number): PairReference | undefined {
+    const hit = this.pairs.get(p);
+    if (hit) return hit;
+    if (p < 0 || p >= this.M * this.k) throw new MoeError('E_RANGE', `reference: pair ${p} outside 0…${this.M * this.k - 1}`);
+    const e = this.expertOf(p);
+    if (e < 0) return undefined;
+    const { K, N } = this;
+    const t = Math.floor(p / this.k);
+    const Kb = Math.ceil(K / 128);
+    const a = new Float64Array(K);
+    for (let c = 0; c < K; c++) a[c] = E4M3_DECODE[this.a1q[t * K + c]!]! * this.a1s[t * Kb + (c >> 7)]!;
+    const mm1 = new Float64Array(2 * N);
+    const Nb13 = Math.ceil((2 * N) / 128);
+    for (let n = 0; n < 2 * N; n++) {
+      const row = (e * 2 * N + n) * K;
+      const sRow = (e * Nb13 + (n >> 7)) * Kb;
+      mm1[n] = blockDot(a, this.w13, row, K, this.s13, sRow);
+    }
+    const act = new Float64Array(N);
+    const swiglu = this.spec.activation.kind === 'swiglu';
+    const lim = this.spec.activation.clampLimit ?? Infinity;
+    const w = this.spec.routerWeight === 'activation' ? this.inputs.topk_weights.storage[p]! : 1;
+    for (let n = 0; n < N; n++) {
+      let g = mm1[n]!;
+      let u = mm1[N + n]!;
+      if (swiglu) {
+        g = Math.min(g, lim);
+        u = Math.max(-lim, Math.min(lim, u));
+      }
+      act[n] = silu(g) * u * w;
+    }
+    // re-quantize as the recipe defines it: act is stored BF16 (spec §5), then quantized per 128-group
+    // (N is a multiple of 128 whenever the checks pass)
+    const a2 = new Float64Array(N);
+    if (N % 128 === 0) {
+      const q = new Uint8Array(N);
+      const sc = new Float32Array(N / 128);
+      quantizeRowGroups(Float32Array.from(act, roundBf16), 0, N, q, 0, sc, 0, 1, { convention: this.spec.recipe.quant, scaleFormat: this.spec.recipe.scaleFormat });
+      for (let n = 0; n < N; n++) a2[n] = E4M3_DECODE[q[n]!]! * sc[n >> 7]!;
+    } else a2.set(act);
+    const mm2 = new Float64Array(K);
+    const Nb2 = Math.ceil(N / 128);
+    for (let c = 0; c < K; c++) {
+      const row = (e * K + c) * N;
+      const sRow = (e * Kb + (c >> 7)) * Nb2;
+      mm2[c] = blockDot(a2, this.w2, row, N, this.s2, sRow);
+    }
+    const ref = { mm1, act, a2, mm2 };
+    this.pairs.set(p, ref);
+    return ref;
+  }
+
+  /** final output row of token t */
+  token(t: number): Float64Array {
+    const hit = this.tokens.get(t);
+    if (hit) return hit;
+    const y = new Float64Array(this.K);
+    const unit = this.spec.routerWeight !== 'reduce';
+    for (let s = 0; s < this.k; s++) {
+      const r = this.pair(t * this.k + s);
+      if (!r) continue;
+      const w = unit ? 1 : this.inputs.topk_weights.get(t, s);
+      for (let c = 0; c < this.K; c++) y[c] += w * r.mm2[c]!;
+    }
+    this.tokens.set(t, y);
+    return y;
+  }
+}
+
+/** apply_router_weight_on_input (k = 1): x · w before quantization, in float32 */
+export function weightedInput(inputs: LayerInputs): Tensor<'f32'> {
+  const x = inputs.hidden_states;
+  const [M, K] = x.shape as [number, number];
+  const k = inputs.topk_weights.shape[1]!;
+  if (k !== 1) throw new MoeError('E_SPEC', `router weight on the input needs topk = 1 (vLLM allows it only then), got topk = ${k}`, 'topk_weights');
+  const f = x.toFloat32();
+  for (let t = 0; t < M; t++) {
+    const w = inputs.topk_weights.get(t, 0);
+    for (let c = 0; c < K; c++) f[t * K + c] = Math.fround(f[t * K + c]! * w);
+  }
+  return new Tensor('f32', [M, K], f, undefined, 0, 'hidden_states_weighted');
+}

@@ -1,0 +1,227 @@
+/**
+ * Seeded synthetic inputs for a LayerSpec: same seed, same tensors, on every machine.
+ * - hidden_states: BF16, standard normal with a few outlier channels (×8), as LLM activations have — so the
+ *   per-group scales visibly differ.
+ * - router: Zipf(skew) popularity over a seeded permutation of the experts (skew 0 = uniform); each token draws
+ *   top-k DISTINCT experts without replacement (Gumbel top-k); weights are a softmax over the chosen slots (sum 1),
+ *   largest first.
+ * - weights: FP8 codes generated directly (Gaussian-shaped code distribution through a 64K inverse-CDF table) plus
+ *   128×128 block scales, only for the local experts that receive tokens. The full (E_l, 2N, K) buffer is allocated
+ *   as shared memory, zero-filled lazily by the OS, so untouched experts cost no resident memory; there is never a
+ *   float32 copy of a weight tensor.
+ */
+import { Tensor } from './tensor';
+import { MoeError } from './errors';
+import type { LayerSpec } from './spec';
+import type { LayerInputs } from './backend/types';
+import { encodeBf16 } from './dtypes/bf16';
+import { encodeE4M3 } from './dtypes/fp8e4m3';
+import { ceilScaleToUe8m0 } from './dtypes/ue8m0';
+import { expertMapFor, validateExpertMap } from './ops/permute';
+import { sharedBytes } from './ops/gemm';
+
+/** xoshiro128** (Blackman & Vigna): small state, good statistics, 32-bit integer ops only. */
+export class Rng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+  constructor(seed: number) {
+    // splitmix32 spreads any seed (0 included) over the four state words
+    let x = seed >>> 0;
+    const next = (): number => {
+      x = (x + 0x9e3779b9) | 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next() | 1;
+  }
+  u32(): number {
+    const r = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return r;
+  }
+  /** uniform in [0, 1) */
+  float(): number {
+    return this.u32() / 4294967296;
+  }
+  /** standard normal (Box–Muller) */
+  normal(): number {
+    const u = 1 - this.float();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.float());
+  }
+}
+
+const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
+
+/** Acklam's rational approximation of the standard normal quantile (|error| < 1.2e-9: plenty for a code table). */
+function normalQuantile(p: number): number {
+  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
+  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+  const lo = 0.02425;
+  if (p < lo) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  }
+  if (p > 1 - lo) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+}
+
+/** 16-bit uniform → FP8 code of a Gaussian with σ = 448/4, clipped at ±448 (a block's amax lands near 448). */
+let codeTable: Uint8Array | undefined;
+function fp8CodeTable(): Uint8Array {
+  if (codeTable) return codeTable;
+  const t = new Uint8Array(65536);
+  for (let i = 0; i < 65536; i++) {
+    const v = normalQuantile((i + 0.5) / 65536) * 112;
+    t[i] = encodeE4M3(Math.max(-448, Math.min(448, v)));
+  }
+  return (codeTable = t);
+}
+
+/** Fills dst with FP8 codes from a fast xorshift32 stream seeded by the caller (two codes per 32-bit draw, stored
+ * four at a time through a word view when dst is 4-byte aligned). */
+function fillCodes(dst: Uint8Array, seed: number): void {
+  const t = fp8CodeTable();
+  let x = seed | 0 || 0x2545f491;
+  const n = dst.length;
+  let i = 0;
+  if (dst.byteOffset % 4 === 0) {
+    const words = new Uint32Array(dst.buffer, dst.byteOffset, n >>> 2);
+    for (let w = 0; w < words.length; w++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      const lo = x;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      words[w] = (t[lo & 0xffff]! | (t[lo >>> 16]! << 8) | (t[x & 0xffff]! << 16) | (t[x >>> 16]! << 24)) >>> 0;
+    }
+    i = words.length * 4;
+  }
+  for (; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    dst[i] = t[x & 0xffff]!;
+  }
+}
+
+/** Block scales around `typical` (±50%); UE8M0 recipes get the power of two at or above. */
+function fillScales(dst: Float32Array, from: number, n: number, rng: Rng, typical: number, ue8m0: boolean): void {
+  for (let i = 0; i < n; i++) {
+    const s = Math.fround(typical * (0.5 + rng.float()));
+    dst[from + i] = ue8m0 ? ceilScaleToUe8m0(s).scale : s;
+  }
+}
+
+export interface SyntheticRouting {
+  topkIds: Int32Array;
+  topkWeights: Float32Array;
+}
+
+/** Router: Zipf popularity over a seeded expert order; distinct experts per token; softmax weights summing to 1. */
+export function syntheticRouting(tokens: number, experts: number, topk: number, skew: number, rng: Rng): SyntheticRouting {
+  if (topk > experts) throw new MoeError('E_SPEC', `topk (${topk}) cannot exceed the number of experts (${experts})`);
+  if (!(skew >= 0) || !Number.isFinite(skew)) throw new MoeError('E_SPEC', `router skew must be a finite number ≥ 0, got ${skew}`);
+  const order = Array.from({ length: experts }, (_, i) => i);
+  for (let i = experts - 1; i > 0; i--) {
+    const j = Math.floor(rng.float() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const logP = new Float64Array(experts);
+  for (let r = 0; r < experts; r++) logP[order[r]!] = -skew * Math.log(r + 1);
+  const ids = new Int32Array(tokens * topk);
+  const w = new Float32Array(tokens * topk);
+  const keys = new Float64Array(experts);
+  const idx = Array.from({ length: experts }, (_, i) => i);
+  const logits = new Float64Array(topk);
+  for (let t = 0; t < tokens; t++) {
+    // Gumbel top-k = sampling k distinct experts without replacement in proportion to p
+    for (let e = 0; e < experts; e++) keys[e] = logP[e]! - Math.log(-Math.log(1 - rng.float() * (1 - 1e-12)));
+    idx.sort((a, b) => keys[b]! - keys[a]!);
+    for (let s = 0; s < topk; s++) logits[s] = rng.normal();
+    logits.sort().reverse();
+    let sum = 0;
+    for (let s = 0; s < topk; s++) sum += Math.exp(logits[s]! - logits[0]!);
+    for (let s = 0; s < topk; s++) {
+      ids[t * topk + s] = idx[s]!;
+      w[t * topk + s] = Math.exp(logits[s]! - logits[0]!) / sum;
+    }
+  }
+  return { topkIds: ids, topkWeights: w };
+}
+
+/** The expert map a spec implies: none without expert parallelism. */
+export function expertMapOf(spec: LayerSpec): Int32Array | undefined {
+  return spec.expertParallel && spec.expertParallel.size > 1 ? expertMapFor(spec.experts, spec.expertParallel) : undefined;
+}
+
+export function syntheticInputs(spec: LayerSpec): LayerInputs {
+  if (spec.source.kind !== 'synthetic') throw new MoeError('E_SPEC', `syntheticInputs: the spec's data source is '${spec.source.kind}', not 'synthetic'`);
+  const { tokens: M, hidden: K, intermediate: N, experts: E, topk } = spec;
+  for (const [what, v] of [['tokens', M], ['hidden', K], ['intermediate', N], ['experts', E], ['topk', topk]] as const)
+    if (!Number.isInteger(v) || v < (what === 'tokens' ? 0 : 1)) throw new MoeError('E_SPEC', `spec.${what} must be a ${what === 'tokens' ? 'non-negative' : 'positive'} integer, got ${v}`);
+  const { seed, skew } = spec.source;
+  const rng = new Rng(seed);
+
+  const channelGain = new Float32Array(K);
+  for (let k = 0; k < K; k++) channelGain[k] = rng.float() < 0.01 ? 8 : 1;
+  const x = new Uint16Array(M * K);
+  for (let i = 0; i < M * K; i++) x[i] = encodeBf16(rng.normal() * channelGain[i % K]!);
+
+  const routing = syntheticRouting(M, E, topk, skew, rng);
+  const map = expertMapOf(spec);
+  const El = map ? validateExpertMap(map, E) : E;
+  const active = new Uint8Array(El);
+  for (const g of routing.topkIds) {
+    const l = map ? map[g]! : g;
+    if (l >= 0) active[l] = 1;
+  }
+
+  const ue8m0 = spec.recipe.scaleFormat === 'ue8m0';
+  const Kb = Math.ceil(K / 128);
+  const Nb13 = Math.ceil((2 * N) / 128);
+  const Nb2 = Math.ceil(N / 128);
+  const w13 = sharedBytes(El * 2 * N * K);
+  const w2 = sharedBytes(El * K * N);
+  const s13 = new Float32Array(El * Nb13 * Kb);
+  const s2 = new Float32Array(El * Kb * Nb2);
+  // typical scale: weights with std ≈ 0.02 / √(K/2048) keep the GEMM outputs O(1); codes have σ = 112
+  const t13 = (0.02 * Math.sqrt(2048 / K)) / 112;
+  const t2 = (0.02 * Math.sqrt(2048 / N)) / 112;
+  fillScales(s13, 0, s13.length, rng, t13, ue8m0);
+  fillScales(s2, 0, s2.length, rng, t2, ue8m0);
+  for (let e = 0; e < El; e++) {
+    if (!active[e]) continue;
+    fillCodes(w13.subarray(e * 2 * N * K, (e + 1) * 2 * N * K), rng.u32());
+    fillCodes(w2.subarray(e * K * N, (e + 1) * K * N), rng.u32());
+  }
+
+  return {
+    hidden_states: new Tensor('bf16', [M, K], x, undefined, 0, 'hidden_states'),
+    topk_ids: new Tensor('i32', [M, topk], routing.topkIds, undefined, 0, 'topk_ids'),
+    topk_weights: new Tensor('f32', [M, topk], routing.topkWeights, undefined, 0, 'topk_weights'),
+    w13_weight: new Tensor('f8e4m3fn', [El, 2 * N, K], w13, undefined, 0, 'w13_weight'),
+    w13_weight_scale_inv: new Tensor('f32', [El, Nb13, Kb], s13, undefined, 0, 'w13_weight_scale_inv'),
+    w2_weight: new Tensor('f8e4m3fn', [El, K, N], w2, undefined, 0, 'w2_weight'),
+    w2_weight_scale_inv: new Tensor('f32', [El, Kb, Nb2], s2, undefined, 0, 'w2_weight_scale_inv'),
+    ...(map ? { expert_map: new Tensor('i32', [E], map, undefined, 0, 'expert_map') } : {}),
+  };
+}

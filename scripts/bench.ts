@@ -1,0 +1,256 @@
+/**
+ * `npm run bench`: the CPU path, everything measured in the same run on this machine.
+ * - per stage of two whole layers (Qwen3-30B-A3B at 128 tokens; DeepSeek-V3 at 64 tokens, EP8 rank 0 = 32 local
+ *   experts): time, GB/s and GFLOP/s (useful FLOPs), from runLayer's trace after a warm-up run
+ * - GEMM1 of each layer three ways: the threaded blocked kernel, the same kernel on one thread, and the naive
+ *   single-thread triple loop (groupedGemmNaive)
+ * - NumPy (python3, when it imports numpy) doing the same dequantized float32 matmul per expert on a subset of the
+ *   active experts (float32 B of every expert would not fit a laptop), against our threaded kernel on that subset
+ * - peak RSS of each layer's process (each layer runs in its own child process so the figures do not mix)
+ * Writes the `## CPU` section of BENCHMARKS.md (other sections are left as they are). Budget: ~3 minutes.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { runLayer } from '../kernels/pipeline';
+import { makeSpec } from '../kernels/presets';
+import { groupedGemmContiguous, groupedGemmNaive, shutdownGemmWorkers } from '../kernels/ops/gemm';
+import { Tensor } from '../kernels/tensor';
+import { E4M3_DECODE } from '../kernels/dtypes/fp8e4m3';
+import type { LayerSpec } from '../kernels/spec';
+import type { StageId } from '../kernels/trace';
+
+const ROOT = resolve(__dirname, '..');
+/** float32 bytes of B that NumPy gets per GEMM (a subset of the active experts) */
+const NUMPY_B_BYTES = 256 * 2 ** 20;
+
+interface StageRow {
+  id: StageId;
+  ms: number;
+  gbs: number;
+  gflops: number;
+}
+interface GemmCompare {
+  naiveMs: number;
+  oneThreadMs: number;
+  threadedMs: number;
+  usefulGflop: number;
+  numpy?: { experts: number; rows: number; numpyMs: number; oursMs: number } | { error: string };
+}
+interface LayerResult {
+  label: string;
+  spec: { tokens: number; hidden: number; intermediate: number; experts: number; topk: number; ep?: string };
+  threads: number;
+  stages: StageRow[];
+  layerMs: number;
+  runLayerMs: number;
+  /** CPU seconds this process (all threads) used during the measured runLayer: < 2 × wall time means contention */
+  cpuSec: number;
+  routedRows: number;
+  mSum: number;
+  activeExperts: number;
+  gemm1: GemmCompare;
+  maxRssMB: number;
+}
+
+const LAYERS: Record<string, { label: string; spec: () => LayerSpec }> = {
+  qwen: { label: 'Qwen3-30B-A3B, 128 tokens', spec: () => makeSpec('qwen3-30b-a3b', { tokens: 128, source: { kind: 'synthetic', seed: 1, skew: 0 } }) },
+  dsv3: {
+    label: 'DeepSeek-V3, 64 tokens, EP8 rank 0 (32 local experts)',
+    spec: () => makeSpec('deepseek-v3', { tokens: 64, expertParallel: { size: 8, rank: 0, strategy: 'linear' }, source: { kind: 'synthetic', seed: 1, skew: 0 } }),
+  },
+};
+
+/** .npy v1.0 of a float32 matrix */
+function writeNpy(path: string, data: Float32Array, rows: number, cols: number): void {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  writeFileSync(path, Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+}
+
+const NUMPY_SCRIPT = `
+import json, sys, time, numpy as np
+d = sys.argv[1]; n = int(sys.argv[2])
+A = [np.load(f"{d}/a{i}.npy") for i in range(n)]
+B = [np.load(f"{d}/b{i}.npy") for i in range(n)]
+A[0] @ B[0].T  # warm-up (BLAS thread pool)
+best = 1e9
+for _ in range(3):
+    t = time.perf_counter()
+    for a, b in zip(A, B): a @ b.T
+    best = min(best, time.perf_counter() - t)
+print(json.dumps({"ms": best * 1e3}))
+`;
+
+/** NumPy on the first experts (by id) whose float32 B fits the budget, and our threaded kernel on the same rows */
+async function numpyCompare(a: Tensor<'f8e4m3fn'>, as: Tensor<'f32'>, b: Tensor<'f8e4m3fn'>, bs: Tensor<'f32'>, mIdx: Int32Array): Promise<GemmCompare['numpy']> {
+  const probe = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { error: 'python3 with numpy not available' };
+  const [, N, K] = b.shape as [number, number, number];
+  const per = Math.max(1, Math.floor(NUMPY_B_BYTES / (N * K * 4)));
+  const active = [...new Set(Array.from(mIdx).filter((e) => e >= 0))].sort((x, y) => x - y).slice(0, per);
+  const pick = new Set(active);
+  const dir = mkdtempSync(join(tmpdir(), 'moe-bench-'));
+  try {
+    const Kb = Math.ceil(K / 128);
+    let rowsTotal = 0;
+    active.forEach((e, i) => {
+      const rows: number[] = [];
+      mIdx.forEach((x, r) => x === e && rows.push(r));
+      rowsTotal += rows.length;
+      const A = new Float32Array(rows.length * K);
+      rows.forEach((r, ri) => {
+        for (let k = 0; k < K; k++) A[ri * K + k] = E4M3_DECODE[a.storage[r * K + k]!]! * as.storage[r * Kb + (k >> 7)]!;
+      });
+      writeNpy(join(dir, `a${i}.npy`), A, rows.length, K);
+      const B = new Float32Array(N * K);
+      const base = e * N * K;
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) B[n * K + k] = E4M3_DECODE[b.storage[base + n * K + k]!]! * bs.get(e, n >> 7, k >> 7);
+      writeNpy(join(dir, `b${i}.npy`), B, N, K);
+    });
+    const py = spawnSync('python3', ['-c', NUMPY_SCRIPT, dir, String(active.length)], { encoding: 'utf8', timeout: 120_000 });
+    if (py.status !== 0) return { error: `numpy run failed: ${py.stderr.trim().split('\n').pop()}` };
+    const numpyMs = (JSON.parse(py.stdout.trim()) as { ms: number }).ms;
+    // ours on exactly those rows: other rows marked padding, so the kernel skips them
+    const sub = new Tensor('i32', [mIdx.length], Int32Array.from(mIdx, (e) => (pick.has(e) ? e : -1)));
+    await groupedGemmContiguous(a, as, b, bs, sub);
+    let oursMs = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await groupedGemmContiguous(a, as, b, bs, sub);
+      oursMs = Math.min(oursMs, performance.now() - t0);
+    }
+    return { experts: active.length, rows: rowsTotal, numpyMs, oursMs };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function child(key: string): Promise<void> {
+  const layer = LAYERS[key]!;
+  const spec = layer.spec();
+  // warm-up: JIT and worker threads on a small layer of the same kind
+  await runLayer({ ...spec, tokens: 16, hidden: 256, intermediate: 256, experts: 8, topk: 2, expertParallel: undefined }, { backend: 'cpu' });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = await runLayer(spec, { backend: 'cpu' });
+  const runLayerMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const stages: StageRow[] = r.trace.stages.map((s) => ({ id: s.id, ms: s.timeMs, gbs: s.bytes / (s.timeMs * 1e6), gflops: s.usefulFlops / (s.timeMs * 1e6) }));
+  const T = (n: string): Tensor => r.tensors.get(n)!;
+  const a = T('a1q_permuted') as Tensor<'f8e4m3fn'>;
+  const as = T('a1q_scale_permuted') as Tensor<'f32'>;
+  const mi = T('m_indices') as Tensor<'i32'>;
+  const w = r.inputs.w13_weight;
+  const ws = r.inputs.w13_weight_scale_inv;
+  const g1 = r.trace.stages.find((s) => s.id === 'gemm1')!;
+  let t = performance.now();
+  await groupedGemmContiguous(a, as, w, ws, mi, { threads: 1 });
+  const oneThreadMs = performance.now() - t;
+  t = performance.now();
+  const threaded = await groupedGemmContiguous(a, as, w, ws, mi);
+  const threadedMs = performance.now() - t;
+  t = performance.now();
+  const naive = groupedGemmNaive(a, as, w, ws, mi);
+  const naiveMs = performance.now() - t;
+  if (!naive.storage.every((v, i) => v === threaded.storage[i])) throw new Error('bench: threaded GEMM1 differs from the naive loop');
+  const numpy = await numpyCompare(a, as, w, ws, mi.storage);
+  const p = r.trace.permutation;
+  const out: LayerResult = {
+    label: layer.label,
+    spec: { tokens: spec.tokens, hidden: spec.hidden, intermediate: spec.intermediate, experts: spec.experts, topk: spec.topk, ...(spec.expertParallel ? { ep: `EP${spec.expertParallel.size} rank ${spec.expertParallel.rank}` } : {}) },
+    threads: availableParallelism(),
+    stages,
+    layerMs: stages.reduce((x, s) => x + s.ms, 0),
+    runLayerMs,
+    cpuSec: (cpu.user + cpu.system) / 1e6,
+    routedRows: p.routedRows,
+    mSum: p.mSum,
+    activeExperts: p.activeExperts,
+    gemm1: { naiveMs, oneThreadMs, threadedMs: Math.min(threadedMs, g1.timeMs), usefulGflop: g1.usefulFlops / 1e9, numpy },
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+  };
+  shutdownGemmWorkers();
+  process.stdout.write(`@@RESULT ${JSON.stringify(out)}\n`);
+}
+
+const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '—');
+
+function section(results: LayerResult[]): string {
+  const model = cpus()[0]?.model?.trim() ?? 'unknown';
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const L: string[] = [];
+  L.push('## CPU');
+  L.push('');
+  L.push(`Measured by \`npm run bench\` (scripts/bench.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${availableParallelism()} cores (nproc), ${model}, Node ${process.version}; load average at the end ${load} (the machine is shared, figures are noisy). Synthetic inputs (seed 1, uniform router). Each layer runs in its own process after a warm-up layer; times are one run of runLayer (per-stage wall time, performance.now).`);
+  for (const r of results) {
+    L.push('');
+    L.push(`### ${r.label}`);
+    L.push('');
+    L.push(`M=${r.spec.tokens} K=${r.spec.hidden} N=${r.spec.intermediate} E=${r.spec.experts} top-${r.spec.topk}${r.spec.ep ? ` ${r.spec.ep}` : ''}; ${r.routedRows} routed rows in ${r.activeExperts} active experts, M_sum ${r.mSum}.`);
+    L.push(`**Whole layer: ${f(r.layerMs, 0)} ms** (sum of the stages); runLayer end to end ${f(r.runLayerMs, 0)} ms (includes generating the synthetic FP8 weights and building the trace), using ${f(r.cpuSec, 1)} s of CPU time over ${f(r.runLayerMs / 1e3, 1)} s wall (${f(r.cpuSec / (r.runLayerMs / 1e3), 2)} cores busy on average; the GEMMs can keep ${r.threads} busy, so a figure well below that means other processes took the cores). Peak RSS of the process: ${f(r.maxRssMB, 0)} MB.`);
+    L.push('');
+    L.push('| stage | time | GB/s | GFLOP/s (useful) |');
+    L.push('|---|---:|---:|---:|');
+    for (const s of r.stages) L.push(`| ${s.id} | ${f(s.ms, 1)} ms | ${f(s.gbs)} | ${s.gflops > 0 ? f(s.gflops) : '—'} |`);
+    const g = r.gemm1;
+    L.push('');
+    L.push(`GEMM1 (${f(g.usefulGflop, 2)} GFLOP useful): threaded blocked kernel ${f(g.threadedMs, 0)} ms (${f(g.usefulGflop / (g.threadedMs / 1e3), 2)} GFLOP/s); same kernel on 1 thread ${f(g.oneThreadMs, 0)} ms; naive single-thread loop ${f(g.naiveMs, 0)} ms (${f(g.usefulGflop / (g.naiveMs / 1e3), 2)} GFLOP/s). ` +
+      `**Threaded / naive: ${f(g.naiveMs / g.threadedMs, 1)}×**; blocking alone (1 thread / naive): ${f(g.naiveMs / g.oneThreadMs, 1)}×. Outputs bit-identical.`);
+    if (g.numpy && 'numpyMs' in g.numpy)
+      L.push(`NumPy float32 matmul on pre-dequantized A and B (${g.numpy.experts} experts, ${g.numpy.rows} rows; the matmul alone, best of 3): ${f(g.numpy.numpyMs, 1)} ms; our threaded FP8 kernel on the same rows (dequantizing on the fly): ${f(g.numpy.oursMs, 1)} ms → **ours / NumPy time: ${f(g.numpy.oursMs / g.numpy.numpyMs, 2)}×**.`);
+    else if (g.numpy) L.push(`NumPy comparison skipped: ${g.numpy.error}.`);
+  }
+  const qwen = results.find((r) => r.label.startsWith('Qwen3'));
+  L.push('');
+  L.push('### Against the target and where the time goes');
+  L.push('');
+  if (qwen)
+    L.push(`- Target: the whole Qwen3-30B-A3B 128-token layer in under 2 s on two cores. Measured here: ${f(qwen.layerMs, 0)} ms over the stages, ${qwen.layerMs < 2000 ? '**met**' : '**not met** in this run'} (CPU time over wall time ${f(qwen.cpuSec / (qwen.runLayerMs / 1e3), 2)} of ${qwen.threads} cores).`);
+  L.push('- The two GEMMs take over 90 % of the layer. They are scalar float64 JavaScript: a product of two FP8 values is exact in float64 and a 128-element block sum is too, so the kernel is order-independent and bit-identical to the naive loop, but it gets no SIMD. Each unit (expert × 128 output columns) decodes 4 weight rows to float64 once and reuses them for every 4-row tile of the expert\'s tokens (4×4 register tile); experts with 1–3 rows (DeepSeek EP ranks at decode-size batches) read the weight codes through the 256-entry table inside the dot instead. At ~8 rows per expert (Qwen3, 128 tokens) the kernel is bound by decoding the weights, not by FLOPs: every weight byte is used by only 8 rows.');
+  L.push('- NumPy\'s figure is float32 BLAS on weights already dequantized to float32 (4× the bytes of FP8, prepared outside the timing); ours decodes FP8 and applies both scales on the fly.');
+  L.push('- Timings on this shared 2-core machine vary by 2× between runs with the other work on it; compare ratios from the same run.');
+  L.push('');
+  return L.join('\n');
+}
+
+function replaceCpuSection(md: string, sec: string): string {
+  const start = md.search(/^## CPU\b/m);
+  if (start < 0) return `${md.trimEnd()}\n\n${sec}`;
+  const rest = md.slice(start + 6);
+  const next = rest.search(/^## /m);
+  return md.slice(0, start) + sec + (next < 0 ? '' : `\n${rest.slice(next)}`);
+}
+
+async function main(): Promise<void> {
+  const i = process.argv.indexOf('--child');
+  if (i >= 0) return child(process.argv[i + 1]!);
+  const results: LayerResult[] = [];
+  for (const key of Object.keys(LAYERS)) {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', key], { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
+    const line = r.stdout.split('\n').find((l) => l.startsWith('@@RESULT '));
+    if (r.status !== 0 || !line) {
+      console.error(r.stdout, r.stderr);
+      throw new Error(`bench child '${key}' failed (exit ${r.status})`);
+    }
+    const res = JSON.parse(line.slice(9)) as LayerResult;
+    console.log(`${res.label}: layer ${f(res.layerMs, 0)} ms, GEMM1 threaded ${f(res.gemm1.threadedMs, 0)} ms vs naive ${f(res.gemm1.naiveMs, 0)} ms (${f((performance.now() - t0) / 1e3, 1)} s)`);
+    results.push(res);
+  }
+  const sec = section(results);
+  console.log(sec);
+  const md = join(ROOT, 'BENCHMARKS.md');
+  const before = existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n';
+  writeFileSync(md, replaceCpuSection(before, sec));
+  console.log(`wrote the CPU section of ${md}`);
+}
+
+void main();
