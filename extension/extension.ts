@@ -1,0 +1,115 @@
+/**
+ * Extension entry: registers the commands (Inspect MoE Layer, Inspect Layer File, Export Layout Diagram), the
+ * panel serializer, and the hover providers when that module is present. Everything heavy (the engine) runs only
+ * when a command is invoked, so activation stays cheap.
+ */
+import * as vscode from 'vscode';
+import { engine, makeSpec, presetNames, describePreset, specForFile, converters } from './engine';
+import { setConverters } from './exportFormats';
+import { InspectorPanel, registerSerializer, type PanelDeps } from './panel';
+import { buildSpec, reviveChoices, type InspectChoices } from './inspect/choices';
+import { pickChoices, pickSource } from './inspect/picks';
+import { reportError, runWithProgress } from './inspect/runner';
+import { readSettings, type InspectorSettings } from './settings';
+import { registerOptional } from './optional';
+import type { LayerSpec } from '../kernels/spec';
+
+const CHOICES_KEY = 'moeInspector.lastChoices';
+
+type Result = Awaited<ReturnType<typeof engine.runLayer>>;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('MoE Layout Inspector', { log: true });
+  setConverters(converters);
+  context.subscriptions.push(log);
+  const settings = () => readSettings((k) => vscode.workspace.getConfiguration('moeInspector').get(k));
+
+  const deps: PanelDeps<Result> = {
+    context,
+    engine,
+    log,
+    // Re-runs (SM90↔SM100 toggle, restore after reload) keep the panel's backend and layer file.
+    run: (spec: LayerSpec, panel) =>
+      runWithProgress(engine, { spec, backend: panel.backendOverride ?? settings().backend, settings: settings(), onProgress: panel.progress }, log),
+  };
+
+  const showRun = async (spec: LayerSpec, backend: InspectorSettings['backend']): Promise<void> => {
+    const panel = InspectorPanel.show(deps);
+    panel.backendOverride = backend;
+    const result = await runWithProgress(engine, { spec, backend, settings: settings(), onProgress: panel.progress }, log);
+    if (result) panel.show(spec, result);
+    else panel.showError('The run did not finish; see the notification or the "MoE Layout Inspector" output.');
+  };
+
+  const inspectFile = async (uri: vscode.Uri | undefined): Promise<void> => {
+    let target = uri;
+    if (!target) {
+      const picked = await vscode.window.showOpenDialog({
+        title: 'Inspect MoE layer file',
+        canSelectMany: false,
+        filters: { 'safetensors (vLLM FusedMoE names)': ['safetensors'] },
+      });
+      target = picked?.[0];
+    }
+    if (!target) return;
+    const s = settings();
+    try {
+      const spec = specForFile(target.fsPath, { arch: s.arch });
+      await showRun(spec, s.backend);
+    } catch (e) {
+      reportError(e, `Inspecting ${target.fsPath}`, log);
+    }
+  };
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand('moeInspector.inspectLayer', async () => {
+      const s = settings();
+      const saved = context.globalState.get<unknown>(CHOICES_KEY);
+      const last: InspectChoices = saved
+        ? reviveChoices(saved)
+        : { ...reviveChoices(undefined), preset: s.preset, tokens: s.tokens, arch: s.arch, backend: s.backend };
+      const source = await pickSource(presetNames(), describePreset, last.preset);
+      if (!source) return;
+      if (source.kind === 'file') return inspectFile(undefined);
+      let spec: LayerSpec;
+      let choices: InspectChoices | undefined;
+      try {
+        choices = await pickChoices(last, source, makeSpec);
+        if (!choices) return;
+        spec = buildSpec(choices, makeSpec);
+      } catch (e) {
+        reportError(e, 'Building the layer spec', log);
+        return;
+      }
+      await context.globalState.update(CHOICES_KEY, choices);
+      await showRun(spec, choices.backend);
+    }),
+    vscode.commands.registerCommand('moeInspector.inspectFile', (uri?: vscode.Uri) => inspectFile(uri)),
+    vscode.commands.registerCommand('moeInspector.exportDiagram', async () => {
+      const panel = InspectorPanel.current;
+      if (!panel) {
+        void vscode.window.showWarningMessage('Export Layout Diagram: no MoE Layout Inspector panel is open. Run "Inspect MoE Layer" first.');
+        return;
+      }
+      const format = await vscode.window.showQuickPick(
+        [
+          { label: 'SVG', description: 'vector, as drawn', value: 'svg' as const },
+          { label: 'PNG', description: 'raster image', value: 'png' as const },
+          { label: 'TikZ', description: 'LaTeX picture', value: 'tikz' as const },
+        ],
+        { title: 'Export Layout Diagram', placeHolder: 'Format of the current view' },
+      );
+      if (!format) return;
+      panel.panel.reveal(undefined, false);
+      // The webview renders the view it shows and answers with an 'export' message; the host then saves it.
+      panel.requestExport(format.value);
+    }),
+    registerSerializer(deps),
+  );
+
+  registerOptional(context, log);
+}
+
+export function deactivate(): void {
+  // Nothing to tear down: panels and channels are disposed through context.subscriptions.
+}

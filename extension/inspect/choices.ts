@@ -1,0 +1,133 @@
+/**
+ * The choices gathered by the Inspect MoE Layer quick picks, and how they become a LayerSpec. No 'vscode' here:
+ * the quick-pick flow (picks.ts) only collects an InspectChoices; building and checking the spec is plain code
+ * that the unit tests exercise, including every bad input the input boxes could let through.
+ */
+import { MoeError } from '../../kernels/errors';
+import {
+  DEFAULT_RECIPE,
+  type Arch,
+  type BackendChoice,
+  type LayerSpec,
+  type QuantConvention,
+  type ScaleFormat,
+} from '../../kernels/spec';
+
+export interface CustomShape {
+  hidden: number;
+  intermediate: number;
+  experts: number;
+}
+
+export interface InspectChoices {
+  /** a preset name, or 'custom' with `custom` shapes */
+  preset: string;
+  custom?: CustomShape;
+  tokens: number;
+  topk: number;
+  ep: { size: number; rank: number };
+  arch: Arch;
+  scaleFormat: ScaleFormat;
+  quant: QuantConvention;
+  skew: number;
+  backend: BackendChoice;
+  seed: number;
+}
+
+/** makeSpec(preset, overrides) from kernels/presets.ts, injected so tests can pass a stand-in. */
+export type MakeSpec = (preset: string, overrides: Partial<LayerSpec>) => LayerSpec;
+
+export const DEFAULT_CHOICES: InspectChoices = {
+  preset: 'Qwen3-30B-A3B',
+  tokens: 128,
+  topk: 8,
+  ep: { size: 1, rank: 0 },
+  arch: 'sm90',
+  scaleFormat: 'f32',
+  quant: 'vllm',
+  skew: 0,
+  backend: 'auto',
+  seed: 0,
+};
+
+function overridesOf(c: InspectChoices): Partial<LayerSpec> {
+  return {
+    tokens: c.tokens,
+    topk: c.topk,
+    arch: c.arch,
+    recipe: { ...DEFAULT_RECIPE, scaleFormat: c.scaleFormat, quant: c.quant },
+    source: { kind: 'synthetic', seed: c.seed, skew: c.skew },
+    ...(c.ep.size > 1 ? { expertParallel: { size: c.ep.size, rank: c.ep.rank, strategy: 'linear' as const } } : {}),
+  };
+}
+
+/** Turns the picks into a checked LayerSpec; throws MoeError('E_SPEC') naming the field that is wrong. */
+export function buildSpec(c: InspectChoices, makeSpec: MakeSpec): LayerSpec {
+  let spec: LayerSpec;
+  if (c.preset === 'custom') {
+    if (!c.custom) throw new MoeError('E_SPEC', 'custom layer: hidden, intermediate and experts were not given');
+    spec = {
+      name: 'custom',
+      hidden: c.custom.hidden,
+      intermediate: c.custom.intermediate,
+      experts: c.custom.experts,
+      activation: { kind: 'silu' },
+      routerWeight: 'reduce',
+      blockM: 128,
+      ...(overridesOf(c) as Omit<LayerSpec, 'name' | 'hidden' | 'intermediate' | 'experts' | 'activation' | 'routerWeight' | 'blockM'>),
+    };
+  } else {
+    spec = makeSpec(c.preset, overridesOf(c));
+    // makeSpec may keep the preset's EP; the user's choice wins, including "no EP".
+    if (c.ep.size <= 1) delete spec.expertParallel;
+  }
+  // SM100 kernels consume packed UE8M0 only (spec §6): the picks offer nothing else there, and a remembered
+  // float32 choice from an SM90 run is moved to UE8M0 rather than producing a layout no kernel takes.
+  if (spec.arch === 'sm100' && spec.recipe.scaleFormat !== 'ue8m0') spec.recipe = { ...spec.recipe, scaleFormat: 'ue8m0' };
+  checkSpec(spec);
+  return spec;
+}
+
+const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+
+/** The engine's preconditions, checked before anything runs so the user sees one clear message. */
+export function checkSpec(spec: LayerSpec): void {
+  const bad = (msg: string): never => {
+    throw new MoeError('E_SPEC', `LayerSpec "${spec.name}": ${msg}`);
+  };
+  for (const k of ['tokens', 'hidden', 'intermediate', 'experts', 'topk'] as const)
+    if (!isPosInt(spec[k])) bad(`${k} must be a positive integer, got ${String(spec[k])}`);
+  if (spec.hidden % 128) bad(`hidden K must be a multiple of 128, got ${spec.hidden}`);
+  if (spec.intermediate % 128) bad(`intermediate N must be a multiple of 128, got ${spec.intermediate}`);
+  if (spec.topk > spec.experts) bad(`top-k must be at most experts (${spec.experts}), got ${spec.topk}`);
+  if (spec.arch !== 'sm90' && spec.arch !== 'sm100') bad(`arch must be sm90 or sm100, got ${String(spec.arch)}`);
+  const ep = spec.expertParallel;
+  if (ep) {
+    if (!isPosInt(ep.size) || spec.experts % ep.size)
+      bad(`expert-parallel size must divide experts (${spec.experts}), got ${ep.size}`);
+    if (!Number.isInteger(ep.rank) || ep.rank < 0 || ep.rank >= ep.size)
+      bad(`expert-parallel rank must be in 0…${ep.size - 1}, got ${ep.rank}`);
+  }
+  if (spec.source.kind === 'synthetic' && !(spec.source.skew >= 0 && Number.isFinite(spec.source.skew)))
+    bad(`router skew must be a finite number ≥ 0, got ${spec.source.skew}`);
+}
+
+/** Restores remembered choices from globalState, dropping anything malformed (an old version's state). */
+export function reviveChoices(saved: unknown): InspectChoices {
+  if (typeof saved !== 'object' || saved === null) return { ...DEFAULT_CHOICES };
+  const s = saved as Partial<InspectChoices>;
+  const out: InspectChoices = { ...DEFAULT_CHOICES, ep: { ...DEFAULT_CHOICES.ep } };
+  if (typeof s.preset === 'string') out.preset = s.preset;
+  if (s.custom && isPosInt(s.custom.hidden) && isPosInt(s.custom.intermediate) && isPosInt(s.custom.experts))
+    out.custom = { ...s.custom };
+  if (isPosInt(s.tokens)) out.tokens = s.tokens;
+  if (isPosInt(s.topk)) out.topk = s.topk;
+  if (s.ep && isPosInt(s.ep.size) && Number.isInteger(s.ep.rank) && s.ep.rank >= 0 && s.ep.rank < s.ep.size) out.ep = { ...s.ep };
+  if (s.arch === 'sm90' || s.arch === 'sm100') out.arch = s.arch;
+  if (s.scaleFormat === 'f32' || s.scaleFormat === 'ue8m0') out.scaleFormat = s.scaleFormat;
+  if (s.quant === 'vllm' || s.quant === 'deepgemm') out.quant = s.quant;
+  if (typeof s.skew === 'number' && Number.isFinite(s.skew) && s.skew >= 0) out.skew = s.skew;
+  if (s.backend === 'auto' || s.backend === 'cpu' || s.backend === 'cuda') out.backend = s.backend;
+  if (Number.isSafeInteger(s.seed)) out.seed = s.seed!;
+  return out;
+}

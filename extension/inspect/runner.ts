@@ -1,0 +1,67 @@
+/**
+ * Runs one layer under a cancellable progress notification and turns failures into messages a user can act on:
+ * a MoeError's message (which names the tensor and the expectation) with a "Show details" action that opens the
+ * log with the code and stack. Cancellation is not an error: it says so quietly.
+ */
+import * as vscode from 'vscode';
+import { MoeError } from '../../kernels/errors';
+import type { LayerSpec } from '../../kernels/spec';
+import type { Engine, RunResultLike } from '../engineTypes';
+import type { InspectorSettings } from '../settings';
+import { STAGE_ORDER, type StageId } from '../../kernels/trace';
+
+export interface RunRequest {
+  spec: LayerSpec;
+  backend: InspectorSettings['backend'];
+  settings: InspectorSettings;
+  /** also told about progress (the panel's own progress bar) */
+  onProgress?: (stage: StageId | 'setup', fraction: number, message: string) => void;
+}
+
+export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>, req: RunRequest, log: vscode.LogOutputChannel): Promise<R | undefined> {
+  const started = Date.now();
+  const what = `${req.spec.name} · ${req.spec.arch.toUpperCase()} · M=${req.spec.tokens}`;
+  try {
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `MoE Layout Inspector: ${what}`, cancellable: true },
+      async (progress, token) => {
+        const abort = new AbortController();
+        token.onCancellationRequested(() => abort.abort());
+        let reported = 0;
+        return engine.runLayer(req.spec, {
+          backend: req.backend,
+          gpuModel: req.settings.gpuModel,
+          inlineLimit: req.settings.inlineLimit,
+          signal: abort.signal,
+          onProgress: (stage, fraction, message) => {
+            req.onProgress?.(stage, fraction, message);
+            // withProgress wants increments; the engine reports a position per stage, so convert.
+            const idx = stage === 'setup' ? 0 : STAGE_ORDER.indexOf(stage) + 1;
+            const overall = Math.min(100, ((idx + Math.max(0, Math.min(1, fraction))) / (STAGE_ORDER.length + 1)) * 100);
+            progress.report({ message, increment: Math.max(0, overall - reported) });
+            reported = Math.max(reported, overall);
+          },
+        });
+      },
+    );
+    log.info(`ran ${what} on ${result.trace.backend.name} (${result.trace.backend.reason}) in ${Date.now() - started} ms`);
+    return result;
+  } catch (e) {
+    reportError(e, `Inspecting ${what}`, log);
+    return undefined;
+  }
+}
+
+export function reportError(e: unknown, doing: string, log: vscode.LogOutputChannel): void {
+  if ((e instanceof MoeError && e.code === 'E_CANCELLED') || (e instanceof Error && e.name === 'AbortError')) {
+    log.info(`${doing}: cancelled`);
+    void vscode.window.showInformationMessage(`${doing}: cancelled.`);
+    return;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  const code = e instanceof MoeError ? e.code : 'internal';
+  log.error(`${doing} failed [${code}]: ${message}${e instanceof Error && e.stack ? `\n${e.stack}` : ''}`);
+  void vscode.window.showErrorMessage(`${doing} failed: ${message}`, 'Show details').then((choice) => {
+    if (choice === 'Show details') log.show(true);
+  });
+}
