@@ -2,7 +2,8 @@
 // - `--if-available` (the npm `install` hook): a missing nvcc is not an error — it prints that the CUDA backend was
 //   not built and exits 0, so `npm install` / `npm ci` succeed on machines without CUDA. Compile errors still fail.
 // - Targets sm_90a and sm_100a plus PTX for compute_90; the CUDA runtime is linked statically so the .node needs
-//   only the driver. Node-API headers come from npm's `nodedir` (or Node's own include dir); nothing is downloaded.
+//   only the driver. Node-API headers come from the npm packages node-api-headers (C) and node-addon-api (C++);
+//   nothing is downloaded.
 // - Objects are rebuilt only when a source or header is newer; two compiles run at a time (CI has 2 cores).
 // Writes build/Release/native-build.json ({ built, reason }) which the CUDA probe reads to explain itself.
 // (-diag-suppress=177: the wgmma helpers are unused in the sm_100a/PTX passes, where the Hopper kernel is a trap.)
@@ -77,9 +78,9 @@ async function cudaRoot(nvcc) {
 }
 
 function nodeIncludeDir() {
-  const candidates = [process.env.npm_config_nodedir, process.env.NODEDIR, resolve(dirname(process.execPath), '..'), '/usr'];
-  for (const c of candidates) if (c && existsSync(join(c, 'include', 'node', 'node_api.h'))) return join(c, 'include', 'node');
-  throw new Error('Node-API headers (include/node/node_api.h) not found: set npm config nodedir');
+  // Node-API's C headers from the npm registry (node-api-headers): the addon targets the stable ABI, so it does not
+  // matter which Node runs it, and no machine needs its own Node headers installed.
+  return createRequire(join(ROOT, 'package.json'))('node-api-headers').include_dir;
 }
 
 const newest = (files) => Math.max(...files.map((f) => statSync(f).mtimeMs));
