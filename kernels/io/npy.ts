@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { DType } from '../dtypes/index';
 import { MoeError } from '../errors';
 import { numelOf, Tensor } from '../tensor';
+import { decodeF16 } from '../dtypes/f16';
 
 export interface NpyOptions {
   /** how to read '<u2' arrays: integer values widened to i32 (default) or raw BF16 bits */
@@ -60,15 +61,6 @@ function aligned(src: Uint8Array, from: number, nbytes: number): ArrayBuffer {
   const buf = new ArrayBuffer(nbytes);
   new Uint8Array(buf).set(src.subarray(from, from + nbytes));
   return buf;
-}
-
-function decodeF16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 export function readNpy(path: string, opts: NpyOptions = {}): Tensor {

@@ -10,6 +10,7 @@ import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { allocStorage, DTYPES, type DType, type StorageFor } from '../dtypes/index';
 import { MoeError, shapeStr } from '../errors';
 import { numelOf, Tensor } from '../tensor';
+import { decodeF16 } from '../dtypes/f16';
 
 export interface SafetensorsEntry {
   name: string;
@@ -49,15 +50,6 @@ const MAX_HEADER_BYTES = 100_000_000;
 
 export function safetensorsDtype(dtype: DType): string {
   return DTYPES[dtype].safetensors;
-}
-
-function decodeF16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 function isNonNegInt(v: unknown): v is number {
