@@ -15,6 +15,8 @@ import { CpuBackend } from '../../../kernels/backend/cpu';
 import { syntheticInputs } from '../../../kernels/synthetic';
 import { quantizeActivations, quantizeWeightBlocks } from '../../../kernels/ops/quantize';
 import { maskedLayout, planPermutation } from '../../../kernels/ops/permute';
+import { groupedGemmContiguous } from '../../../kernels/ops/gemm';
+import { unpermuteReduce } from '../../../kernels/ops/unpermute';
 import { expertMapOf } from '../../../kernels/synthetic';
 import { DEFAULT_RECIPE, type LayerSpec } from '../../../kernels/spec';
 import type { LayerInputs, BackendRun } from '../../../kernels/backend/types';
@@ -111,8 +113,14 @@ for (const fmt of ['f32', 'ue8m0'] as const) {
   });
 }
 
-/** GPU vs CPU on the same inputs: exact where the reference is exact, 1e-2 on GEMM outputs (valid rows only) */
-function compareRuns(gpu: BackendRun, cpu: BackendRun, what: string): void {
+/**
+ * GPU vs CPU on the same inputs: exact where the reference is exact, 1e-2 on GEMM outputs (valid rows only).
+ * Downstream of act, an FP8 rounding flip in a2q (caused by a last-bit difference in mm1) moves whole quanta of
+ * mm2 and y, so on small random layers the end-to-end y can drift past 1e-2 with both backends right (seen once:
+ * 1.09e-2, EP2). GEMM2 and the reduce are therefore also checked stage-isolated — the CPU reference recomputed
+ * from the GPU's own a2q/a2q_scale — at 1e-2, and the end-to-end chain at 3e-2.
+ */
+async function compareRuns(gpu: BackendRun, cpu: BackendRun, what: string, inputs: LayerInputs, spec: LayerSpec): Promise<void> {
   const G = gpu.tensors;
   const C = cpu.tensors;
   for (const n of ['a1q', 'a1q_scale', 'm_indices', 'inv_perm'])
@@ -137,9 +145,16 @@ function compareRuns(gpu: BackendRun, cpu: BackendRun, what: string): void {
   const act = mismatchFraction(G.act_out!, C.act_out!, ok);
   const a2q = mismatchFraction(G.a2q!, C.a2q!, ok);
   log(`${what}: rel mm1 ${mm1.toExponential(2)}, act ${actRel.toExponential(2)}, mm2 ${mm2.toExponential(2)}, y ${y.toExponential(2)}; bit mismatches act ${(act * 100).toFixed(3)}%, a2q ${(a2q * 100).toFixed(3)}%`);
+  const mm2Ref = await groupedGemmContiguous(G.a2q as Tensor<'f8e4m3fn'>, G.a2q_scale as Tensor<'f32'>, inputs.w2_weight, inputs.w2_weight_scale_inv, G.m_indices as Tensor<'i32'>);
+  const yRef = unpermuteReduce(mm2Ref, G.inv_perm as Tensor<'i32'>, inputs.topk_weights, { unitWeights: spec.routerWeight !== 'reduce' });
+  const mm2Iso = relErrRows(G.mm2_out!, mm2Ref, ok);
+  const yIso = relErrRows(G.output!, yRef);
+  log(`${what}: stage-isolated mm2 ${mm2Iso.toExponential(2)}, y ${yIso.toExponential(2)}`);
   assert.ok(mm1 < 1e-2, `${what}: mm1 rel ${mm1}`);
-  assert.ok(mm2 < 1e-2, `${what}: mm2 rel ${mm2}`);
-  assert.ok(y < 1e-2, `${what}: y rel ${y}`);
+  assert.ok(mm2Iso < 1e-2, `${what}: mm2 (from the GPU's a2q) rel ${mm2Iso}`);
+  assert.ok(yIso < 1e-2, `${what}: y (from the GPU's a2q) rel ${yIso}`);
+  assert.ok(mm2 < 3e-2, `${what}: mm2 end-to-end rel ${mm2}`);
+  assert.ok(y < 3e-2, `${what}: y end-to-end rel ${y}`);
   assert.ok(actRel < 1e-2, `${what}: act rel ${actRel}`);
   assert.ok(a2q < 0.05, `${what}: a2q bit mismatches ${a2q}`);
   for (const n of Object.keys(gpu.timesMs)) assert.ok(Number.isFinite(gpu.timesMs[n as keyof typeof gpu.timesMs]), `${n} timed`);
@@ -164,7 +179,7 @@ test('parity with the CPU backend on fresh random inputs, several recipes', asyn
       const spec = baseSpec({ ...over, source: { kind: 'synthetic', seed, skew: 0.8 } });
       const inputs = syntheticInputs(spec);
       const [g, c] = [await gpu.run(inputs, spec, { repeats: 2 }), await cpu.run(inputs, spec)];
-      compareRuns(g, c, what);
+      await compareRuns(g, c, what, inputs, spec);
     }
   } finally {
     gpu.dispose();
@@ -180,7 +195,7 @@ test('the mma.sync fallback GEMM (MOE_GEMM=mma, the sm_89/sm_100 path) matches t
   try {
     const spec = baseSpec({ tokens: 200, topk: 4, source: { kind: 'synthetic', seed: (Date.now() % 1000) + 1, skew: 0.3 } });
     const inputs = syntheticInputs(spec);
-    compareRuns(await gpu.run(inputs, spec, { repeats: 1 }), await new CpuBackend({ threads: 2 }).run(inputs, spec), 'mma.sync fallback');
+    await compareRuns(await gpu.run(inputs, spec, { repeats: 1 }), await new CpuBackend({ threads: 2 }).run(inputs, spec), 'mma.sync fallback', inputs, spec);
   } finally {
     gpu.dispose();
     if (saved === undefined) delete process.env.MOE_GEMM;
