@@ -175,3 +175,16 @@ test('bad input: one-line errors naming the flag, file or tensor; exit 2, never 
   assert.equal(u.code, 2);
   assert.match(u.err, /unknown command 'frobnicate'/);
 });
+
+test('the bundled CLI runs a layer with nothing but Node (jsdom/resvg load only for export)', async (t) => {
+  const { existsSync: exists, copyFileSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const { REPO_ROOT } = await import('../golden');
+  const dist = join(REPO_ROOT, 'dist');
+  if (!exists(join(dist, 'cli.js'))) return t.skip('dist/cli.js not built (npm test builds it first)');
+  const iso = mkdtempSync(join(tmpdir(), 'moe-cli-iso-'));
+  for (const f of ['cli.js', 'gemmWorker.js']) copyFileSync(join(dist, f), join(iso, f));
+  const r = spawnSync(process.execPath, [join(iso, 'cli.js'), 'run', '--preset', 'qwen3-30b-a3b', '--tokens', '2', '--backend', 'cpu'], { encoding: 'utf8', cwd: iso });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Grouped GEMM 2/);
+});

@@ -3,7 +3,6 @@ import { writeFileSync } from 'node:fs';
 import { runLayer } from '../../../kernels/pipeline';
 import { oneOf, parseFlags, required } from '../args';
 import { LAYER_FLAGS, layerFromFlags } from '../layerArgs';
-import { exportView } from '../../../webview/export/index';
 
 export async function exportCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const flags = parseFlags(argv, { ...LAYER_FLAGS, view: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } }, 'export');
@@ -12,6 +11,8 @@ export async function exportCommand(argv: string[], out: NodeJS.WritableStream):
   const outPath = required(flags, 'out', 'export');
   const choice = layerFromFlags(flags, 'export');
   const result = await runLayer(choice.spec, { backend: choice.backend, gpuModel: choice.gpuModel, ...(choice.inputs ? { inputs: choice.inputs } : {}) });
+  // loaded on demand: headless rendering pulls in jsdom and resvg, which `run`/`check` must not need
+  const { exportView } = await import('../../../webview/export/index');
   const data = exportView(view, format, result.trace);
   writeFileSync(outPath, data);
   out.write(`wrote ${view} view as ${format.toUpperCase()} (${data.length} bytes) to ${outPath}\n`);
