@@ -30,6 +30,7 @@ export const engine: Engine<RunResult> = {
       backend: opts.backend,
       gpuModel: opts.gpuModel,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.onStage ? { onStage: opts.onStage } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.inlineLimit ? { inlineLimit: opts.inlineLimit } : {}),
     }),

@@ -17,6 +17,8 @@ export interface RunLayerOptions {
   onProgress?: (stage: StageId | 'setup', fraction: number, message: string) => void;
   signal?: AbortSignal;
   inlineLimit?: number;
+  /** a partial Trace after each finished stage (finished stages in `stages`, the others in `pending`) */
+  onStage?: (partial: Trace) => void | Promise<void>;
 }
 
 export interface Engine<R extends RunResultLike = RunResultLike> {

@@ -30,13 +30,13 @@ export function activate(context: vscode.ExtensionContext): void {
     log,
     // Re-runs (SM90↔SM100 toggle, restore after reload) keep the panel's backend and layer file.
     run: (spec: LayerSpec, panel) =>
-      runWithProgress(engine, { spec, backend: panel.backendOverride ?? settings().backend, settings: settings(), onProgress: panel.progress }, log),
+      runWithProgress(engine, { spec, backend: panel.backendOverride ?? settings().backend, settings: settings(), onProgress: panel.progress, onStage: panel.partial }, log),
   };
 
   const showRun = async (spec: LayerSpec, backend: InspectorSettings['backend']): Promise<void> => {
     const panel = InspectorPanel.show(deps);
     panel.backendOverride = backend;
-    const result = await runWithProgress(engine, { spec, backend, settings: settings(), onProgress: panel.progress }, log);
+    const result = await runWithProgress(engine, { spec, backend, settings: settings(), onProgress: panel.progress, onStage: panel.partial }, log);
     if (result) panel.show(spec, result);
     else panel.showError('The run did not finish; see the notification or the "MoE Layout Inspector" output.');
   };

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { BackendChoice, LayerSpec } from '../kernels/spec';
-import type { StageId } from '../kernels/trace';
+import type { StageId, Trace } from '../kernels/trace';
 import type { ExportFormat, HostMessage, WebviewState } from '../webview/protocol';
 import { PanelController } from './panelController';
 import { panelHtml } from './panelHtml';
@@ -81,13 +81,27 @@ export class InspectorPanel<R extends RunResultLike> {
   /** Show a finished run. */
   show(spec: LayerSpec, result: R): void {
     this.spec = spec;
-    this.panel.title = `MoE: ${spec.name} · ${spec.arch.toUpperCase()} · M=${spec.tokens}`;
+    this.panel.title = panelTitle(spec);
     this.controller.setResult(result);
   }
 
   showError(message: string, code?: string): void {
+    this.abandonRun();
     this.controller.showError(message, code);
   }
+
+  /** A run ended without a result: the panel shows the last finished run (title included) again. */
+  private abandonRun(): void {
+    this.controller.abandonPartial();
+    this.panel.title = this.spec ? panelTitle(this.spec) : 'MoE Layout Inspector';
+  }
+
+  /** Draws a run's finished stages while the rest runs (the engine's onStage). */
+  readonly partial = (trace: Trace): Promise<void> | undefined => {
+    if (this.disposed) return undefined;
+    this.panel.title = `${panelTitle(trace.spec)} (running)`;
+    return this.controller.setPartial(trace);
+  };
 
   /** Forwards the engine's progress to the panel's own progress bar. */
   readonly progress = (stage: StageId | 'setup', fraction: number, message: string): void => {
@@ -105,7 +119,9 @@ export class InspectorPanel<R extends RunResultLike> {
     // SM100 consumes packed UE8M0 scales only (spec §6): switching to it switches the scale format too.
     if (spec.arch === 'sm100' && spec.recipe.scaleFormat !== 'ue8m0') spec.recipe = { ...spec.recipe, scaleFormat: 'ue8m0' };
     const result = await this.deps.run(spec, this);
-    if (result && !this.disposed) this.show(spec, result);
+    if (this.disposed) return;
+    if (result) this.show(spec, result);
+    else this.abandonRun();
   }
 
   /** Ask the webview to export its current view (the Export Layout Diagram command). */
@@ -114,6 +130,8 @@ export class InspectorPanel<R extends RunResultLike> {
     void this.panel.webview.postMessage(msg);
   }
 }
+
+const panelTitle = (spec: LayerSpec): string => `MoE: ${spec.name} · ${spec.arch.toUpperCase()} · M=${spec.tokens}`;
 
 export function webviewOptions(context: vscode.ExtensionContext): vscode.WebviewPanelOptions & vscode.WebviewOptions {
   return {
@@ -135,6 +153,7 @@ export function registerSerializer<R extends RunResultLike>(deps: PanelDeps<R>):
       }
       const result = await deps.run(spec, p);
       if (result) p.show(spec, result);
+      else p.showError('The run did not finish; see the notification or the "MoE Layout Inspector" output.');
     },
   });
 }

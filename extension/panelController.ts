@@ -14,9 +14,17 @@ import {
   type WebviewMessage,
 } from '../webview/protocol';
 import type { Engine, RunResultLike } from './engineTypes';
+import type { Trace } from '../kernels/trace';
 
 /** A tile larger than this is refused: the webview asks for what it shows, never a whole DeepSeek-size tensor. */
 export const MAX_TILE_ELEMENTS = 1 << 20;
+
+/**
+ * How long a run's grouped GEMMs may be held, from its first partial trace, for the webview's first picture. On a
+ * 2-core machine the GEMM worker threads otherwise starve the webview while it loads (measured: the panel stayed
+ * blank until GEMM 1 ended); the cap bounds what a hidden or broken webview can cost.
+ */
+export const FIRST_PICTURE_HOLD_MS = 2500;
 
 export interface PanelHost<R extends RunResultLike> {
   post(msg: HostMessage): void | Thenable<boolean> | Promise<unknown>;
@@ -39,6 +47,12 @@ export class PanelController<R extends RunResultLike> {
   private result: R | undefined;
   private ready = false;
   private pendingError: { message: string; code?: string } | undefined;
+  /** the latest partial Trace of the run in progress; tiles wait for the finished run */
+  private partial: Trace | undefined;
+  /** the webview has drawn a trace of the run in progress */
+  private drawn = false;
+  private holdUntil = 0;
+  private drawnWaiters: (() => void)[] = [];
 
   constructor(private readonly host: PanelHost<R>) {}
 
@@ -49,8 +63,50 @@ export class PanelController<R extends RunResultLike> {
   /** A new run finished: show it now if the webview is listening, else when it says 'ready'. */
   setResult(result: R): void {
     this.result = result;
+    this.partial = undefined;
+    this.release();
     this.pendingError = undefined;
     if (this.ready) this.postTrace();
+  }
+
+  /** A run in progress finished a stage: draw what is done (replaces the picture shown until the run ends). */
+  setPartial(trace: Trace, now = Date.now()): Promise<void> {
+    if (!this.partial) {
+      // the first partial of a run
+      this.drawn = false;
+      this.holdUntil = now + FIRST_PICTURE_HOLD_MS;
+    }
+    this.partial = trace;
+    this.pendingError = undefined;
+    if (this.ready) this.postPartial();
+    // resolves once the webview has drawn this run (or the hold expires): the engine may then start a long GEMM
+    if (this.drawn) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.max(0, this.holdUntil - Date.now()));
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.drawnWaiters.push(done);
+    });
+  }
+
+  private release(): void {
+    const waiters = this.drawnWaiters;
+    this.drawnWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** The run in progress ended without a result (cancelled, failed): show the last finished run again, if any. */
+  abandonPartial(): void {
+    if (!this.partial) return;
+    this.partial = undefined;
+    this.release();
+    if (this.ready && this.result) this.postTrace();
+  }
+
+  get running(): boolean {
+    return this.partial !== undefined;
   }
 
   showError(message: string, code?: string): void {
@@ -63,6 +119,10 @@ export class PanelController<R extends RunResultLike> {
     this.ready = false;
   }
 
+  private postPartial(): void {
+    if (this.partial) void this.host.post({ type: 'trace', version: PROTOCOL_VERSION, trace: this.partial, partial: true });
+  }
+
   private postTrace(): void {
     if (this.result) void this.host.post({ type: 'trace', version: PROTOCOL_VERSION, trace: this.result.trace });
   }
@@ -73,7 +133,8 @@ export class PanelController<R extends RunResultLike> {
     switch (msg.type) {
       case 'ready':
         this.ready = true;
-        if (this.result) this.postTrace();
+        if (this.partial) this.postPartial();
+        else if (this.result) this.postTrace();
         else if (this.pendingError) void this.host.post({ type: 'error', ...this.pendingError });
         return;
       case 'tile':
@@ -88,6 +149,10 @@ export class PanelController<R extends RunResultLike> {
         return;
       case 'stage':
         return;
+      case 'drawn':
+        this.drawn = true;
+        this.release();
+        return;
       default:
         return;
     }
@@ -95,6 +160,16 @@ export class PanelController<R extends RunResultLike> {
 
   private serveTile(msg: Extract<WebviewMessage, { type: 'tile' }>): void {
     const fail = (message: string): void => void this.host.post({ type: 'tileError', requestId: msg.requestId, message });
+    if (this.partial) {
+      // the RunResult (and its tensors) exists only once the run ends; a previous run's tensors must not answer
+      const name = String(msg.tensor);
+      const stage = this.partial.pending?.find((p) => p.outputs.includes(name));
+      return fail(
+        stage
+          ? `tile ${name}: not computed yet — stage '${stage.title}' has not run; the run is still going`
+          : `tile ${name}: not available yet — tiles are served once the run finishes (${this.partial.stages.length} of ${this.partial.stages.length + (this.partial.pending?.length ?? 0)} stages done)`,
+      );
+    }
     if (!this.result) return fail(`tile ${String(msg.tensor)}: no run is loaded in this panel`);
     if (typeof msg.tensor !== 'string' || !isRange(msg.rows) || !isRange(msg.cols))
       return fail(

@@ -173,7 +173,46 @@ export function expertMapOf(spec: LayerSpec): Int32Array | undefined {
   return spec.expertParallel && spec.expertParallel.size > 1 ? expertMapFor(spec.experts, spec.expertParallel) : undefined;
 }
 
+/** Resident FP8 weight bytes above which a synthetic layer is refused rather than left to exhaust the machine. */
+export const MAX_RESIDENT_WEIGHT_BYTES = 12e9;
+/** One weight tensor's extent (all local experts, active or not). */
+export const MAX_WEIGHT_TENSOR_BYTES = 2 ** 32 - 1;
+
+/**
+ * Allocates one (E_local, rows, K) FP8 weight buffer. Only active experts' pages are ever written (untouched pages
+ * cost no memory), but the whole extent must fit one typed array — Node 20 caps that at 4 GiB — and the active part
+ * must fit the machine: both limits become an error that says what to change instead of a RangeError.
+ */
+function allocWeights(name: string, experts: number, perExpert: number, activeExperts: number, spec: LayerSpec): Uint8Array {
+  const advice = 'use expert parallelism (e.g. --ep 8, as DeepSeek-V3 is served) or fewer tokens/experts';
+  if (activeExperts * perExpert * 1.5 > MAX_RESIDENT_WEIGHT_BYTES)
+    throw new MoeError(
+      'E_SPEC',
+      `${name}: ${activeExperts} active experts × ${(perExpert / 1e6).toFixed(0)} MB of FP8 weights (with w2: ${((activeExperts * perExpert * 1.5) / 1e9).toFixed(1)} GB) exceed the ${MAX_RESIDENT_WEIGHT_BYTES / 1e9} GB a synthetic ${spec.name} layer may use here; ${advice}`,
+      name,
+    );
+  // 4 GiB: Node 20's typed-array limit; the CPU GEMM's shared buffers are only tested below it on any Node
+  if (experts * perExpert > MAX_WEIGHT_TENSOR_BYTES)
+    throw new MoeError(
+      'E_SPEC',
+      `${name}: [${experts}, ${perExpert / spec.hidden}, ${spec.hidden}] FP8 weights (${((experts * perExpert) / 2 ** 30).toFixed(1)} GiB) exceed the 4 GiB one weight tensor may take in the CPU engine; ${advice}`,
+      name,
+    );
+  return sharedBytes(experts * perExpert);
+}
+
 export function syntheticInputs(spec: LayerSpec): LayerInputs {
+  const d = syntheticInputsDeferred(spec);
+  d.fillWeights();
+  return d.inputs;
+}
+
+/**
+ * The same inputs as syntheticInputs, with the FP8 weight codes (hundreds of MB: the slow part) written only when
+ * `fillWeights` is called; until then w13_weight / w2_weight are zero-filled (shapes, scales and routing are final).
+ * The pipeline runs the activation stages meanwhile, so the panel's first picture does not wait for the weights.
+ */
+export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs; fillWeights: () => void; fillWeightsAsync: () => Promise<void> } {
   if (spec.source.kind !== 'synthetic') throw new MoeError('E_SPEC', `syntheticInputs: the spec's data source is '${spec.source.kind}', not 'synthetic'`);
   const { tokens: M, hidden: K, intermediate: N, experts: E, topk } = spec;
   for (const [what, v] of [['tokens', M], ['hidden', K], ['intermediate', N], ['experts', E], ['topk', topk]] as const)
@@ -199,8 +238,9 @@ export function syntheticInputs(spec: LayerSpec): LayerInputs {
   const Kb = Math.ceil(K / 128);
   const Nb13 = Math.ceil((2 * N) / 128);
   const Nb2 = Math.ceil(N / 128);
-  const w13 = sharedBytes(El * 2 * N * K);
-  const w2 = sharedBytes(El * K * N);
+  const activeCount = active.reduce((a, v) => a + v, 0);
+  const w13 = allocWeights('w13_weight', El, 2 * N * K, activeCount, spec);
+  const w2 = allocWeights('w2_weight', El, K * N, activeCount, spec);
   const s13 = new Float32Array(El * Nb13 * Kb);
   const s2 = new Float32Array(El * Kb * Nb2);
   // typical scale: weights with std ≈ 0.02 / √(K/2048) keep the GEMM outputs O(1); codes have σ = 112
@@ -208,13 +248,26 @@ export function syntheticInputs(spec: LayerSpec): LayerInputs {
   const t2 = (0.02 * Math.sqrt(2048 / N)) / 112;
   fillScales(s13, 0, s13.length, rng, t13, ue8m0);
   fillScales(s2, 0, s2.length, rng, t2, ue8m0);
-  for (let e = 0; e < El; e++) {
-    if (!active[e]) continue;
+  // the codes draw from the same generator after everything above, in expert order, so deferring them (or
+  // interleaving them with other work) changes no value
+  let next = 0;
+  const fillExpert = (e: number): void => {
+    if (!active[e]) return;
     fillCodes(w13.subarray(e * 2 * N * K, (e + 1) * 2 * N * K), rng.u32());
     fillCodes(w2.subarray(e * K * N, (e + 1) * K * N), rng.u32());
-  }
+  };
+  const fillWeights = (): void => {
+    while (next < El) fillExpert(next++);
+  };
+  /** one expert at a time, yielding between experts so the event loop (an extension host) stays responsive */
+  const fillWeightsAsync = async (): Promise<void> => {
+    while (next < El) {
+      fillExpert(next++);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  };
 
-  return {
+  const inputs: LayerInputs = {
     hidden_states: new Tensor('bf16', [M, K], x, undefined, 0, 'hidden_states'),
     topk_ids: new Tensor('i32', [M, topk], routing.topkIds, undefined, 0, 'topk_ids'),
     topk_weights: new Tensor('f32', [M, topk], routing.topkWeights, undefined, 0, 'topk_weights'),
@@ -224,4 +277,5 @@ export function syntheticInputs(spec: LayerSpec): LayerInputs {
     w2_weight_scale_inv: new Tensor('f32', [El, Kb, Nb2], s2, undefined, 0, 'w2_weight_scale_inv'),
     ...(map ? { expert_map: new Tensor('i32', [E], map, undefined, 0, 'expert_map') } : {}),
   };
+  return { inputs, fillWeights, fillWeightsAsync };
 }

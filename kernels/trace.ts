@@ -94,4 +94,15 @@ export interface Trace {
   permutation: PermutationStats;
   createdAt: string;
   totalMs: number;
+  /**
+   * Only on a partial Trace (sent while the run goes on): the stages not computed yet, in order, with the tensors
+   * they will write. `stages` then holds the finished stages only. Absent on a finished run.
+   */
+  pending?: PendingStage[];
+}
+
+export interface PendingStage {
+  id: StageId;
+  title: string;
+  outputs: string[];
 }

@@ -16,6 +16,7 @@ import * as timingView from './views/timing';
 import * as heatmapView from './views/heatmap';
 import { renderViewSvg, serializeSvg } from './export/standalone';
 import { fmtTime } from './views/svgkit';
+import { missingStagesFor, viewKey, rowSegmentsOf } from './model/partial';
 
 interface VsCodeApi {
   postMessage(message: WebviewMessage): void;
@@ -38,6 +39,10 @@ function start(): void {
   let state: WebviewState = restored ? saved! : { version: PROTOCOL_VERSION, view: 'scales', stage: 'quantize', arch: 'sm90' };
   let trace: Trace | undefined;
   let compare: Trace | undefined;
+  /** the trace shown is a partial one (the run goes on); the final Trace replaces it */
+  let partial = false;
+  /** what the current view was drawn from, so a partial trace redraws a view only when its data changed */
+  let drawnKey = '';
   let theme: Theme = themeFromDocument(document);
   let heatmapMode: 'value' | 'error' = 'value';
   let scaleTensor: string | undefined = state.scaleTensor;
@@ -109,7 +114,8 @@ function start(): void {
     const badges = header.append('span').attr('class', 'badges');
     badges.append('span').attr('class', `badge backend-${trace.backend.name}`).attr('title', trace.backend.reason).text(`${trace.backend.name.toUpperCase()} · ${trace.backend.device}`);
     if (compare) badges.append('span').attr('class', `badge backend-${compare.backend.name}`).text(`vs ${compare.backend.name.toUpperCase()}`);
-    badges.append('span').attr('class', 'badge').text(`total ${fmtTime(trace.totalMs)}`);
+    if (partial) badges.append('span').attr('class', 'badge running').text(`running · ${trace.stages.length}/${trace.stages.length + (trace.pending?.length ?? 0)} stages`);
+    else badges.append('span').attr('class', 'badge').text(`total ${fmtTime(trace.totalMs)}`);
     const warn = trace.checks.filter((c) => c.level === 'warn' || c.level === 'fail');
     if (warn.length) badges.append('span').attr('class', 'badge warn').attr('title', warn.map((c) => c.message).join('\n')).text(`${warn.length} check${warn.length > 1 ? 's' : ''} to read`);
   };
@@ -141,6 +147,7 @@ function start(): void {
   const renderView = (): void => {
     destroyView?.();
     destroyView = undefined;
+    drawnKey = trace ? viewKey(trace, state.view, partial) : '';
     host.selectAll('*').remove();
     if (!trace) {
       host.append('div').attr('class', 'empty muted').text('Run “MoE: Inspect MoE Layer” to see a layer here.');
@@ -148,6 +155,14 @@ function start(): void {
     }
     const el = host.append('div').attr('class', 'view').node()!;
     const { width, height } = size();
+    // a partial trace: views whose data is not computed yet say so (with what they wait for) instead of failing
+    const waitFor = partial ? missingStagesFor(trace, state.view) : [];
+    if (waitFor.length) {
+      const p = d3.select(el).append('div').attr('class', 'view-pending').attr('role', 'status').attr('data-waiting-for', waitFor.map((s) => s.id).join(' '));
+      p.append('span').attr('class', 'spinner running').attr('aria-hidden', 'true');
+      p.append('span').text(`${VIEWS.find((v) => v.id === state.view)!.label}: not computed yet — drawn when ${waitFor.map((s) => `“${s.title}”`).join(' and ')} ${waitFor.length > 1 ? 'finish' : 'finishes'}.`);
+      return;
+    }
     try {
       switch (state.view) {
         case 'scales': {
@@ -180,8 +195,27 @@ function start(): void {
           break;
         case 'heatmap': {
           const list = heatmapTensorsOf(trace);
+          const producer = state.heatmapTensor && !trace.tensors[state.heatmapTensor] ? trace.pending?.find((p) => p.outputs.includes(state.heatmapTensor!)) : undefined;
+          if (producer) {
+            // a tensor of a stage that has not run: say so, and keep the picker so another tensor can be chosen
+            const p = d3.select(el).append('div').attr('class', 'view-pending').attr('role', 'status').attr('data-waiting-for', producer.id);
+            p.append('span').attr('class', 'spinner running').attr('aria-hidden', 'true');
+            p.append('span').text(`${state.heatmapTensor}: not computed yet — stage “${producer.title}” has not run.`);
+          }
           const name = state.heatmapTensor && trace.tensors[state.heatmapTensor] ? state.heatmapTensor : list[0]?.name;
           if (!name) throw new Error('This trace has no tensor to show.');
+          if (producer) {
+            const pick = d3.select(el).append('div').attr('class', 'toolbar');
+            const sel0 = pick.append('label').attr('class', 'field');
+            sel0.append('span').text('Show instead');
+            const s0 = sel0.append('select').attr('aria-label', 'Tensor to show');
+            s0.selectAll('option').data(list).join('option').attr('value', (t) => t.name).text((t) => `${t.name} ${t.dtype}[${t.shape.join('×')}]`);
+            s0.property('value', '').on('change', () => {
+              save({ heatmapTensor: s0.property('value') as string });
+              renderView();
+            });
+            break;
+          }
           const bar2 = d3.select(el).append('div').attr('class', 'toolbar');
           const lab = bar2.append('label').attr('class', 'field');
           lab.append('span').text('Tensor');
@@ -200,7 +234,12 @@ function start(): void {
               renderView();
             });
           const holder = d3.select(el).append('div').node()!;
-          destroyView = heatmapView.render(holder, { tensor: trace.tensors[name]!, mode: heatmapMode }, { theme, width, height: height - 40, requestTile, onFrame }).destroy;
+          // while the run goes on, the host holds no tensors to cut tiles from: say when they come
+          const tiles: heatmapView.RequestTile = partial
+            ? () => Promise.reject(new Error('values load when the run finishes (tiles come from the finished run)'))
+            : requestTile;
+          const segments = rowSegmentsOf(trace, trace.tensors[name]!);
+          destroyView = heatmapView.render(holder, { tensor: trace.tensors[name]!, mode: heatmapMode, ...(segments ? { rowSegments: segments } : {}) }, { theme, width, height: height - 40, requestTile: tiles, onFrame }).destroy;
           break;
         }
       }
@@ -210,6 +249,12 @@ function start(): void {
   };
 
   const renderAll = (): void => {
+    renderChrome();
+    selectView(state.view);
+  };
+
+  /** header and stepper (not the view) */
+  const renderChrome = (): void => {
     renderHeader();
     stepper?.destroy();
     sidebar.selectAll('*').remove();
@@ -238,7 +283,6 @@ function start(): void {
         },
       });
     }
-    selectView(state.view);
   };
 
   const exportView = (format: ExportFormat): void => {
@@ -268,14 +312,22 @@ function start(): void {
         }
         // benchmark hook: when the trace arrived (first picture time = this + render time)
         document.body.dataset.traceReceivedMs ??= performance.now().toFixed(1);
-        trace = m.trace;
-        compare = m.compare;
-        showError(null);
-        progress.attr('hidden', '');
-        // a fresh panel starts on the run's architecture; a restored one keeps what the user picked
-        save({ spec: trace.spec, arch: restored ? state.arch : (trace.spec.arch as Arch) });
-        restored = true;
-        renderAll();
+        {
+          const wasPartial = partial;
+          trace = m.trace;
+          compare = m.compare;
+          partial = m.partial === true;
+          app.classed('run-stopped', false).classed('run-partial', partial);
+          showError(null);
+          if (!partial) progress.attr('hidden', '');
+          // a fresh panel starts on the run's architecture; a restored one keeps what the user picked
+          save({ spec: trace.spec, arch: restored ? state.arch : (trace.spec.arch as Arch) });
+          restored = true;
+          // the next partial of the same run: stepper and header always, the view only when its data changed
+          if (partial && wasPartial && viewKey(trace, state.view, partial) === drawnKey) renderChrome();
+          else renderAll();
+          post({ type: 'drawn', partial });
+        }
         break;
       case 'progress':
         progress.attr('hidden', null).attr('aria-valuenow', Math.round(m.fraction * 100)).style('--fraction', String(m.fraction)).attr('title', m.message);
@@ -283,6 +335,8 @@ function start(): void {
       case 'error':
         showError(m.message);
         progress.attr('hidden', '');
+        // a partial picture stays, but nothing is running any more
+        app.classed('run-stopped', true);
         break;
       case 'tile':
         tileWaiters.get(m.requestId)?.resolve(m.tile);

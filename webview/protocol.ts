@@ -29,7 +29,11 @@ export interface Tile extends TileRange {
 
 /** host → webview */
 export type HostMessage =
-  | { type: 'trace'; version: typeof PROTOCOL_VERSION; trace: Trace; compare?: Trace }
+  /**
+   * `partial`: the run is still going; `trace.stages` holds the finished stages and `trace.pending` the others.
+   * Each partial replaces the previous one; the final Trace (no `partial`) replaces them all.
+   */
+  | { type: 'trace'; version: typeof PROTOCOL_VERSION; trace: Trace; compare?: Trace; partial?: boolean }
   | { type: 'progress'; stage: StageId | 'setup'; fraction: number; message: string }
   | { type: 'error'; message: string; code?: string }
   | { type: 'tile'; requestId: number; tile: Tile }
@@ -45,6 +49,8 @@ export type WebviewMessage =
   | { type: 'tile'; requestId: number; tensor: string; mode: 'value' | 'error'; rows: [number, number]; cols: [number, number] }
   | { type: 'export'; requestId: number; view: ViewId; format: ExportFormat; /** rendered SVG markup for svg/png */ svg?: string; /** for tikz: the view's data is re-rendered by the host */ arch?: Arch }
   | { type: 'stage'; stage: StageId }
+  /** a trace message has been drawn (the host holds a run's grouped GEMMs until its first picture is on screen) */
+  | { type: 'drawn'; partial: boolean }
   | { type: 'rerun'; arch?: Arch; backend?: 'auto' | 'cpu' | 'cuda' }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
 

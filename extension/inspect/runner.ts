@@ -8,7 +8,7 @@ import { MoeError } from '../../kernels/errors';
 import type { LayerSpec } from '../../kernels/spec';
 import type { Engine, RunResultLike } from '../engineTypes';
 import type { InspectorSettings } from '../settings';
-import { STAGE_ORDER, type StageId } from '../../kernels/trace';
+import { STAGE_ORDER, type StageId, type Trace } from '../../kernels/trace';
 
 export interface RunRequest {
   spec: LayerSpec;
@@ -16,6 +16,8 @@ export interface RunRequest {
   settings: InspectorSettings;
   /** also told about progress (the panel's own progress bar) */
   onProgress?: (stage: StageId | 'setup', fraction: number, message: string) => void;
+  /** told about each partial Trace (the panel draws what is done while the rest runs) */
+  onStage?: (partial: Trace) => void | Promise<void>;
 }
 
 export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>, req: RunRequest, log: vscode.LogOutputChannel): Promise<R | undefined> {
@@ -33,6 +35,7 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
           gpuModel: req.settings.gpuModel,
           inlineLimit: req.settings.inlineLimit,
           signal: abort.signal,
+          ...(req.onStage ? { onStage: req.onStage } : {}),
           onProgress: (stage, fraction, message) => {
             req.onProgress?.(stage, fraction, message);
             // withProgress wants increments; the engine reports a position per stage, so convert.

@@ -46,7 +46,11 @@ export class CpuBackend implements ComputeBackend {
     const quant = { convention: spec.recipe.quant, scaleFormat: spec.recipe.scaleFormat };
     const gemmOpts = { threads: this.threads, ...(signal ? { signal } : {}) };
     let step = 0;
+    let lastDone: StageId | undefined;
     const stage = async <T>(id: StageId, message: string, fn: () => T | Promise<T>): Promise<T> => {
+      // the previous stage's tensors are in `tensors` by now: report it before this one starts
+      if (lastDone) await opts.onStageDone?.(lastDone, tensors, timesMs);
+      lastDone = id;
       if (signal?.aborted) throw new MoeError('E_CANCELLED', `run cancelled before stage '${id}'`);
       onProgress?.(id, step / 8, message);
       const t0 = performance.now();

@@ -40,6 +40,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** timed repetitions per stage after warm-up (GPU); the median is reported */
   repeats?: number;
+  /**
+   * A stage finished; `tensors` is the record the backend fills (the stages done so far). Awaited, so the caller can
+   * yield and post a partial picture before the next (long) stage starts. Backends that run the layer in one piece
+   * (CUDA) need not call it.
+   */
+  onStageDone?: (stage: StageId, tensors: StageTensors, timesMs: Partial<Record<StageId, number>>) => void | Promise<void>;
 }
 
 export interface BackendRun {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MoeError } from '../../kernels/errors';
 import type { Trace } from '../../kernels/trace';
-import { PanelController, MAX_TILE_ELEMENTS, type PanelHost } from '../../extension/panelController';
+import { PanelController, MAX_TILE_ELEMENTS, FIRST_PICTURE_HOLD_MS, type PanelHost } from '../../extension/panelController';
 import type { HostMessage, Tile } from '../../webview/protocol';
 
 interface FakeResult {
@@ -122,4 +122,70 @@ test('rerun, log and junk messages', async () => {
   assert.deepEqual(h.reruns, [{ arch: 'sm100' }]);
   assert.deepEqual(h.logs, ['warn: hi']);
   assert.equal(h.posted.length, 0);
+});
+
+const partialTrace = (): Trace =>
+  ({ version: 1, stages: [{ id: 'quantize' }], pending: [{ id: 'transform_scales', title: 'Scale factors → kernel layout', outputs: ['a1q_scale_layout'] }, { id: 'gemm1', title: 'Grouped GEMM 1 (K → 2N)', outputs: ['mm1_out'] }], tensors: { a1q: {} } }) as unknown as Trace;
+
+test('partial traces: posted with partial: true (replayed on ready), the final trace replaces them', async () => {
+  const h = harness();
+  h.c.setPartial(partialTrace());
+  assert.equal(h.posted.length, 0, 'nothing before ready');
+  await h.c.handle({ type: 'ready', version: 1 });
+  assert.deepEqual(h.posted.map((m) => m.type === 'trace' && m.partial), [true]);
+  assert.equal(h.c.running, true);
+  h.c.setResult(fakeResult());
+  const last = h.posted.at(-1)!;
+  assert.ok(last.type === 'trace' && !last.partial);
+  assert.equal(h.c.running, false);
+});
+
+test('tiles while a run is in progress: "not computed yet" naming the stage, never the previous run’s tensors', async () => {
+  const h = harness();
+  await h.c.handle({ type: 'ready', version: 1 });
+  h.c.setResult(fakeResult());
+  h.c.setPartial(partialTrace());
+  await h.c.handle({ type: 'tile', requestId: 3, tensor: 'mm1_out', mode: 'value', rows: [0, 1], cols: [0, 1] });
+  const m = h.posted.at(-1)!;
+  assert.equal(m.type, 'tileError');
+  assert.match((m as { message: string }).message, /mm1_out: not computed yet — stage 'Grouped GEMM 1 \(K → 2N\)' has not run/);
+  await h.c.handle({ type: 'tile', requestId: 4, tensor: 'a1q_scale', mode: 'value', rows: [0, 1], cols: [0, 1] });
+  assert.match((h.posted.at(-1) as { message: string }).message, /a1q_scale: not available yet — tiles are served once the run finishes \(1 of 3 stages done\)/);
+});
+
+test('a run that ends without a result shows the previous finished run again', async () => {
+  const h = harness();
+  await h.c.handle({ type: 'ready', version: 1 });
+  const first = fakeResult();
+  h.c.setResult(first);
+  h.c.setPartial(partialTrace());
+  h.c.abandonPartial();
+  const last = h.posted.at(-1)!;
+  assert.ok(last.type === 'trace' && !last.partial && last.trace === first.trace);
+  assert.equal(h.c.running, false);
+  await h.c.handle({ type: 'tile', requestId: 5, tensor: 'a1q_scale', mode: 'value', rows: [0, 1], cols: [0, 1] });
+  assert.equal(h.posted.at(-1)!.type, 'tile');
+});
+
+test('the first partial of a run is held until the webview has drawn it (or the hold expires), later ones are not', async () => {
+  const h = harness();
+  await h.c.handle({ type: 'ready', version: 1 });
+  let released = false;
+  const held = h.c.setPartial(partialTrace()).then(() => (released = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(released, false, 'waiting for the picture');
+  await h.c.handle({ type: 'drawn', partial: true });
+  await held;
+  assert.equal(released, true);
+  await h.c.setPartial(partialTrace()); // drawn already: at once
+  // a new run whose webview never answers: the hold ends by itself
+  h.c.setResult(fakeResult());
+  const t0 = Date.now();
+  await h.c.setPartial(partialTrace(), Date.now() - FIRST_PICTURE_HOLD_MS + 30);
+  assert.ok(Date.now() - t0 < FIRST_PICTURE_HOLD_MS);
+  // a run that ends releases whoever waits
+  h.c.setResult(fakeResult());
+  const waiting = h.c.setPartial(partialTrace());
+  h.c.abandonPartial();
+  await waiting;
 });

@@ -36,3 +36,11 @@ test('synthetic inputs are deterministic, routed to distinct experts with weight
   assert.deepEqual(Array.from(ep.expert_map!.storage).slice(0, 8), [-1, -1, -1, -1, 0, 1, 2, 3]);
   assert.throws(() => syntheticInputs({ ...spec, topk: 17 }), (e: unknown) => e instanceof MoeError && e.code === 'E_SPEC');
 });
+
+test('a layer too large for one process is refused with advice, not a RangeError or NaN output', () => {
+  // DeepSeek-V3 on one rank: w13 is [256, 4096, 7168] FP8 = 7 GiB
+  assert.throws(
+    () => syntheticInputs(makeSpec('deepseek-v3', { tokens: 8 })),
+    (e: unknown) => e instanceof MoeError && e.code === 'E_SPEC' && /w13_weight: \[256, 4096, 7168\].*7\.0 GiB.*--ep 8/.test(e.message),
+  );
+});

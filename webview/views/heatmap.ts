@@ -8,6 +8,8 @@ import type { TensorRef } from '../../kernels/trace';
 import type { Tile } from '../protocol';
 import type { Theme } from '../theme';
 import { as2d } from '../model/traceData';
+import type { RowSegments } from '../model/partial';
+import { rowMap, PADDING_BAND_ROWS, type RowBand, type RowMap } from '../model/rowBands';
 import { createSvg, addPatterns, legendRow, type Svg } from './svgkit';
 import { notTouch } from './scales';
 
@@ -19,6 +21,8 @@ export interface HeatmapViewData {
   mode: HeatmapMode;
   /** tiles already known (export, restore) */
   tiles?: Tile[];
+  /** padding rows of a permuted tensor (m_indices = −1): hatched, and the view starts on the first data rows */
+  rowSegments?: RowSegments;
 }
 
 export interface HeatmapViewOptions {
@@ -31,6 +35,8 @@ export interface HeatmapViewOptions {
   /** tiles are requested only when the visible window holds at most this many cells */
   maxVisibleCells?: number;
   onFrame?: (ms: number) => void;
+  /** draw each run of padding rows as a thin band (default: when padding is more than half the rows) */
+  compressPadding?: boolean;
 }
 
 export interface HeatmapHandle {
@@ -40,6 +46,13 @@ export interface HeatmapHandle {
   readonly requests: number;
   /** resolves when every request made so far has settled */
   idle(): Promise<void>;
+  /** the visible window in tensor rows/cols (half-open) */
+  window(): { rows: [number, number]; cols: [number, number] };
+  /** whether row r is a padding row (m_indices = −1) */
+  isPaddingRow(r: number): boolean;
+  /** tensor rows ↔ display rows (padding runs compressed or not) */
+  readonly rows: RowMap;
+  setCompressPadding(on: boolean): void;
   destroy(): void;
 }
 
@@ -101,7 +114,34 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
     ctx = null;
   }
   const status = root.append('div').attr('class', 'status muted').attr('role', 'status').attr('aria-live', 'polite');
-  const tip = root.append('div').attr('class', 'tooltip').attr('role', 'status');
+  const tip = root.append('div').attr('class', 'tooltip at-cursor').attr('role', 'status');
+  const padRuns = data.rowSegments?.paddingRuns ?? [];
+  const padRows = padRuns.reduce((a, [s, e]) => a + e - s, 0);
+  const isPaddingRow = (r: number): boolean => {
+    // runs are sorted: binary search
+    let lo = 0, hi = padRuns.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const [s, e] = padRuns[mid]!;
+      if (r < s) hi = mid - 1;
+      else if (r >= e) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  };
+  let map = rowMap(R, padRuns, padRuns.length > 0 && (options.compressPadding ?? padRows > R / 2));
+  let setCompress: (on: boolean) => void = () => undefined;
+  if (padRuns.length) {
+    // padding is never colour alone (README): a hatched band on the canvas, named in the legend
+    const legend = root.insert('div', 'canvas').attr('class', 'heatmap-legend').attr('data-padding-rows', padRows);
+    const item = legend.append('span').attr('class', 'legend-padding');
+    item.append('span').attr('class', 'swatch').attr('aria-hidden', 'true');
+    item.append('span').text(`padding rows, output unspecified (${padRows.toLocaleString('en-US')} of ${R.toLocaleString('en-US')} rows, m_indices = −1)`);
+    const lab = legend.append('label').attr('class', 'compress-padding');
+    const box = lab.append('input').attr('type', 'checkbox').property('checked', map.compressed)
+      .on('change', () => setCompress(box.property('checked') as boolean));
+    lab.append('span').text(` compress padding runs to ${PADDING_BAND_ROWS}-row bands`);
+  }
 
   const cache = new Map<string, CachedTile>();
   const pending = new Map<string, Promise<void>>();
@@ -115,11 +155,38 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
   if (data.mode === 'value' && ref.inline) addTile(inlineTile(ref));
   for (const t of data.tiles ?? []) addTile(t);
 
-  // start fitted when small, else on the top-left window of at most maxCells cells
-  const fitK = Math.min(width / C, height / R);
-  const side = Math.sqrt(maxCells);
-  const k0 = R * C <= maxCells ? fitK : Math.max(fitK, width / Math.min(C, side), height / Math.min(R, side));
-  let transform = d3.zoomIdentity.scale(k0);
+  // start fitted when small, else on the top-left window of at most maxCells cells; display rows (D) differ from
+  // tensor rows when padding runs are compressed
+  const startTransform = (): d3.ZoomTransform => {
+    const D = map.displayRows;
+    const fitK = Math.min(width / C, height / D);
+    const side = Math.sqrt(maxCells);
+    const k0 = D * C <= maxCells ? fitK : Math.max(fitK, width / Math.min(C, side), height / Math.min(D, side));
+    // a mostly-padding tensor starts on its first routed rows, not on a band of padding
+    const first = map.bands.find((b) => !b.padding);
+    return d3.zoomIdentity.translate(0, -(first ? first.d0 : 0) * k0).scale(k0);
+  };
+  let transform = startTransform();
+  let hatch: CanvasPattern | null = null;
+  const hatchPattern = (c: CanvasRenderingContext2D): CanvasPattern | null => {
+    if (hatch) return hatch;
+    const p = container.ownerDocument.createElement('canvas');
+    p.width = 8;
+    p.height = 8;
+    const pc = p.getContext('2d');
+    if (!pc) return null;
+    pc.strokeStyle = theme.hatch;
+    pc.lineWidth = 1.5;
+    pc.beginPath();
+    pc.moveTo(0, 8);
+    pc.lineTo(8, 0);
+    pc.moveTo(-2, 2);
+    pc.lineTo(2, -2);
+    pc.moveTo(6, 10);
+    pc.lineTo(10, 6);
+    pc.stroke();
+    return (hatch = c.createPattern(p, 'repeat'));
+  };
 
   let colour = heatmapColour(data.mode, extent, theme);
   const tileCanvas = (c: CachedTile): HTMLCanvasElement | undefined => {
@@ -154,31 +221,81 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
     ctx.imageSmoothingEnabled = false;
     ctx.translate(transform.x, transform.y);
     ctx.scale(transform.k, transform.k);
+    const D = map.displayRows;
     ctx.fillStyle = theme.border;
     ctx.globalAlpha = 0.25;
-    ctx.fillRect(0, 0, C, R);
+    ctx.fillRect(0, 0, C, D);
     ctx.globalAlpha = 1;
     for (const c of cache.values()) {
       const cv = tileCanvas(c);
-      if (cv) ctx.drawImage(cv, c.tile.cols[0], c.tile.rows[0]);
+      if (!cv) continue;
+      const t = c.tile;
+      // each tile through the row map: rows of uncompressed bands 1:1, compressed padding rows not at all
+      for (const b of map.bands) {
+        if (b.d1 - b.d0 !== b.r1 - b.r0) continue;
+        const a = Math.max(t.rows[0], b.r0);
+        const e = Math.min(t.rows[1], b.r1);
+        if (e <= a) continue;
+        const w = t.cols[1] - t.cols[0];
+        ctx.drawImage(cv, 0, a - t.rows[0], w, e - a, t.cols[0], b.d0 + (a - b.r0), w, e - a);
+      }
     }
     ctx.lineWidth = 1 / transform.k;
     ctx.strokeStyle = theme.foreground;
-    ctx.strokeRect(0, 0, C, R);
+    ctx.strokeRect(0, 0, C, D);
     ctx.restore();
+    if (padRuns.length) {
+      // hatch in screen space so the stripes keep their width at any zoom; only runs on screen are drawn
+      const pat = hatchPattern(ctx);
+      ctx.save();
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      const x0 = Math.max(0, transform.applyX(0));
+      const x1 = Math.min(width, transform.applyX(C));
+      for (const b of map.bands) {
+        if (!b.padding) continue;
+        const y0 = Math.max(0, transform.applyY(b.d0));
+        const y1 = Math.min(height, transform.applyY(b.d1));
+        if (y1 <= y0 || x1 <= x0) continue;
+        ctx.fillStyle = theme.background;
+        ctx.globalAlpha = 0.55;
+        ctx.fillRect(x0, y0, x1 - x0, Math.max(1, y1 - y0));
+        ctx.globalAlpha = 1;
+        if (pat) {
+          ctx.fillStyle = pat;
+          ctx.fillRect(x0, y0, x1 - x0, Math.max(1, y1 - y0));
+        }
+      }
+      ctx.restore();
+    }
     options.onFrame?.(performance.now() - t0);
   };
 
-  const visible = (): { r0: number; r1: number; c0: number; c1: number } => ({
-    r0: Math.max(0, Math.floor(transform.invertY(0))),
-    r1: Math.min(R, Math.ceil(transform.invertY(height))),
-    c0: Math.max(0, Math.floor(transform.invertX(0))),
-    c1: Math.min(C, Math.ceil(transform.invertX(width))),
-  });
+  /** the visible window: display rows [d0, d1), tensor rows [r0, r1) and columns */
+  const visible = (): { d0: number; d1: number; r0: number; r1: number; c0: number; c1: number } => {
+    const d0 = Math.max(0, Math.floor(transform.invertY(0)));
+    const d1 = Math.min(map.displayRows, Math.ceil(transform.invertY(height)));
+    return {
+      d0,
+      d1,
+      r0: d1 > d0 ? map.at(d0)!.row : 0,
+      r1: d1 > d0 ? map.at(d1 - 1)!.row + 1 : 0,
+      c0: Math.max(0, Math.floor(transform.invertX(0))),
+      c1: Math.min(C, Math.ceil(transform.invertX(width))),
+    };
+  };
+  /** tensor row ranges drawn in the visible window (compressed padding rows show no values) */
+  const visibleRowRanges = (v: ReturnType<typeof visible>): [number, number, RowBand][] => {
+    const out: [number, number, RowBand][] = [];
+    for (const b of map.bands) {
+      if (b.d1 <= v.d0 || b.d0 >= v.d1 || b.d1 - b.d0 !== b.r1 - b.r0) continue;
+      out.push([b.r0 + Math.max(0, v.d0 - b.d0), b.r0 + Math.min(b.d1, v.d1) - b.d0, b]);
+    }
+    return out;
+  };
 
   const load = (): void => {
     const v = visible();
-    const cells = Math.max(0, v.r1 - v.r0) * Math.max(0, v.c1 - v.c0);
+    const cells = Math.max(0, v.d1 - v.d0) * Math.max(0, v.c1 - v.c0);
     const covered = data.mode === 'value' && ref.inline;
     if (covered) {
       status.text(`${R * C} values inline`);
@@ -189,15 +306,19 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
       return;
     }
     if (cells > maxCells) {
-      status.text(`${cache.size} tile(s) loaded — zoom in to load values (window ${v.r1 - v.r0} × ${v.c1 - v.c0} cells, tiles load below ${maxCells.toLocaleString('en-US')})`);
+      status.text(`${cache.size} tile(s) loaded — zoom in to load values (window ${v.d1 - v.d0} × ${v.c1 - v.c0} cells, tiles load below ${maxCells.toLocaleString('en-US')})`);
       return;
     }
-    for (let r = Math.floor(v.r0 / T) * T; r < v.r1; r += T) {
+    // tiles on the T-row grid, clipped to the visible bands (a band of 2 routed rows asks for 2 rows, not 64)
+    const rowTiles = new Map<number, number>();
+    for (const [a, b, band] of visibleRowRanges(v))
+      for (let r = Math.floor(a / T) * T; r < b; r += T) rowTiles.set(Math.max(r, band.r0), Math.min(r + T, band.r1, R));
+    for (const [r, rEnd] of [...rowTiles].sort((x, y) => x[0] - y[0])) {
       for (let c = Math.floor(v.c0 / T) * T; c < v.c1; c += T) {
         const key = `${r},${c}`;
         if (cache.has(key) || pending.has(key)) continue;
         requests++;
-        const p = options.requestTile(ref.name, [r, Math.min(R, r + T)], [c, Math.min(C, c + T)], data.mode)
+        const p = options.requestTile(ref.name, [r, rEnd], [c, Math.min(C, c + T)], data.mode)
           .then((tile) => {
             addTile(tile);
             const before = colour;
@@ -216,7 +337,7 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
   };
 
   const zoom = d3.zoom<HTMLCanvasElement, unknown>().touchable(notTouch).extent([[0, 0], [width, height]])
-    .scaleExtent([fitK * 0.5, 64])
+    .scaleExtent([Math.min(width / C, height / R) * 0.5, 64])
     .on('zoom', (e: d3.D3ZoomEvent<HTMLCanvasElement, unknown>) => {
       transform = e.transform;
       draw();
@@ -225,12 +346,21 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
   d3.select(canvas).call(zoom).call(zoom.transform, transform);
   d3.select(canvas).on('mousemove', (e: MouseEvent) => {
     const [mx, my] = d3.pointer(e, canvas);
-    const r = Math.floor(transform.invertY(my));
+    const hit = map.at(Math.floor(transform.invertY(my)));
+    const r = hit ? hit.row : -1;
     const c = Math.floor(transform.invertX(mx));
     const v = valueAt(r, c);
-    tip.classed('visible', r >= 0 && r < R && c >= 0 && c < C);
-    tip.text(`${ref.name}[${r}, ${c}] = ${v === undefined ? 'not loaded' : fmt(v)}`);
+    tip.classed('visible', !!hit && c >= 0 && c < C);
+    if (hit && hit.band.padding && hit.band.d1 - hit.band.d0 !== hit.band.r1 - hit.band.r0)
+      tip.text(`${ref.name} rows ${hit.band.r0}–${hit.band.r1 - 1}: ${hit.band.r1 - hit.band.r0} padding rows (m_indices = −1), output unspecified`);
+    else tip.text(`${ref.name}[${r}, ${c}] = ${v === undefined ? 'not loaded' : fmt(v)}${isPaddingRow(r) ? ' · padding row (output unspecified)' : ''}`);
+    // beside the cursor (flipped left near the right edge), not in a corner far from what is pointed at
+    const tipW = (tip.node() as HTMLElement).offsetWidth || 260;
+    const left = canvas.offsetLeft + mx + 14;
+    tip.style('left', `${left + tipW > canvas.offsetLeft + width ? Math.max(0, canvas.offsetLeft + mx - tipW - 10) : left}px`)
+      .style('top', `${canvas.offsetTop + my + 16}px`);
   });
+  d3.select(canvas).on('mouseleave', () => tip.classed('visible', false));
   const valueAt = (r: number, c: number): number | undefined => {
     if (r < 0 || c < 0 || r >= R || c >= C) return undefined;
     for (const ct of cache.values()) {
@@ -239,9 +369,20 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
     }
     return undefined;
   };
+  const zoomSel = d3.select(canvas);
+  setCompress = (on: boolean): void => {
+    if (on === map.compressed || !padRuns.length) return;
+    map = rowMap(R, padRuns, on);
+    zoomSel.call(zoom.transform, startTransform());
+    load();
+  };
   load();
   draw();
   return {
+    get rows() {
+      return map;
+    },
+    setCompressPadding: (on: boolean) => setCompress(on),
     valueAt,
     get tilesLoaded() {
       return cache.size;
@@ -252,6 +393,11 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
     idle: async () => {
       while (pending.size) await Promise.all([...pending.values()]);
     },
+    window: () => {
+      const v = visible();
+      return { rows: [v.r0, v.r1], cols: [v.c0, v.c1] };
+    },
+    isPaddingRow,
     destroy: () => root.selectAll('*').remove(),
   };
 }

@@ -4,10 +4,10 @@
  * as tensor chips (shape, dtype, layout summary). State lives in the returned handle, not in module globals.
  */
 import * as d3 from 'd3';
-import type { Trace, StageId, StageRecord, TensorRef } from '../../kernels/trace';
+import type { Trace, StageId, StageRecord, TensorRef, PendingStage } from '../../kernels/trace';
 import type { ViewId } from '../protocol';
 import type { Theme } from '../theme';
-import { fmtTime, fmtBytes, fmtFlops } from './svgkit';
+import { fmtTime, fmtBytes, fmtFlops, fmtPct } from './svgkit';
 
 export const VIEW_KEYS: readonly ViewId[] = ['scales', 'permutation', 'timing', 'heatmap'];
 
@@ -41,9 +41,36 @@ export function chipText(t: TensorRef): string {
   return `${t.name} ${t.dtype}[${t.shape.join('×')}]`;
 }
 
+/** One row of the stepper: a finished stage (`record`) or one a partial trace has not computed yet. */
+interface StepEntry {
+  id: StageId;
+  title: string;
+  record?: StageRecord;
+  pending?: PendingStage;
+}
+
+/** The finished stages, then the pending ones of a partial trace. */
+export function stepEntries(trace: Trace): StepEntry[] {
+  return [
+    ...trace.stages.map((s): StepEntry => ({ id: s.id, title: s.title, record: s })),
+    ...(trace.pending ?? []).filter((p) => !trace.stages.some((s) => s.id === p.id)).map((p): StepEntry => ({ id: p.id, title: p.title, pending: p })),
+  ];
+}
+
+/**
+ * The detail line of a finished stage. Memory-only stages (no FLOPs) say "—" rather than "0 FLOP · 0.0 FLOP/B",
+ * which reads like a measurement.
+ */
+export function metricsText(s: StageRecord): string {
+  const base = `${fmtTime(s.timeMs)} on ${s.backend.toUpperCase()} (${s.device}) · floor ${fmtTime(s.roofline.floorMs)} · ${fmtBytes(s.bytes)}`;
+  if (!(s.flops > 0)) return `${base} · FLOPs — (memory only)`;
+  return `${base} · ${fmtFlops(s.flops)} (${fmtFlops(s.usefulFlops)} useful) · ${s.roofline.intensity.toFixed(1)} FLOP/B`;
+}
+
 export function render(container: HTMLElement, data: StepperData, options: StepperOptions): StepperHandle {
-  const stages = data.trace.stages;
+  const stages = stepEntries(data.trace);
   if (stages.length === 0) throw new Error('stepper: the trace has no stages');
+  const firstPending = stages.findIndex((s) => s.pending);
   const root = d3.select(container);
   root.selectAll('*').remove();
   root.classed('moe-view stepper', true);
@@ -58,18 +85,27 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
   const counter = controls.append('span').attr('class', 'counter muted');
 
   const list = root.append('ol').attr('class', 'stage-list').attr('role', 'listbox').attr('aria-label', 'Pipeline stages').attr('tabindex', 0);
-  const items = list.selectAll<HTMLLIElement, StageRecord>('li').data(stages).join('li')
-    .attr('role', 'option').attr('class', 'stage-item').attr('data-stage', (s) => s.id).attr('id', (s) => `stage-${s.id}`);
+  const items = list.selectAll<HTMLLIElement, StepEntry>('li').data(stages).join('li')
+    .attr('role', 'option').attr('class', (s) => `stage-item${s.pending ? ' pending' : ''}`).attr('data-stage', (s) => s.id).attr('id', (s) => `stage-${s.id}`)
+    .attr('aria-disabled', (s) => (s.pending ? 'true' : null));
   const head = items.append('div').attr('class', 'stage-head');
   head.append('span').attr('class', 'stage-num').text((_s, i) => `${i + 1}`);
   head.append('span').attr('class', 'stage-title').text((s) => s.title);
-  head.append('span').attr('class', 'stage-time').text((s) => fmtTime(s.timeMs));
-  const meter = items.append('div').attr('class', 'roofline-meter')
+  const time = head.append('span').attr('class', 'stage-time');
+  time.filter((s) => !!s.record).text((s) => fmtTime(s.record!.timeMs));
+  // the stage running now gets a spinner; later ones just wait
+  time.filter((s) => !!s.pending).append('span').attr('class', (s) => `spinner${stages.indexOf(s) === firstPending ? ' running' : ''}`).attr('aria-hidden', 'true');
+  time.filter((s) => !!s.pending).append('span').attr('class', 'pending-label').text((s) => (stages.indexOf(s) === firstPending ? 'running' : 'pending'));
+  const done = items.filter((s) => !!s.record);
+  const meter = done.append('div').attr('class', 'roofline-meter')
     .attr('role', 'meter').attr('aria-valuemin', 0).attr('aria-valuemax', 100)
-    .attr('aria-valuenow', (s) => Math.round(s.roofline.fraction * 100))
-    .attr('aria-label', (s) => `${s.title}: ${(s.roofline.fraction * 100).toFixed(1)}% of roofline`);
-  meter.append('div').attr('class', 'fill').style('width', (s) => `${Math.max(1, Math.min(100, s.roofline.fraction * 100))}%`);
-  items.append('div').attr('class', 'stage-sub muted').text((s) => `${(s.roofline.fraction * 100).toFixed(s.roofline.fraction < 0.1 ? 2 : 1)}% of roofline · ${s.roofline.bound}-bound`);
+    .attr('aria-valuenow', (s) => Math.round(s.record!.roofline.fraction * 100))
+    .attr('aria-label', (s) => `${s.title}: ${(s.record!.roofline.fraction * 100).toFixed(1)}% of roofline`);
+  meter.append('div').attr('class', 'fill').style('width', (s) => `${Math.max(1, Math.min(100, s.record!.roofline.fraction * 100))}%`);
+  done.append('div').attr('class', 'stage-sub muted').text((s) => `${fmtPct(s.record!.roofline.fraction)}% of roofline · ${s.record!.roofline.bound}-bound`);
+  const waiting = items.filter((s) => !!s.pending);
+  waiting.append('div').attr('class', 'roofline-meter pending').append('div').attr('class', 'fill indeterminate');
+  waiting.append('div').attr('class', 'stage-sub muted').text('not computed yet');
 
   const detail = root.append('section').attr('class', 'stage-detail').attr('aria-live', 'polite');
 
@@ -78,9 +114,10 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
       .attr('class', `chip chip-${role}`).attr('data-tensor', (n) => n)
       .attr('aria-label', (n) => `${role === 'read' ? 'reads' : 'writes'} ${n}`);
     chips.append('span').attr('class', 'chip-name').text((n) => n);
+    chips.classed('chip-pending', (n) => !data.trace.tensors[n]);
     chips.append('span').attr('class', 'chip-meta').text((n) => {
       const t = data.trace.tensors[n];
-      return t ? `${t.dtype} [${t.shape.join('×')}]` : 'not in trace';
+      return t ? `${t.dtype} [${t.shape.join('×')}]` : data.trace.pending ? 'not computed yet' : 'not in trace';
     });
     chips.append('span').attr('class', 'chip-layout').text((n) => data.trace.tensors[n]?.layout.summary ?? '');
     chips.on('click', (_e, n) => options.onTensor?.(n));
@@ -95,18 +132,24 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
     nextBtn.property('disabled', index === stages.length - 1);
     detail.selectAll('*').remove();
     detail.append('h3').text(`${index + 1}. ${s.title}`);
-    detail.append('div').attr('class', 'metrics').text(
-      `${fmtTime(s.timeMs)} on ${s.backend.toUpperCase()} (${s.device}) · floor ${fmtTime(s.roofline.floorMs)} · ${fmtBytes(s.bytes)} · ${fmtFlops(s.flops)} (${fmtFlops(s.usefulFlops)} useful) · ${s.roofline.intensity.toFixed(1)} FLOP/B`,
-    );
+    if (!s.record) {
+      detail.append('div').attr('class', 'metrics pending').text(index === firstPending ? 'Running now: not computed yet.' : 'Not computed yet: waiting for the stages before it.');
+      detail.append('div').attr('class', 'io-label').text('Will write');
+      chip(detail.append('div').attr('class', 'chips writes'), s.pending?.outputs ?? [], 'write');
+      options.onStage?.(s.id);
+      return;
+    }
+    const rec = s.record;
+    detail.append('div').attr('class', 'metrics').text(metricsText(rec));
     detail.append('div').attr('class', 'io-label').text('Reads');
-    chip(detail.append('div').attr('class', 'chips reads'), s.inputs, 'read');
+    chip(detail.append('div').attr('class', 'chips reads'), rec.inputs, 'read');
     detail.append('div').attr('class', 'io-label').text('Writes');
-    chip(detail.append('div').attr('class', 'chips writes'), s.outputs, 'write');
-    const names = new Set([...s.inputs, ...s.outputs]);
+    chip(detail.append('div').attr('class', 'chips writes'), rec.outputs, 'write');
+    const names = new Set([...rec.inputs, ...rec.outputs]);
     const checks = data.trace.checks.filter((c) => c.tensor && names.has(c.tensor));
-    if (s.notes?.length || checks.length) {
+    if (rec.notes?.length || checks.length) {
       const ul = detail.append('ul').attr('class', 'notes');
-      for (const n of s.notes ?? []) ul.append('li').text(n);
+      for (const n of rec.notes ?? []) ul.append('li').text(n);
       for (const c of checks) ul.append('li').attr('class', `check check-${c.level}`).text(`${c.level}: ${c.message}`);
     }
     options.onStage?.(s.id);

@@ -84,8 +84,13 @@ export function fmtTime(ms: number): string {
   if (!Number.isFinite(ms)) return '—';
   if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
   if (ms >= 1) return `${ms.toFixed(2)} ms`;
+  // below a microsecond in ns, so a tiny time or axis tick never prints as "0.00 µs"
+  if (ms > 0 && ms < 1e-3) return `${+(ms * 1e6).toPrecision(ms * 1e6 >= 10 ? 3 : 2)} ns`;
   return `${(ms * 1000).toFixed(ms * 1000 >= 10 ? 1 : 2)} µs`;
 }
+/** A roofline fraction as a percentage, two significant digits below 1% ("0.0079", not "0.000"); no "%" sign. */
+export const fmtPct = (f: number): string => (f > 0 ? `${+(f * 100).toPrecision(f >= 0.01 ? 3 : 2)}` : '0');
+
 export function fmtBytes(b: number): string {
   const u = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;

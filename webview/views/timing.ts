@@ -6,7 +6,7 @@
 import * as d3 from 'd3';
 import type { Trace, StageRecord } from '../../kernels/trace';
 import type { Theme } from '../theme';
-import { createSvg, legendRow, fmtTime, fmtBytes, fmtFlops, type Svg } from './svgkit';
+import { createSvg, legendRow, fmtTime, fmtBytes, fmtFlops, fmtPct, type Svg } from './svgkit';
 import { styleAxis } from './permutation';
 
 export interface TimingViewData {
@@ -34,62 +34,110 @@ export function render(container: HTMLElement, data: TimingViewData, options: Ti
   return { svg: svg.node()!, destroy: () => root.selectAll('*').remove() };
 }
 
+/** Approximate advance of a label in px (no layout engine in jsdom or export): bold 12 px system font. */
+export function labelWidth(text: string, fontSize = 12): number {
+  return Math.ceil(text.length * fontSize * 0.6);
+}
+
+/** The stage's own throughput as measured: GFLOP/s (useful FLOPs) when compute-bound, else GB/s. */
+export function measuredRate(s: StageRecord): string {
+  if (!(s.timeMs > 0)) return 'too fast to time';
+  if (s.roofline.bound === 'compute' && s.usefulFlops > 0) return `${fmtRate(s.usefulFlops / (s.timeMs * 1e6))} GFLOP/s`;
+  return `${fmtRate(s.bytes / (s.timeMs * 1e6))} GB/s`;
+}
+/** Axis ticks are decades: "1 ns", "10 µs", "100 ms" (no trailing ".00"). */
+export function fmtTick(ms: number): string {
+  const [v, u] = ms >= 1000 ? [ms / 1000, 's'] : ms >= 1 ? [ms, 'ms'] : ms >= 1e-3 ? [ms * 1e3, 'µs'] : [ms * 1e6, 'ns'];
+  return `${+v.toPrecision(3)} ${u}`;
+}
+
+const fmtRate = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toPrecision(2));
+
+/** "—" for stages that do no arithmetic (a count of "0 FLOP" reads like a measurement). */
+export const flopsOrDash = (f: number): string => (f > 0 ? fmtFlops(f) : '— FLOP');
+
+export function subtitleOf(traces: Trace[]): string {
+  return traces
+    .map((t) =>
+      t.backend.name === 'cpu'
+        ? `${traceLabel(t)}: total ${fmtTime(t.totalMs)} · CPU run vs ${t.gpuModel} roofline: fractions are tiny by design`
+        : `${traceLabel(t)}: total ${fmtTime(t.totalMs)} (${t.gpuModel} roofline)`,
+    )
+    .join('   ·   ');
+}
+
 export function timingSvg(doc: Document, data: TimingViewData, options: TimingViewOptions): Svg {
   const theme = options.theme;
   const traces = data.traces.filter((t) => t.stages.length > 0);
   if (traces.length === 0) throw new Error('timing view: no trace with stages to draw');
   const W = options.width ?? 960;
-  const labelW = 190;
-  const statW = 270;
+  // rows: the finished stages, then (partial trace) the ones still to come, greyed
+  const rows: { id: string; title: string; pending: boolean }[] = [
+    ...traces[0]!.stages.map((s) => ({ id: s.id, title: s.title, pending: false })),
+    ...(traces[0]!.pending ?? []).filter((p) => !traces[0]!.stages.some((s) => s.id === p.id)).map((p) => ({ id: p.id, title: p.title, pending: true })),
+  ];
+  const labels = rows.map((r, i) => `${i + 1}. ${r.title}`);
+  // the label column is as wide as the longest label (never clipped at the left edge), within 45% of the width
+  const labelW = Math.min(Math.round(W * 0.45), Math.max(120, ...labels.map((l) => labelWidth(l))) + 24);
+  const statW = 300;
   const innerW = Math.max(200, W - labelW - statW - 32);
   const barH = 16;
   const rowH = traces.length * (barH + 4) + 14;
-  const stageIds = traces[0]!.stages.map((s) => s.id);
   const top = 70;
-  const H = top + stageIds.length * rowH + 70;
+  const H = top + rows.length * rowH + 70;
   const svg = createSvg(doc, W, H, theme, 'Per-kernel timing');
   svg.append('text').attr('class', 'title').attr('x', 14).attr('y', 20).attr('font-size', 14).attr('font-weight', 600).text('Per-kernel timing and roofline');
-  svg.append('text').attr('class', 'subtitle').attr('x', 14).attr('y', 38).attr('font-size', 11).attr('fill', theme.muted)
-    .text(traces.map((t) => `${traceLabel(t)}: total ${fmtTime(t.totalMs)} (${t.gpuModel} roofline)`).join('   ·   '));
+  svg.append('text').attr('class', 'subtitle').attr('x', 14).attr('y', 38).attr('font-size', 11).attr('fill', theme.muted).text(subtitleOf(traces));
   const all = traces.flatMap((t) => t.stages.flatMap((s) => [s.timeMs, s.roofline.floorMs])).filter((v) => v > 0 && Number.isFinite(v));
-  const lo = Math.max(1e-6, (d3.min(all) ?? 1e-3) / 2);
-  const hi = (d3.max(all) ?? 1) * 1.5;
+  // the axis starts at the decade below the smallest positive value (no "0.00 µs" tick) and ends past the largest
+  const lo = Math.pow(10, Math.floor(Math.log10(d3.min(all) ?? 1e-3)));
+  const hi = Math.max(lo * 10, (d3.max(all) ?? 1) * 1.5);
   const x = d3.scaleLog().domain([lo, hi]).range([0, innerW]).clamp(true);
   const g = svg.append('g').attr('transform', `translate(${labelW},${top})`);
   g.append('g').attr('class', 'axis').attr('transform', 'translate(0,-6)')
-    .call(d3.axisTop(x).ticks(6, (v: d3.NumberValue) => fmtTime(+v)).tickSizeOuter(0)).call((a) => styleAxis(a, theme));
+    .call(d3.axisTop(x).ticks(6, (v: d3.NumberValue) => fmtTick(+v)).tickSizeOuter(0)).call((a) => styleAxis(a, theme));
   const colours = [theme.charts.blue, theme.charts.green, theme.charts.purple];
-  stageIds.forEach((id, i) => {
-    const row = g.append('g').attr('class', `stage-row${options.stage === id ? ' current' : ''}`).attr('data-stage', id).attr('transform', `translate(0,${i * rowH + 6})`);
+  rows.forEach((rowInfo, i) => {
+    const id = rowInfo.id;
+    const row = g.append('g').attr('class', `stage-row${options.stage === id ? ' current' : ''}${rowInfo.pending ? ' pending' : ''}`).attr('data-stage', id).attr('transform', `translate(0,${i * rowH + 6})`);
     if (options.stage === id) row.append('rect').attr('x', -labelW + 6).attr('y', -4).attr('width', W - 20).attr('height', rowH - 6).attr('fill', theme.focus).attr('fill-opacity', 0.12);
-    const first = traces[0]!.stages.find((s) => s.id === id)!;
-    row.append('text').attr('x', -10).attr('y', barH - 3).attr('text-anchor', 'end').attr('font-weight', 600).text(`${i + 1}. ${first.title}`);
+    row.append('text').attr('class', 'stage-label').attr('x', -10).attr('y', barH - 3).attr('text-anchor', 'end').attr('font-weight', 600)
+      .attr('fill', rowInfo.pending ? theme.muted : theme.foreground).text(labels[i]!);
+    if (rowInfo.pending) {
+      row.append('text').attr('class', 'pending-note').attr('x', 6).attr('y', barH - 3).attr('font-size', 10.5).attr('fill', theme.muted).attr('font-style', 'italic').text('not computed yet');
+      return;
+    }
     traces.forEach((t, ti) => {
       const s: StageRecord | undefined = t.stages.find((st) => st.id === id);
       if (!s) return;
       const yb = ti * (barH + 4);
       const bar = row.append('g').attr('class', 'bar').attr('data-backend', t.backend.name);
-      bar.append('rect').attr('y', yb).attr('height', barH).attr('width', Math.max(1, x(Math.max(lo, s.timeMs))))
-        .attr('fill', colours[ti % colours.length]!).attr('rx', 2);
-      const fx = x(Math.max(lo, s.roofline.floorMs));
-      bar.append('line').attr('class', 'roofline').attr('x1', fx).attr('x2', fx).attr('y1', yb - 3).attr('y2', yb + barH + 3)
-        .attr('stroke', theme.charts.red).attr('stroke-width', 2.5);
-      const label = `${fmtTime(s.timeMs)} · ${(s.roofline.fraction * 100).toFixed(s.roofline.fraction < 0.1 ? 2 : 0)}% of roofline`;
       const end = x(Math.max(lo, s.timeMs));
+      const fx = x(Math.max(lo, s.roofline.floorMs));
+      bar.append('rect').attr('class', 'time').attr('y', yb).attr('height', barH).attr('width', Math.max(1, end))
+        .attr('fill', colours[ti % colours.length]!).attr('rx', 2);
+      // the roofline floor: a red band from 0 to the floor under the bar's lower edge, and a tick with a marker
+      bar.append('rect').attr('class', 'roofline-floor').attr('y', yb + barH - 4).attr('height', 4).attr('width', Math.max(1, fx))
+        .attr('fill', theme.charts.red).attr('fill-opacity', 0.85);
+      bar.append('line').attr('class', 'roofline').attr('x1', fx).attr('x2', fx).attr('y1', yb - 4).attr('y2', yb + barH + 3)
+        .attr('stroke', theme.charts.red).attr('stroke-width', 2.5);
+      bar.append('path').attr('class', 'roofline-marker').attr('d', `M${fx - 4},${yb - 8}L${fx + 4},${yb - 8}L${fx},${yb - 3}Z`).attr('fill', theme.charts.red);
+      const pct = fmtPct(s.roofline.fraction);
+      const label = `${fmtTime(s.timeMs)} · ${measuredRate(s)}`;
       // outside the bar when it fits before the stats column, else inside it (right-aligned, background-coloured)
       const inside = end + 6 + label.length * 6.2 > innerW;
-      bar.append('text').attr('x', inside ? end - 6 : end + 6).attr('y', yb + barH - 4).attr('font-size', 10.5)
+      bar.append('text').attr('class', 'bar-label').attr('x', inside ? end - 6 : end + 6).attr('y', yb + barH - 5).attr('font-size', 10.5)
         .attr('text-anchor', inside ? 'end' : 'start').attr('fill', inside ? theme.background : theme.foreground)
         .text(label);
-      bar.append('text').attr('x', innerW + 12).attr('y', yb + barH - 4).attr('font-size', 10.5).attr('fill', theme.muted)
-        .text(`${t.backend.name}: ${fmtBytes(s.bytes)}, ${fmtFlops(s.flops)}, ${s.roofline.bound}-bound`);
-      bar.append('title').text(`${s.title} on ${traceLabel(t)}: ${fmtTime(s.timeMs)}; floor ${fmtTime(s.roofline.floorMs)} (${s.roofline.bound}-bound, ${s.roofline.intensity.toFixed(1)} FLOP/B); ${fmtBytes(s.bytes)} moved, ${fmtFlops(s.flops)} executed, ${fmtFlops(s.usefulFlops)} useful`);
+      bar.append('text').attr('class', 'stats').attr('x', innerW + 12).attr('y', yb + barH - 5).attr('font-size', 10.5).attr('fill', theme.muted)
+        .text(`floor ${fmtTime(s.roofline.floorMs)} (${pct}%) · ${fmtBytes(s.bytes)} · ${flopsOrDash(s.flops)} · ${s.roofline.bound}`);
+      bar.append('title').text(`${s.title} on ${traceLabel(t)}: ${fmtTime(s.timeMs)} (${measuredRate(s)} measured); floor ${fmtTime(s.roofline.floorMs)} on ${t.gpuModel} (${s.roofline.bound}-bound, ${s.flops > 0 ? `${s.roofline.intensity.toFixed(1)} FLOP/B` : 'no FLOPs'}), ${pct}% of roofline; ${fmtBytes(s.bytes)} moved, ${flopsOrDash(s.flops)} executed, ${flopsOrDash(s.usefulFlops)} useful`);
     });
   });
   const legend = svg.append('g').attr('class', 'legend').attr('transform', `translate(14,${H - 28})`);
   legendRow(legend, [
-    ...traces.map((t, i) => ({ label: traceLabel(t), fill: colours[i % colours.length]! })),
-    { label: 'roofline floor (max of bytes/BW, FLOPs/peak)', fill: theme.charts.red },
+    ...traces.map((t, i) => ({ label: `${traceLabel(t)} (measured)`, fill: colours[i % colours.length]! })),
+    { label: `roofline floor on ${traces[0]!.gpuModel}: max(bytes/BW, FLOPs/peak)`, fill: theme.charts.red },
   ], theme);
   return svg;
 }

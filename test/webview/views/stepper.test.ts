@@ -78,3 +78,36 @@ test('a trace without stages is refused clearly', () => {
   const { container } = makeDom();
   assert.throws(() => render(container, { trace: { ...smallTrace(), stages: [] } }, { theme: THEMES.dark }), /no stages/);
 });
+
+test('memory-only stages say "—" for FLOPs and intensity, never "0 FLOP · 0.0 FLOP/B"', async () => {
+  const { metricsText } = await import('../../../webview/views/stepper');
+  const trace = smallTrace();
+  const q = { ...trace.stages[0]!, flops: 0, usefulFlops: 0, roofline: { ...trace.stages[0]!.roofline, intensity: 0 } };
+  assert.match(metricsText(q), /FLOPs — \(memory only\)/);
+  assert.doesNotMatch(metricsText(q), /0 FLOP|0\.0 FLOP\/B/);
+  const g = trace.stages.find((s) => s.id === 'gemm1')!;
+  assert.match(metricsText(g), /FLOP \(.* useful\) · [\d.]+ FLOP\/B/);
+  const { container } = makeDom();
+  render(container, { trace: { ...trace, stages: [q, ...trace.stages.slice(1)] } }, { theme: THEMES.dark });
+  assert.doesNotMatch(container.querySelector('.stage-detail .metrics')!.textContent!, /0 FLOP/);
+});
+
+test('a partial trace: finished stages, then pending ones greyed (spinner on the running one), chips "not computed yet"', () => {
+  const { container } = makeDom();
+  const full = smallTrace();
+  const later = new Set(full.stages.slice(3).flatMap((s) => s.outputs));
+  const tensors = Object.fromEntries(Object.entries(full.tensors).filter(([n]) => !later.has(n)));
+  const trace = { ...full, tensors, stages: full.stages.slice(0, 3), pending: full.stages.slice(3).map((s) => ({ id: s.id, title: s.title, outputs: s.outputs })) };
+  const h = render(container, { trace }, { theme: THEMES.dark, stage: 'gemm2' });
+  const items = container.querySelectorAll('li.stage-item');
+  assert.equal(items.length, 8);
+  assert.equal(container.querySelectorAll('li.stage-item.pending[aria-disabled="true"]').length, 5);
+  assert.ok(items[3]!.querySelector('.spinner.running'), 'the stage after the last finished one runs');
+  assert.equal(container.querySelectorAll('.spinner.running').length, 1);
+  assert.match(items[6]!.textContent!, /pending.*not computed yet/);
+  assert.equal(h.stage, 'gemm2');
+  assert.match(container.querySelector('.stage-detail')!.textContent!, /Not computed yet: waiting/);
+  assert.match(container.querySelector('.stage-detail .chip[data-tensor="mm2_out"]')!.textContent!, /not computed yet/);
+  h.select('quantize');
+  assert.match(container.querySelector('.stage-detail .metrics')!.textContent!, /on CPU/);
+});
