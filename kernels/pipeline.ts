@@ -11,7 +11,7 @@ import type { LayerInputs } from './backend/types';
 import type { Tile } from '../webview/protocol';
 import { Tensor, decoderFor } from './tensor';
 import { MoeError, shapeStr } from './errors';
-import { selectBackend } from './backend/index';
+import { selectBackend, type SelectedBackend } from './backend/index';
 import { runChecks, BLOCKING_CHECKS } from './checks';
 import { syntheticInputs, syntheticInputsDeferred, expertMapOf } from './synthetic';
 import { loadLayerFile, validateValues } from './inputs';
@@ -224,12 +224,22 @@ function permutationStats(plan: PermutePlan): PermutationStats {
 
 export async function runLayer(spec: LayerSpec, opts: RunLayerOptions = {}): Promise<RunResult> {
   const t0 = performance.now();
+  if (opts.signal?.aborted) throw new MoeError('E_CANCELLED', 'run cancelled before it started');
+  opts.onProgress?.('setup', 0, 'checking the layer');
+  refuseBlocking(runChecks(spec));
+  const selected = await selectBackend(opts.backend ?? 'auto');
+  // a backend lives for one run: the CUDA one holds a worker process (and its CUDA context), which must not
+  // outlive the run — a CLI would never exit, and an editor would collect one idle process per run
+  try {
+    return await runWith(selected, spec, opts, t0);
+  } finally {
+    await selected.backend.dispose?.();
+  }
+}
+
+async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, opts: RunLayerOptions, t0: number): Promise<RunResult> {
   const gpuModel = opts.gpuModel ?? 'H100';
   const { signal, onProgress } = opts;
-  if (signal?.aborted) throw new MoeError('E_CANCELLED', 'run cancelled before it started');
-  onProgress?.('setup', 0, 'checking the layer');
-  refuseBlocking(runChecks(spec));
-  const { backend, reason } = await selectBackend(opts.backend ?? 'auto');
   onProgress?.('setup', 0, spec.source.kind === 'file' && !opts.inputs ? 'loading the layer file' : 'preparing inputs');
   // Progressive runs on the CPU: synthetic weight codes (hundreds of MB, the slow part of the inputs) are written in
   // the background, one expert per event-loop turn, once the host has shown its first partial trace, and awaited

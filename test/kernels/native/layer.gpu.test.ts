@@ -337,3 +337,18 @@ test('device memory stays flat over repeated runs; bad inputs are rejected befor
     gpu.dispose();
   }
 });
+
+test('the CLI exits after a CUDA run (the worker process is disposed with its run)', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const { spawnSync } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { REPO_ROOT } = await import('../../golden');
+  const cli = join(REPO_ROOT, 'dist', 'cli.js');
+  if (!existsSync(cli)) return t.skip('dist/cli.js not built (npm run build)');
+  const r = spawnSync(process.execPath, [cli, 'run', '--preset', 'qwen3-30b-a3b', '--tokens', '64', '--backend', 'cuda'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.signal, null, `the CLI did not exit by itself (killed by ${r.signal})`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /backend: cuda on NVIDIA/);
+});
