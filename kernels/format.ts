@@ -18,7 +18,12 @@ function scaled(v: number, units: readonly string[], base = 1000): string {
 
 export const fmtBytes = (b: number): string => scaled(b, ['B', 'kB', 'MB', 'GB', 'TB']);
 export const fmtFlops = (f: number): string => scaled(f, ['FLOP', 'kFLOP', 'MFLOP', 'GFLOP', 'TFLOP']);
-/** bytes per millisecond → GB/s */
-export const fmtBandwidth = (bytes: number, ms: number): string => (ms > 0 ? `${(bytes / ms / 1e6).toFixed(2)} GB/s` : '—');
-export const fmtRate = (flops: number, ms: number): string => (ms > 0 ? `${(flops / ms / 1e6).toFixed(2)} GFLOP/s` : '—');
+/** bytes per millisecond → GB/s or TB/s */
+export const fmtBandwidth = (bytes: number, ms: number): string => (ms > 0 ? perSecond(bytes / ms / 1e6, 'GB/s', 'TB/s') : '—');
+/** FLOPs per millisecond → GFLOP/s or TFLOP/s */
+export const fmtRate = (flops: number, ms: number): string => (ms > 0 ? perSecond(flops / ms / 1e6, 'GFLOP/s', 'TFLOP/s') : '—');
+
+function perSecond(giga: number, gUnit: string, tUnit: string): string {
+  return giga >= 1000 ? `${(giga / 1000).toFixed(2)} ${tUnit}` : `${giga.toFixed(2)} ${gUnit}`;
+}
 export const fmtPercent = (f: number): string => (Number.isFinite(f) ? `${(f * 100).toFixed(f < 0.01 ? 3 : 1)} %` : '—');
