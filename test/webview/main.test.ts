@@ -4,40 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JSDOM, VirtualConsole } from 'jsdom';
-import * as esbuild from 'esbuild';
-import { join } from 'node:path';
-import { REPO_ROOT } from '../golden';
-import { PROTOCOL_VERSION, type HostMessage, type WebviewMessage, type WebviewState } from '../../webview/protocol';
+import { PROTOCOL_VERSION, type WebviewMessage, type WebviewState } from '../../webview/protocol';
 import { smallTrace } from './fixtures';
+import { bootWebview } from './bootWebview';
 
-let bundle: string | undefined;
-async function webviewJs(): Promise<string> {
-  if (bundle) return bundle;
-  const r = await esbuild.build({ entryPoints: [join(REPO_ROOT, 'webview/main.ts')], bundle: true, platform: 'browser', format: 'iife', target: 'es2022', write: false, logLevel: 'silent' });
-  bundle = r.outputFiles[0]!.text;
-  return bundle;
-}
-
-async function boot(saved?: WebviewState) {
-  const virtualConsole = new VirtualConsole();
-  const errors: string[] = [];
-  virtualConsole.on('jsdomError', (e) => !/Not implemented: HTMLCanvasElement/.test(e.message) && errors.push(e.message));
-  const dom = new JSDOM('<!doctype html><html><body class="vscode-dark"><div id="app"><p>Running the layer…</p></div></body></html>', { runScripts: 'outside-only', pretendToBeVisual: true, virtualConsole });
-  const posted: WebviewMessage[] = [];
-  let state: WebviewState | undefined = saved;
-  (dom.window as unknown as { acquireVsCodeApi: () => unknown }).acquireVsCodeApi = () => ({
-    // JSON copy: the real postMessage clones, and the copy lives in this realm (deepEqual compares prototypes)
-    postMessage: (m: WebviewMessage) => posted.push(JSON.parse(JSON.stringify(m)) as WebviewMessage),
-    getState: () => state,
-    setState: (s: WebviewState) => (state = s),
-  });
-  dom.window.eval(await webviewJs());
-  const send = (m: HostMessage): void => void dom.window.dispatchEvent(new dom.window.MessageEvent('message', { data: m }));
-  const doc = dom.window.document;
-  const key = (k: string): void => void doc.body.dispatchEvent(new dom.window.KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true }));
-  return { dom, doc, posted, send, key, errors, state: () => state };
-}
+const boot = (saved?: WebviewState) => bootWebview(saved, '<p>Running the layer…</p>');
 
 test('ready → trace → header, stepper and the scale view; keys switch views and the state is saved', async () => {
   const app = await boot();

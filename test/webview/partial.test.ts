@@ -4,13 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JSDOM, VirtualConsole } from 'jsdom';
-import * as esbuild from 'esbuild';
-import { join } from 'node:path';
-import { REPO_ROOT } from '../golden';
-import { PROTOCOL_VERSION, type HostMessage, type WebviewMessage, type WebviewState } from '../../webview/protocol';
+import { PROTOCOL_VERSION, type WebviewState } from '../../webview/protocol';
 import type { Trace } from '../../kernels/trace';
 import { smallTrace } from './fixtures';
+import { bootWebview } from './bootWebview';
 import { missingStagesFor, viewKey, rowSegmentsOf } from '../../webview/model/partial';
 
 /** The trace as runLayer's onStage sends it after `done` stages: finished stages, pending ones, their tensors only. */
@@ -22,24 +19,7 @@ export function partialOf(full: Trace, done: number): Trace {
   return { ...full, stages, tensors, pending: later.map((s) => ({ id: s.id, title: s.title, outputs: s.outputs })) };
 }
 
-let bundle: string | undefined;
-async function boot(saved?: WebviewState) {
-  bundle ??= (await esbuild.build({ entryPoints: [join(REPO_ROOT, 'webview/main.ts')], bundle: true, platform: 'browser', format: 'iife', target: 'es2022', write: false, logLevel: 'silent' })).outputFiles[0]!.text;
-  const virtualConsole = new VirtualConsole();
-  const errors: string[] = [];
-  virtualConsole.on('jsdomError', (e) => !/Not implemented: HTMLCanvasElement/.test(e.message) && errors.push(e.message));
-  const dom = new JSDOM('<!doctype html><html><body class="vscode-dark"><div id="app"></div></body></html>', { runScripts: 'outside-only', pretendToBeVisual: true, virtualConsole });
-  const posted: WebviewMessage[] = [];
-  let state: WebviewState | undefined = saved;
-  (dom.window as unknown as { acquireVsCodeApi: () => unknown }).acquireVsCodeApi = () => ({
-    postMessage: (m: WebviewMessage) => posted.push(JSON.parse(JSON.stringify(m)) as WebviewMessage),
-    getState: () => state,
-    setState: (s: WebviewState) => (state = s),
-  });
-  dom.window.eval(bundle);
-  const send = (m: HostMessage): void => void dom.window.dispatchEvent(new dom.window.MessageEvent('message', { data: m }));
-  return { doc: dom.window.document, posted, send, errors, state: () => state };
-}
+const boot = (saved?: WebviewState) => bootWebview(saved);
 
 const sendPartial = (app: Awaited<ReturnType<typeof boot>>, full: Trace, done: number): void =>
   app.send({ type: 'trace', version: PROTOCOL_VERSION, trace: partialOf(full, done), partial: true });
