@@ -6,8 +6,9 @@
 import { basename } from 'node:path';
 import { PRESETS, makeSpec as makePresetSpec } from '../kernels/presets';
 import { runLayer, tile, type RunResult } from '../kernels/pipeline';
-import { loadLayerFile, specFromInputs } from '../kernels/inputs';
-import type { Arch, LayerSpec } from '../kernels/spec';
+import { loadLayer } from '../kernels/layerFile';
+import { archById } from '../kernels/arch/index';
+import { DEFAULT_RECIPE, type Arch, type LayerSpec } from '../kernels/spec';
 import { svgToPng } from '../webview/export/png';
 import { toTikz } from '../webview/export/tikz';
 import type { MakeSpec } from './inspect/choices';
@@ -42,11 +43,12 @@ export const engine: Engine<RunResult> = {
  * misshapen tensor), the data source pointing at the file so re-runs and restores read it again.
  */
 export function specForFile(path: string, opts: { arch: Arch }): LayerSpec {
-  const inputs = loadLayerFile(path);
-  return specFromInputs(inputs, {
+  const { recipe, inputs } = loadLayer(path);
+  const formats = archById(opts.arch).scaleFormats;
+  return recipe.specFromInputs(inputs, {
     name: basename(path),
     arch: opts.arch,
-    ...(opts.arch === 'sm100' ? { recipe: { actGroup: 128, weightBlock: 128, scaleFormat: 'ue8m0', quant: 'vllm' } } : {}),
+    recipe: { ...DEFAULT_RECIPE, id: recipe.id, scaleFormat: formats[0]! },
     source: { kind: 'file', path },
   });
 }

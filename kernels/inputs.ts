@@ -24,12 +24,12 @@ export const LAYER_TENSOR_NAMES = [
   'w2_weight_scale_inv',
 ] as const;
 
-function wantDtype(t: Tensor, name: string, allowed: readonly string[]): void {
+export function wantDtype(t: Tensor, name: string, allowed: readonly string[]): void {
   if (!allowed.includes(t.dtype))
     throw new MoeError('E_DTYPE', `${name}: expected dtype ${allowed.join(' or ')}, got ${t.dtype} with shape ${shapeStr(t.shape)}`, name);
 }
 
-function wantShape(t: Tensor, name: string, expected: readonly number[], what: string): void {
+export function wantShape(t: Tensor, name: string, expected: readonly number[], what: string): void {
   if (t.rank !== expected.length || expected.some((e, i) => e >= 0 && e !== t.shape[i])) {
     const exp = expected.map((e) => (e < 0 ? '*' : String(e))).join(', ');
     throw new MoeError('E_SHAPE', `${name}: expected shape [${exp}] (${what}), got ${shapeStr(t.shape)}`, name);
@@ -37,7 +37,7 @@ function wantShape(t: Tensor, name: string, expected: readonly number[], what: s
 }
 
 /** UE8M0 bytes → float32 scales; float32 passes through */
-function scalesToF32(t: Tensor, name: string): Tensor<'f32'> {
+export function scalesToF32(t: Tensor, name: string): Tensor<'f32'> {
   if (t.dtype === 'f32') return t as Tensor<'f32'>;
   const c = t.contiguous();
   const f = new Float32Array(c.numel);
@@ -49,7 +49,7 @@ function scalesToF32(t: Tensor, name: string): Tensor<'f32'> {
  * FP8 weights as f8e4m3fn on shared memory: the GEMM worker threads then read them in place on every run instead
  * of copying the active experts each time (one copy here, at load).
  */
-function asFp8(t: Tensor, name: string): Tensor<'f8e4m3fn'> {
+export function asFp8(t: Tensor, name: string): Tensor<'f8e4m3fn'> {
   const c = t.contiguous();
   const bytes = c.storage as Uint8Array;
   if (bytes.buffer instanceof SharedArrayBuffer && c.dtype === 'f8e4m3fn') return c as Tensor<'f8e4m3fn'>;
@@ -58,7 +58,7 @@ function asFp8(t: Tensor, name: string): Tensor<'f8e4m3fn'> {
   return new Tensor('f8e4m3fn', c.shape, shared, undefined, 0, name);
 }
 
-function checkFinite(t: Tensor<'f32'> | Tensor<'bf16'>, name: string, positive: boolean): void {
+export function checkFinite(t: Tensor<'f32'> | Tensor<'bf16'>, name: string, positive: boolean): void {
   const c = t.contiguous();
   const v = c.toFloat32();
   for (let i = 0; i < v.length; i++) {
@@ -80,7 +80,7 @@ function checkFinite(t: Tensor<'f32'> | Tensor<'bf16'>, name: string, positive: 
  * time: with x = word & 0x7f7f7f7f, a byte is NaN iff it equals 0x7f, i.e. iff t = x ^ 0x7f7f7f7f has a zero byte,
  * and (t − 0x01010101) & ~t & 0x80808080 is non-zero exactly then (bytes of t are ≤ 0x7f, so no borrow crosses).
  */
-function checkFp8Codes(t: Tensor<'f8e4m3fn'>, name: string): void {
+export function checkFp8Codes(t: Tensor<'f8e4m3fn'>, name: string): void {
   const c = t.contiguous();
   const s = c.storage;
   const begin = s.byteOffset + c.offset;

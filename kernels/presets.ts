@@ -5,6 +5,7 @@
  */
 import { DEFAULT_RECIPE, type ActivationKind, type LayerSpec, type RouterWeightPlacement, type ScaleFormat } from './spec';
 import { MoeError } from './errors';
+import { archById } from './arch/index';
 
 export interface ModelPreset {
   id: string;
@@ -137,7 +138,9 @@ export function makeSpec(preset: ModelPreset | string, overrides: Partial<LayerS
     source: { kind: 'synthetic', seed: 0, skew: 0 },
   };
   const spec: LayerSpec = { ...base, ...overrides };
-  // SM100 kernels take packed UE8M0 only: a preset moved to SM100 gets power-of-two scales unless told otherwise
-  if (overrides.arch === 'sm100' && !overrides.recipe) spec.recipe = { ...spec.recipe, scaleFormat: 'ue8m0' };
+  // an architecture whose kernels do not take the preset's scale format (SM100: packed UE8M0 only) gets its own
+  // default format, unless the caller chose one explicitly (the checks then say why it cannot run)
+  const formats = archById(spec.arch).scaleFormats;
+  if (!overrides.recipe && !formats.includes(spec.recipe.scaleFormat)) spec.recipe = { ...spec.recipe, scaleFormat: formats[0]! };
   return spec;
 }

@@ -1,20 +1,28 @@
 /** LayerSpec: everything that defines one MoE layer run (DESIGN.md "The engine's vocabulary"). */
-export type Arch = 'sm90' | 'sm100';
+/** an architecture id of the registry in kernels/arch/ ('sm90', 'sm100', …) */
+export type Arch = string;
 export type ScaleFormat = 'f32' | 'ue8m0';
 export type QuantConvention = 'vllm' | 'deepgemm';
 export type ActivationKind = 'silu' | 'swiglu';
 export type BackendChoice = 'auto' | 'cpu' | 'cuda';
-export type GpuModel = 'H100' | 'H200' | 'B200' | 'H100-measured';
+/** a GPU model id of an architecture module (kernels/arch/): the roofline a run is measured against */
+export type GpuModel = string;
+/** a recipe id of the registry in kernels/recipes/ ('contiguous', 'masked', …) */
+export type RecipeId = string;
 /** where the routing weight is multiplied in: at the final reduce (vLLM), on the input (k = 1 only), or at the activation (MegaMoE) */
 export type RouterWeightPlacement = 'reduce' | 'input' | 'activation';
 
 export interface Recipe {
-  /** activation quantization group along K (always 128 here) */
-  actGroup: 128;
+  /** which MoE pipeline runs the layer: a folder of kernels/recipes/ (its stages, quantizers, guards, tolerances) */
+  id: RecipeId;
+  /** activation quantization group along K (128 in every recipe so far) */
+  actGroup: number;
   /** weight block edge (128×128 blocks) */
-  weightBlock: 128;
+  weightBlock: number;
   scaleFormat: ScaleFormat;
   quant: QuantConvention;
+  /** the recipe's own integer options by id (e.g. the masked recipe's maxM), declared in its RecipeSpec.options */
+  options?: Record<string, number>;
 }
 
 export interface ExpertParallel {
@@ -43,8 +51,8 @@ export interface LayerSpec {
   activation: { kind: ActivationKind; clampLimit?: number };
   routerWeight: RouterWeightPlacement;
   /** row alignment of expert segments (DeepGEMM's get_mk_alignment_for_contiguous_layout) */
-  blockM: 128;
+  blockM: number;
   source: DataSource;
 }
 
-export const DEFAULT_RECIPE: Recipe = { actGroup: 128, weightBlock: 128, scaleFormat: 'f32', quant: 'vllm' };
+export const DEFAULT_RECIPE: Recipe = { id: 'contiguous', actGroup: 128, weightBlock: 128, scaleFormat: 'f32', quant: 'vllm' };

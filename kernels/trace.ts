@@ -3,9 +3,11 @@ import type { DType } from './dtypes/index';
 import type { LayoutDescriptor } from './layout/descriptor';
 import type { LayerSpec, GpuModel } from './spec';
 
-export type StageId = 'quantize' | 'transform_scales' | 'permute' | 'gemm1' | 'activation' | 'requantize' | 'gemm2' | 'unpermute';
-
-export const STAGE_ORDER: readonly StageId[] = ['quantize', 'transform_scales', 'permute', 'gemm1', 'activation', 'requantize', 'gemm2', 'unpermute'];
+/**
+ * A stage id of a recipe (kernels/recipes/<id>/stages.ts): the recipe's descriptors say which stages a run has and
+ * in what order, and the Trace lists them in that order. Nothing outside a recipe lists stages.
+ */
+export type StageId = string;
 
 export interface TensorSummary {
   min: number;
@@ -64,7 +66,9 @@ export interface CheckResult {
 }
 
 export interface PermutationStats {
-  /** per local expert: routed (token, slot) pairs */
+  /** how the rows are grouped for the grouped GEMMs: 128-row-aligned segments, or one (max_m)-row buffer per expert */
+  layout?: 'contiguous' | 'masked';
+  /** per local expert: routed (token, slot) pairs (masked: masked_m) */
   counts: number[];
   /** Σ align(count, blockM) */
   mSum: number;
@@ -74,6 +78,8 @@ export interface PermutationStats {
   paddingWaste: number;
   /** experts with at least one row */
   activeExperts: number;
+  /** masked layout only: rows per expert buffer, the kernel's row block, and the rows its tiles execute */
+  masked?: { maxM: number; rowBlock: number; bufferRows: number; executedRows: number };
 }
 
 export interface BackendInfo {
@@ -86,6 +92,10 @@ export interface BackendInfo {
 export interface Trace {
   version: 1;
   spec: LayerSpec;
+  /** the recipe that ran (spec.recipe.id) and the architecture's GEMM, in words */
+  recipe: { id: string; label: string };
+  /** what the grouped GEMM is on this architecture, and what the backend really ran (a caveat when it differs) */
+  gemm: { production: string; ran: string; caveat?: string };
   backend: BackendInfo;
   gpuModel: GpuModel;
   stages: StageRecord[];

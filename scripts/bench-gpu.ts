@@ -13,7 +13,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAddon, packageRoot, type NativeLayerConfig } from '../kernels/native/addon';
 import { interpretProbe } from '../kernels/backend/probe';
-import { STAGE_ORDER, type StageId } from '../kernels/trace';
+import type { StageId } from '../kernels/trace';
+import { CONTIGUOUS_STAGES } from '../kernels/recipes/contiguous/stages';
+
+const STAGE_ORDER: readonly StageId[] = CONTIGUOUS_STAGES.map((s) => s.id);
 
 const ROOT = packageRoot(__dirname);
 const REPEATS = Number(process.env.MOE_BENCH_REPEATS ?? 20);

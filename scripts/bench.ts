@@ -148,8 +148,8 @@ async function child(key: string): Promise<void> {
   const a = T('a1q_permuted') as Tensor<'f8e4m3fn'>;
   const as = T('a1q_scale_permuted') as Tensor<'f32'>;
   const mi = T('m_indices') as Tensor<'i32'>;
-  const w = r.inputs.w13_weight;
-  const ws = r.inputs.w13_weight_scale_inv;
+  const w = r.inputs.w13_weight as Tensor<'f8e4m3fn'>;
+  const ws = r.inputs.w13_weight_scale_inv as Tensor<'f32'>;
   const g1 = r.trace.stages.find((s) => s.id === 'gemm1')!;
   let t = performance.now();
   await groupedGemmContiguous(a, as, w, ws, mi, { threads: 1 });

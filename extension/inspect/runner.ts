@@ -8,7 +8,7 @@ import { MoeError } from '../../kernels/errors';
 import type { LayerSpec } from '../../kernels/spec';
 import type { Engine, RunResultLike } from '../engineTypes';
 import type { InspectorSettings } from '../settings';
-import { STAGE_ORDER, type StageId, type Trace } from '../../kernels/trace';
+import type { StageId, Trace } from '../../kernels/trace';
 
 export interface RunRequest {
   spec: LayerSpec;
@@ -38,9 +38,8 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
           ...(req.onStage ? { onStage: req.onStage } : {}),
           onProgress: (stage, fraction, message) => {
             req.onProgress?.(stage, fraction, message);
-            // withProgress wants increments; the engine reports a position per stage, so convert.
-            const idx = stage === 'setup' ? 0 : STAGE_ORDER.indexOf(stage) + 1;
-            const overall = Math.min(100, ((idx + Math.max(0, Math.min(1, fraction))) / (STAGE_ORDER.length + 1)) * 100);
+            // withProgress wants increments; the engine reports the fraction of the run done, so convert
+            const overall = stage === 'setup' ? 0 : Math.min(100, Math.max(0, fraction) * 100);
             progress.report({ message, increment: Math.max(0, overall - reported) });
             reported = Math.max(reported, overall);
           },

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import type { BackendRun, ComputeBackend, LayerInputs, RunOptions } from './types';
 import type { LayerSpec } from '../spec';
 import type { StageId } from '../trace';
+import type { RunPlan } from '../recipes/types';
+import type { Tensor } from '../tensor';
 import { MoeError, type ErrorCode } from '../errors';
 import { packageRoot } from '../native/addon';
 import { nativeArgs, tensorsFromWire, tensorsToWire } from '../native/marshal';
@@ -132,7 +134,12 @@ export class CudaBackend implements ComputeBackend {
     throw new MoeError(r.error.code as ErrorCode, r.error.message, 'tensor' in r.error ? r.error.tensor : undefined);
   }
 
-  async run(inputs: LayerInputs, spec: LayerSpec, opts: RunOptions = {}): Promise<BackendRun> {
+  async run(raw: Record<string, Tensor>, spec: LayerSpec, plan: RunPlan, opts: RunOptions = {}): Promise<BackendRun> {
+    // the addon runs the contiguous recipe's stages; other recipes are refused by selectBackend before this
+    if (spec.recipe.id !== 'contiguous')
+      throw new MoeError('E_BACKEND', `the CUDA addon has no kernels for the ${spec.recipe.id} recipe; run it with --backend cpu`);
+    const inputs = raw as unknown as LayerInputs;
+    const last = plan.stages.at(-1)?.id ?? 'setup';
     const repeats = opts.repeats ?? 5;
     if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000)
       throw new MoeError('E_VALUE', `repeats: expected an integer within 1…1000, got ${repeats}`);
@@ -143,7 +150,7 @@ export class CudaBackend implements ComputeBackend {
     const r = CudaBackend.unwrap(await this.request((id) => ({ type: 'run', id, spec, source, repeats }), opts.signal));
     const run = r.run;
     if (!run) throw new MoeError('E_BACKEND', 'the GPU worker answered without a result');
-    opts.onProgress?.('unpermute', 1, 'done');
+    opts.onProgress?.(last, 1, 'done');
     return {
       tensors: tensorsFromWire(run.tensors),
       timesMs: run.timesMs as Record<StageId, number>,

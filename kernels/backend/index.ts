@@ -5,6 +5,7 @@
  */
 import type { BackendChoice } from '../spec';
 import type { ComputeBackend } from './types';
+import type { RecipeSpec } from '../recipes/types';
 import { MoeError } from '../errors';
 import { probeCuda } from './probe';
 import { CpuBackend } from './cpu';
@@ -15,10 +16,15 @@ export interface SelectedBackend {
   reason: string;
 }
 
-export async function selectBackend(choice: BackendChoice): Promise<SelectedBackend> {
+export async function selectBackend(choice: BackendChoice, recipe?: RecipeSpec): Promise<SelectedBackend> {
   if (choice === 'cpu') return { backend: new CpuBackend(), reason: 'CPU backend requested' };
   if (choice !== 'auto' && choice !== 'cuda')
     throw new MoeError('E_SPEC', `backend must be 'auto', 'cpu' or 'cuda', got '${String(choice)}'`);
+  if (recipe && !recipe.cudaStages) {
+    const why = `the CUDA addon has no kernels for the ${recipe.id} recipe (${recipe.label})`;
+    if (choice === 'cuda') throw new MoeError('E_BACKEND', `CUDA backend requested but ${why}; run it with --backend cpu`);
+    return { backend: new CpuBackend(), reason: `${why} — using the CPU reference` };
+  }
   const probe = await probeCuda();
   if (probe.ok) {
     try {

@@ -1,14 +1,15 @@
 /**
- * The seam between the pipeline and whatever computes it. A backend runs the whole layer (data crosses to a
- * device only at the ends) and returns the stage tensors under DESIGN.md's names plus a time per stage.
- * Bytes, FLOPs and the roofline are computed by the pipeline from shapes, the same way for every backend.
+ * The seam between the pipeline and whatever computes it. A backend runs a recipe's planned stages (data crosses
+ * to a device only at the ends) and returns the stage tensors under DESIGN.md's names plus a time per stage.
+ * Bytes, FLOPs and the roofline come from the plan, the same way for every backend.
  */
 import type { Tensor } from '../tensor';
 import type { LayerSpec } from '../spec';
 import type { StageId } from '../trace';
+import type { RunPlan } from '../recipes/types';
 
-/** The layer's inputs under vLLM FusedMoE names. */
-export interface LayerInputs {
+/** The contiguous recipe's inputs under vLLM FusedMoE names (other recipes declare their own in their folder). */
+export type LayerInputs = {
   /** (M, K) bf16 or f32 */
   hidden_states: Tensor<'bf16'> | Tensor<'f32'>;
   /** (M, topk) i32 or i64; −1 = no expert */
@@ -25,7 +26,7 @@ export interface LayerInputs {
   w2_weight_scale_inv: Tensor<'f32'>;
   /** (E_global,) global → local expert id, −1 = not on this rank */
   expert_map?: Tensor<'i32'>;
-}
+};
 
 /**
  * Stage outputs, logical row-major unless the name says otherwise:
@@ -50,6 +51,7 @@ export interface RunOptions {
 
 export interface BackendRun {
   tensors: StageTensors;
+  /** per stage id of the plan */
   timesMs: Record<StageId, number>;
   /** device name as the backend reports it, e.g. "NVIDIA H100 80GB HBM3" or "CPU (2 threads)" */
   device: string;
@@ -58,7 +60,7 @@ export interface BackendRun {
 
 export interface ComputeBackend {
   readonly name: 'cpu' | 'cuda';
-  run(inputs: LayerInputs, spec: LayerSpec, opts?: RunOptions): Promise<BackendRun>;
+  run(inputs: Record<string, Tensor>, spec: LayerSpec, plan: RunPlan, opts?: RunOptions): Promise<BackendRun>;
   dispose?(): Promise<void> | void;
 }
 

@@ -4,6 +4,6 @@ export { alignUp, ceilDiv, tmaAlignedSize } from './tma';
 export { isSm90Ready, sm90Strides, toSm90ActScales } from './sm90';
 export { isSm100PackedReady, sm100PackedGeometry, toSm100PackedUe8m0 } from './sm100';
 export { broadcastWeightScaleRows } from './weightScales';
-export { transformScalesFor, type ScaleRole, type ScaleTransform } from './transform';
+export { transformActivationOrWeight, type KernelScaleLayout, type ScaleRole, type ScaleTransform } from './transform';
 export { describeLayout } from './describe';
 export { layoutPicture, storageMap } from './picture';

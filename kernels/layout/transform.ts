@@ -3,7 +3,6 @@
  * inspector can show the layout the kernel really reads and say whether the kernel would re-lay the scales out on
  * every call (relayout = true) or take them as they are.
  */
-import type { Arch } from '../spec';
 import { MoeError, shapeStr } from '../errors';
 import type { Tensor } from '../tensor';
 import { isSm90Ready, sm90Strides, toSm90ActScales } from './sm90';
@@ -60,7 +59,14 @@ function blockScalesAccepted(sf: Tensor): boolean {
   return (kMajor || mnMajor) && groupOk;
 }
 
-export function transformScalesFor(arch: Arch, sf: Tensor<'f32'> | Tensor<'i32'>, role: ScaleRole): ScaleTransform {
+/** the two scale layouts the kernels read; an architecture module (kernels/arch/) says which one it wants */
+export type KernelScaleLayout = 'sm90' | 'sm100';
+
+/**
+ * The transform for one of the known kernel layouts. Architectures call this from their module; everything else
+ * asks the architecture (`transformScalesFor` in kernels/arch/index.ts), never this function with a literal.
+ */
+export function transformActivationOrWeight(arch: KernelScaleLayout, sf: Tensor<'f32'> | Tensor<'i32'>, role: ScaleRole): ScaleTransform {
   const name = sf.name || (role.kind === 'activation' ? 'activation scales' : 'weight scales');
   // packed int32 scales always hold one row per mn (weights were broadcast before packing)
   const granMn = role.kind === 'weight' && sf.dtype === 'f32' ? 128 : 1;

@@ -43,18 +43,85 @@ function bytesOf(t: Tensor<'f8e4m3fn'>): Uint8Array {
   return c.storage.subarray(c.offset, c.offset + c.numel);
 }
 
+/** the weights of a layer as the float64 reference reads them: FP8 codes and dense row-major block scales */
+export interface ReferenceWeights {
+  K: number;
+  N: number;
+  w13: Uint8Array;
+  w2: Uint8Array;
+  /** (E, ⌈2N/128⌉, ⌈K/128⌉) and (E, ⌈K/128⌉, ⌈N/128⌉) */
+  s13: Float32Array;
+  s2: Float32Array;
+}
+
+export function referenceWeights(t: {
+  w13_weight: Tensor<'f8e4m3fn'>;
+  w2_weight: Tensor<'f8e4m3fn'>;
+  w13_weight_scale_inv: Tensor<'f32'>;
+  w2_weight_scale_inv: Tensor<'f32'>;
+}): ReferenceWeights {
+  return {
+    K: t.w2_weight.shape[1]!,
+    N: t.w2_weight.shape[2]!,
+    w13: bytesOf(t.w13_weight),
+    w2: bytesOf(t.w2_weight),
+    s13: t.w13_weight_scale_inv.toFloat32(),
+    s2: t.w2_weight_scale_inv.toFloat32(),
+  };
+}
+
+/**
+ * One row through expert e in float64: `a` is the dequantized activation row (K), `routeWeight` the routing weight
+ * applied at the activation (1 unless MegaMoE's placement). Every recipe with FP8 block-scaled experts shares it.
+ */
+export function expertRowReference(a: Float64Array, e: number, w: ReferenceWeights, spec: LayerSpec, routeWeight: number): PairReference {
+  const { K, N } = w;
+  const Kb = Math.ceil(K / 128);
+  const mm1 = new Float64Array(2 * N);
+  const Nb13 = Math.ceil((2 * N) / 128);
+  for (let n = 0; n < 2 * N; n++) {
+    const row = (e * 2 * N + n) * K;
+    const sRow = (e * Nb13 + (n >> 7)) * Kb;
+    mm1[n] = blockDot(a, w.w13, row, K, w.s13, sRow);
+  }
+  const act = new Float64Array(N);
+  const swiglu = spec.activation.kind === 'swiglu';
+  const lim = spec.activation.clampLimit ?? Infinity;
+  for (let n = 0; n < N; n++) {
+    let g = mm1[n]!;
+    let u = mm1[N + n]!;
+    if (swiglu) {
+      g = Math.min(g, lim);
+      u = Math.max(-lim, Math.min(lim, u));
+    }
+    act[n] = silu(g) * u * routeWeight;
+  }
+  // re-quantize as the recipe defines it: act is stored BF16 (spec §5), then quantized per 128-group
+  // (N is a multiple of 128 whenever the checks pass)
+  const a2 = new Float64Array(N);
+  if (N % 128 === 0) {
+    const q = new Uint8Array(N);
+    const sc = new Float32Array(N / 128);
+    quantizeRowGroups(Float32Array.from(act, roundBf16), 0, N, q, 0, sc, 0, 1, { convention: spec.recipe.quant, scaleFormat: spec.recipe.scaleFormat });
+    for (let n = 0; n < N; n++) a2[n] = E4M3_DECODE[q[n]!]! * sc[n >> 7]!;
+  } else a2.set(act);
+  const mm2 = new Float64Array(K);
+  const Nb2 = Math.ceil(N / 128);
+  for (let c = 0; c < K; c++) {
+    const row = (e * K + c) * N;
+    const sRow = (e * Kb + (c >> 7)) * Nb2;
+    mm2[c] = blockDot(a2, w.w2, row, N, w.s2, sRow);
+  }
+  return { mm1, act, a2, mm2 };
+}
+
 export class LayerReference64 {
   private readonly M: number;
   private readonly K: number;
-  private readonly N: number;
   private readonly k: number;
   private readonly a1q: Uint8Array;
   private readonly a1s: Float32Array;
-  private readonly w13: Uint8Array;
-  private readonly w2: Uint8Array;
-  /** dense row-major copies of the block scales (E, Nb, Kb) */
-  private readonly s13: Float32Array;
-  private readonly s2: Float32Array;
+  private readonly weights: ReferenceWeights;
   private readonly pairs = new Map<number, PairReference>();
   private readonly tokens = new Map<number, Float64Array>();
 
@@ -66,17 +133,13 @@ export class LayerReference64 {
     const [M, K] = inputs.hidden_states.shape as [number, number];
     this.M = M;
     this.K = K;
-    this.N = inputs.w2_weight.shape[2]!;
     this.k = inputs.topk_ids.shape[1]!;
     let x = inputs.hidden_states;
     if (spec.routerWeight === 'input') x = weightedInput(inputs);
     const q = quantizeActivations(x, { convention: spec.recipe.quant, scaleFormat: spec.recipe.scaleFormat });
     this.a1q = q.q.storage;
     this.a1s = q.scale.storage;
-    this.w13 = bytesOf(inputs.w13_weight);
-    this.w2 = bytesOf(inputs.w2_weight);
-    this.s13 = inputs.w13_weight_scale_inv.toFloat32();
-    this.s2 = inputs.w2_weight_scale_inv.toFloat32();
+    this.weights = referenceWeights(inputs);
   }
 
   /** local expert of pair p = t·k + s, −1 when not computed on this rank */
@@ -91,52 +154,16 @@ export class LayerReference64 {
     if (p < 0 || p >= this.M * this.k) throw new MoeError('E_RANGE', `reference: pair ${p} outside 0…${this.M * this.k - 1}`);
     const e = this.expertOf(p);
     if (e < 0) return undefined;
-    const { K, N } = this;
+    const { K } = this;
     const t = Math.floor(p / this.k);
     const Kb = Math.ceil(K / 128);
     const a = new Float64Array(K);
     for (let c = 0; c < K; c++) a[c] = E4M3_DECODE[this.a1q[t * K + c]!]! * this.a1s[t * Kb + (c >> 7)]!;
-    const mm1 = new Float64Array(2 * N);
-    const Nb13 = Math.ceil((2 * N) / 128);
-    for (let n = 0; n < 2 * N; n++) {
-      const row = (e * 2 * N + n) * K;
-      const sRow = (e * Nb13 + (n >> 7)) * Kb;
-      mm1[n] = blockDot(a, this.w13, row, K, this.s13, sRow);
-    }
-    const act = new Float64Array(N);
-    const swiglu = this.spec.activation.kind === 'swiglu';
-    const lim = this.spec.activation.clampLimit ?? Infinity;
     const w = this.spec.routerWeight === 'activation' ? this.inputs.topk_weights.storage[p]! : 1;
-    for (let n = 0; n < N; n++) {
-      let g = mm1[n]!;
-      let u = mm1[N + n]!;
-      if (swiglu) {
-        g = Math.min(g, lim);
-        u = Math.max(-lim, Math.min(lim, u));
-      }
-      act[n] = silu(g) * u * w;
-    }
-    // re-quantize as the recipe defines it: act is stored BF16 (spec §5), then quantized per 128-group
-    // (N is a multiple of 128 whenever the checks pass)
-    const a2 = new Float64Array(N);
-    if (N % 128 === 0) {
-      const q = new Uint8Array(N);
-      const sc = new Float32Array(N / 128);
-      quantizeRowGroups(Float32Array.from(act, roundBf16), 0, N, q, 0, sc, 0, 1, { convention: this.spec.recipe.quant, scaleFormat: this.spec.recipe.scaleFormat });
-      for (let n = 0; n < N; n++) a2[n] = E4M3_DECODE[q[n]!]! * sc[n >> 7]!;
-    } else a2.set(act);
-    const mm2 = new Float64Array(K);
-    const Nb2 = Math.ceil(N / 128);
-    for (let c = 0; c < K; c++) {
-      const row = (e * K + c) * N;
-      const sRow = (e * Kb + (c >> 7)) * Nb2;
-      mm2[c] = blockDot(a2, this.w2, row, N, this.s2, sRow);
-    }
-    const ref = { mm1, act, a2, mm2 };
+    const ref = expertRowReference(a, e, this.weights, this.spec, w);
     this.pairs.set(p, ref);
     return ref;
   }
-
   /** final output row of token t */
   token(t: number): Float64Array {
     const hit = this.tokens.get(t);

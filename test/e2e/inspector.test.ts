@@ -10,7 +10,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STAGE_ORDER } from '../../kernels/trace';
+import { CONTIGUOUS_STAGES } from '../../kernels/recipes/contiguous/stages';
+
+const STAGE_ORDER = CONTIGUOUS_STAGES.map((s) => s.id);
 import { makeSpec } from '../../kernels/presets';
 import { syntheticInputs } from '../../kernels/synthetic';
 import { writeSafetensors } from '../../kernels/io/safetensors';

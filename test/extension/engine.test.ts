@@ -41,7 +41,7 @@ test('a layer file (vLLM names) becomes a spec whose source is the file', () => 
 test('files that are not layer files are refused with what is missing', () => {
   assert.throws(
     () => specForFile(goldenFile('fp8_golden.safetensors'), { arch: 'sm90' }),
-    (e: unknown) => e instanceof MoeError && e.code === 'E_FORMAT' && /missing hidden_states/.test(e.message) && /vLLM FusedMoE names/.test(e.message),
+    (e: unknown) => e instanceof MoeError && e.code === 'E_FORMAT' && /not a layer file/.test(e.message) && /contiguous needs hidden_states/.test(e.message) && /vLLM FusedMoE names/.test(e.message),
   );
   const dir = mkdtempSync(join(tmpdir(), 'moe-ext-'));
   try {

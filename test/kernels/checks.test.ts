@@ -25,7 +25,7 @@ test('spec-level guards: multiples of 128, token count, intermediate ≤ 512, to
   assert.match(bad.find((x) => x.id === 'shape.hidden-multiple-128')!.message, /pad K to 2048/);
   assert.equal(level(bad, 'shape.intermediate-multiple-128'), 'fail');
   assert.equal(level(bad, 'routing.topk'), 'fail');
-  const sm100f32 = runChecks(makeSpec('deepseek-v3', { arch: 'sm100', recipe: { actGroup: 128, weightBlock: 128, scaleFormat: 'f32', quant: 'vllm' } }));
+  const sm100f32 = runChecks(makeSpec('deepseek-v3', { arch: 'sm100', recipe: { id: 'contiguous', actGroup: 128, weightBlock: 128, scaleFormat: 'f32', quant: 'vllm' } }));
   assert.equal(level(sm100f32, 'sm100.ue8m0'), 'fail');
   assert.match(sm100f32.find((x) => x.id === 'sm100.ue8m0')!.message, /ue8m0/);
   assert.equal(level(runChecks(makeSpec('deepseek-v3', { arch: 'sm100' })), 'sm100.ue8m0'), 'pass');

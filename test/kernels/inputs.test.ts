@@ -18,7 +18,7 @@ import type { LayerInputs } from '../../kernels/backend/types';
 const dir = mkdtempSync(join(tmpdir(), 'moe-inputs-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-const spec = makeSpec('qwen3-30b-a3b', { tokens: 6, hidden: 256, intermediate: 128, experts: 4, topk: 2, recipe: { actGroup: 128, weightBlock: 128, scaleFormat: 'ue8m0', quant: 'vllm' }, source: { kind: 'synthetic', seed: 3, skew: 0 } });
+const spec = makeSpec('qwen3-30b-a3b', { tokens: 6, hidden: 256, intermediate: 128, experts: 4, topk: 2, recipe: { id: 'contiguous', actGroup: 128, weightBlock: 128, scaleFormat: 'ue8m0', quant: 'vllm' }, source: { kind: 'synthetic', seed: 3, skew: 0 } });
 const base = syntheticInputs(spec);
 const asRecord = (i: LayerInputs): Record<string, Tensor> => ({ ...i }) as unknown as Record<string, Tensor>;
 let n = 0;

@@ -62,7 +62,7 @@ for (const variant of ['f32', 'ue8m0'] as const) {
       w2_weight_scale_inv: g('w2_scale_inv_f32'),
     });
     assert.equal(f.metadata.ue8m0, variant === 'ue8m0' ? 'True' : 'False');
-    const spec = specFromInputs(inputs, { name: `golden-${variant}`, recipe: { actGroup: 128, weightBlock: 128, scaleFormat: variant, quant: 'vllm' } });
+    const spec = specFromInputs(inputs, { name: `golden-${variant}`, recipe: { id: 'contiguous', actGroup: 128, weightBlock: 128, scaleFormat: variant, quant: 'vllm' } });
     assert.deepEqual([spec.tokens, spec.hidden, spec.intermediate, spec.experts, spec.topk], [37, 512, 512, 4, 2]);
     const r = await runLayer(spec, { backend: 'cpu', inputs });
     const T = (n: string): Tensor => r.tensors.get(n)!;

@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLayer } from '../../kernels/pipeline';
 import { makeSpec } from '../../kernels/presets';
-import { STAGE_ORDER, type Trace } from '../../kernels/trace';
+import { type Trace } from '../../kernels/trace';
+import { CONTIGUOUS_STAGES } from '../../kernels/recipes/contiguous/stages';
+
+const STAGE_ORDER = CONTIGUOUS_STAGES.map((s) => s.id);
 
 const small = () => makeSpec('qwen3-30b-a3b', { tokens: 20, hidden: 256, intermediate: 256, experts: 6, topk: 2, source: { kind: 'synthetic', seed: 1, skew: 0.5 } });
 

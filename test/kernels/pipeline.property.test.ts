@@ -3,6 +3,7 @@
  * threaded GEMM against the naive loop on the pipeline's own operands (bit-exact). A new seed each run, printed in
  * every failure message; set MOE_PROPERTY_SEED to replay one.
  */
+import type { LayerInputs } from '../../kernels/backend/types';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLayer } from '../../kernels/pipeline';
@@ -27,7 +28,7 @@ function randomSpec(rng: Rng, i: number, withMap: boolean): LayerSpec {
     intermediate: pick([128, 256, 384]),
     experts,
     topk,
-    recipe: { actGroup: 128, weightBlock: 128, scaleFormat: pick(['f32', 'ue8m0'] as const), quant: pick(['vllm', 'deepgemm'] as const) },
+    recipe: { id: 'contiguous', actGroup: 128, weightBlock: 128, scaleFormat: pick(['f32', 'ue8m0'] as const), quant: pick(['vllm', 'deepgemm'] as const) },
     activation: rng.float() < 0.3 ? { kind: 'swiglu', clampLimit: 1 } : { kind: 'silu' },
     routerWeight: rng.float() < 0.3 ? 'activation' : 'reduce',
     source: { kind: 'synthetic', seed: rng.u32(), skew: rng.float() * 1.5 },
@@ -50,10 +51,11 @@ for (const withMap of [false, true]) {
       const spec = randomSpec(rng, i, withMap);
       const where = `seed ${SEED}, case ${i}: ${JSON.stringify({ M: spec.tokens, K: spec.hidden, N: spec.intermediate, E: spec.experts, k: spec.topk, ep: spec.expertParallel, act: spec.activation, rw: spec.routerWeight, recipe: spec.recipe })}`;
       const r = await runLayer(spec, { backend: 'cpu' });
+      const inputs = r.inputs as LayerInputs;
       const T = (n: string): Tensor => r.tensors.get(n)!;
-      const map = r.inputs.expert_map?.storage as Int32Array | undefined;
-      const plan = planPermutation(r.inputs.topk_ids, spec.experts, { ...(map ? { expertMap: map } : {}), blockM: 128 });
-      const ref = new LayerReference64(r.inputs, spec, plan);
+      const map = inputs.expert_map?.storage as Int32Array | undefined;
+      const plan = planPermutation(inputs.topk_ids, spec.experts, { ...(map ? { expertMap: map } : {}), blockM: 128 });
+      const ref = new LayerReference64(inputs, spec, plan);
       const N = spec.intermediate;
       const K = spec.hidden;
       const mm1 = T('mm1_out').toFloat32();
@@ -87,9 +89,9 @@ for (const withMap of [false, true]) {
       assert.ok(y.every(Number.isFinite), `${msg}: non-finite output`);
 
       // the threaded GEMM against the naive loop on the pipeline's own operands: bit-exact
-      const naive1 = groupedGemmNaive(T('a1q_permuted') as Tensor<'f8e4m3fn'>, T('a1q_scale_permuted') as Tensor<'f32'>, r.inputs.w13_weight, r.inputs.w13_weight_scale_inv, plan.mIndices);
+      const naive1 = groupedGemmNaive(T('a1q_permuted') as Tensor<'f8e4m3fn'>, T('a1q_scale_permuted') as Tensor<'f32'>, inputs.w13_weight, inputs.w13_weight_scale_inv, plan.mIndices);
       assert.deepEqual(Array.from(naive1.storage), Array.from(T('mm1_out').storage as Uint16Array), `${where}: GEMM1 threaded ≠ naive`);
-      const naive2 = groupedGemmNaive(T('a2q') as Tensor<'f8e4m3fn'>, T('a2q_scale') as Tensor<'f32'>, r.inputs.w2_weight, r.inputs.w2_weight_scale_inv, plan.mIndices);
+      const naive2 = groupedGemmNaive(T('a2q') as Tensor<'f8e4m3fn'>, T('a2q_scale') as Tensor<'f32'>, inputs.w2_weight, inputs.w2_weight_scale_inv, plan.mIndices);
       assert.deepEqual(Array.from(naive2.storage), Array.from(T('mm2_out').storage as Uint16Array), `${where}: GEMM2 threaded ≠ naive`);
     }
   });

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { runLayer, tile } from '../../kernels/pipeline';
 import { makeSpec } from '../../kernels/presets';
 import { syntheticInputs } from '../../kernels/synthetic';
-import { STAGE_ORDER } from '../../kernels/trace';
+import { CONTIGUOUS_STAGES } from '../../kernels/recipes/contiguous/stages';
+
+const STAGE_ORDER = CONTIGUOUS_STAGES.map((s) => s.id);
 import { MoeError } from '../../kernels/errors';
 import { Tensor } from '../../kernels/tensor';
 import { encodeBf16 } from '../../kernels/dtypes/bf16';

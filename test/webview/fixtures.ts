@@ -5,7 +5,10 @@
  * Values are seeded and deterministic; scale values are powers of two for the UE8M0 recipe.
  */
 import type { Trace, TensorRef, StageRecord, TensorSummary } from '../../kernels/trace';
-import { STAGE_ORDER, type StageId } from '../../kernels/trace';
+import { type StageId } from '../../kernels/trace';
+import { CONTIGUOUS_STAGES } from '../../kernels/recipes/contiguous/stages';
+
+const STAGE_ORDER = CONTIGUOUS_STAGES.map((s) => s.id);
 import type { LayoutDescriptor } from '../../kernels/layout/descriptor';
 import type { DType } from '../../kernels/dtypes/index';
 import type { LayerSpec, ScaleFormat } from '../../kernels/spec';
@@ -147,7 +150,7 @@ export function makeTrace(o: FixtureOptions): Trace {
   };
   const BW = 3.35e12;
   const P = 1979e12;
-  const stages: StageRecord[] = STAGE_ORDER.map((id) => {
+  const stages: StageRecord[] = STAGE_ORDER.map((id: StageId) => {
     const tMem = (bytes[id] / BW) * 1e3;
     const tMath = (flops[id] / P) * 1e3;
     const floorMs = Math.max(tMem, tMath);
@@ -177,6 +180,8 @@ export function makeTrace(o: FixtureOptions): Trace {
   return {
     version: 1,
     spec,
+    recipe: { id: 'contiguous', label: 'Contiguous (vLLM DeepGemmExperts)' },
+    gemm: { production: 'DeepGEMM sm90_fp8_gemm_1d2d', ran: o.backend === 'cuda' ? 'wgmma m64n128k32 e4m3 (sm_90a)' : 'CPU reference' },
     backend: { name: o.backend, reason: o.backend === 'cuda' ? 'CUDA addon loaded' : 'CUDA unavailable: no driver (fixture)', device: stages[0]!.device },
     gpuModel: 'H100',
     stages,

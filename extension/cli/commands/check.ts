@@ -1,17 +1,21 @@
-/** moe-inspect check: the kernel guards for a layer file; exits non-zero when a guard fails. */
-import { loadLayerFile, specFromInputs } from '../../../kernels/inputs';
+/** moe-inspect check: the kernel guards for a layer file (any recipe); exits non-zero when a guard fails. */
 import { runChecks } from '../../../kernels/checks';
-import { oneOf, parseFlags, required } from '../args';
+import { loadLayer } from '../../../kernels/layerFile';
+import { recipeById } from '../../../kernels/recipes/index';
+import { ARCH_IDS } from '../../../kernels/arch/index';
+import { oneOf, parseFlags, required, str } from '../args';
+import { RECIPE_FLAGS, recipeFromFlags } from '../layerArgs';
 
 export function checkCommand(argv: string[], out: NodeJS.WritableStream): number {
-  const flags = parseFlags(argv, { layer: { type: 'string' }, arch: { type: 'string' }, 'act-scale': { type: 'string' } }, 'check');
+  const flags = parseFlags(argv, { layer: { type: 'string' }, ...RECIPE_FLAGS }, 'check');
   const path = required(flags, 'layer', 'check');
-  const arch = oneOf(flags, 'arch', ['sm90', 'sm100'] as const, 'sm90');
-  const scaleFormat = oneOf(flags, 'act-scale', ['f32', 'ue8m0'] as const, arch === 'sm100' ? 'ue8m0' : 'f32');
-  const inputs = loadLayerFile(path);
-  const spec = specFromInputs(inputs, { name: path, arch, recipe: { actGroup: 128, weightBlock: 128, scaleFormat, quant: 'vllm' }, source: { kind: 'file', path } });
-  const checks = runChecks(spec, inputs);
+  const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);
+  const forced = str(flags, 'dispatch') ?? str(flags, 'recipe');
+  const loaded = loadLayer(path, forced ? { recipe: recipeById(forced).id } : {});
+  const spec = loaded.recipe.specFromInputs(loaded.inputs, { name: path, arch, recipe: recipeFromFlags(flags, loaded.recipe), source: { kind: 'file', path } });
+  const checks = runChecks(spec, loaded.inputs);
   const mark = { pass: 'PASS', info: 'INFO', warn: 'WARN', fail: 'FAIL' } as const;
+  out.write(`${path}: ${loaded.recipe.label} on ${arch}\n`);
   for (const c of checks) out.write(`${mark[c.level]}  ${c.message}\n`);
   const failed = checks.filter((c) => c.level === 'fail').length;
   out.write(`\n${checks.length} checks: ${failed} failed, ${checks.filter((c) => c.level === 'warn').length} warnings\n`);

@@ -3,7 +3,8 @@
  * writes its whole storage buffer (padding included) as `storage`, with shape/stride/offset in the metadata.
  */
 import { SafetensorsFile, writeSafetensors } from '../../../kernels/io/safetensors';
-import { transformScalesFor, describeLayout, layoutPicture } from '../../../kernels/layout/index';
+import { describeLayout, layoutPicture } from '../../../kernels/layout/index';
+import { ARCH_IDS, transformScalesFor } from '../../../kernels/arch/index';
 import { MoeError } from '../../../kernels/errors';
 import { Tensor } from '../../../kernels/tensor';
 import { int, oneOf, parseFlags, required } from '../args';
@@ -21,7 +22,7 @@ export function layoutCommand(argv: string[], out: NodeJS.WritableStream): numbe
     const sf = file.read(name).withName(name);
     if (sf.dtype !== 'f32' && sf.dtype !== 'i32') throw new MoeError('E_DTYPE', `${name}: scale factors must be F32 (or packed I32), got ${sf.dtype}`, name);
     if (sf.rank !== 2 && sf.rank !== 3) throw new MoeError('E_SHAPE', `${name}: expected [MN, K/128] or [G, MN, K/128], got [${sf.shape.join(', ')}]`, name);
-    const arch = oneOf(flags, 'arch', ['sm90', 'sm100'] as const, 'sm90');
+    const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);
     const role = oneOf(flags, 'role', ['activation', 'weight'] as const, 'activation');
     const groups = sf.rank === 3 ? sf.shape[0] : undefined;
     const rows = sf.shape[sf.rank - 2]!;

@@ -2,6 +2,7 @@
  * CudaBackend without a GPU: the reason reaches the caller as MoeError 'E_BACKEND'; a worker that crashes or hangs
  * never takes the caller down; bad shapes are rejected before anything is sent.
  */
+import { planFor, stagesOnlyPlan } from '../plans';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -33,7 +34,7 @@ test('without a usable GPU a run fails with E_BACKEND carrying the probe reason'
   if ((await probeCuda()).ok) return t.skip('a GPU is usable here: covered by the GPU tests');
   const b = new CudaBackend();
   try {
-    await assert.rejects(b.run(syntheticInputs(spec), spec), isBackendError(/CUDA unavailable: /));
+    await assert.rejects(b.run(syntheticInputs(spec), spec, stagesOnlyPlan()), isBackendError(/CUDA unavailable: /));
   } finally {
     b.dispose();
   }
@@ -43,8 +44,8 @@ test('a worker that crashes (SIGSEGV) surfaces as E_BACKEND and the next run sta
   const b = new CudaBackend({ workerPath: fixture('crashingWorker.ts') });
   const inputs = syntheticInputs(spec);
   try {
-    await assert.rejects(b.run(inputs, spec), isBackendError(/GPU worker was killed by SIGSEGV/));
-    await assert.rejects(b.run(inputs, spec), isBackendError(/GPU worker was killed by SIGSEGV/));
+    await assert.rejects(b.run(inputs, spec, stagesOnlyPlan()), isBackendError(/GPU worker was killed by SIGSEGV/));
+    await assert.rejects(b.run(inputs, spec, stagesOnlyPlan()), isBackendError(/GPU worker was killed by SIGSEGV/));
     assert.ok(process.pid > 0, 'the caller is alive');
   } finally {
     b.dispose();
@@ -55,12 +56,12 @@ test('cancelling a run stops the worker and rejects with E_CANCELLED', async () 
   const b = new CudaBackend({ workerPath: fixture('silentWorker.ts') });
   try {
     const ac = new AbortController();
-    const run = b.run(syntheticInputs(spec), spec, { signal: ac.signal });
+    const run = b.run(syntheticInputs(spec), spec, stagesOnlyPlan(), { signal: ac.signal });
     setTimeout(() => ac.abort(), 300);
     await assert.rejects(run, (e: unknown) => e instanceof MoeError && e.code === 'E_CANCELLED');
     const pre = new AbortController();
     pre.abort();
-    await assert.rejects(b.run(syntheticInputs(spec), spec, { signal: pre.signal }), (e: unknown) => e instanceof MoeError && e.code === 'E_CANCELLED');
+    await assert.rejects(b.run(syntheticInputs(spec), spec, stagesOnlyPlan(), { signal: pre.signal }), (e: unknown) => e instanceof MoeError && e.code === 'E_CANCELLED');
   } finally {
     b.dispose();
   }
@@ -71,10 +72,10 @@ test('bad shapes are rejected before anything is sent (the worker here would nev
   const inputs = syntheticInputs(spec);
   try {
     const badK = { ...inputs, hidden_states: Tensor.zeros('bf16', [8, 200], 'hidden_states') };
-    await assert.rejects(b.run(badK, spec), (e: unknown) => e instanceof MoeError && e.code === 'E_SHAPE' && /hidden_states: expected shape \[8, 256\], got \[8, 200\]/.test(e.message));
+    await assert.rejects(b.run(badK, spec, stagesOnlyPlan()), (e: unknown) => e instanceof MoeError && e.code === 'E_SHAPE' && /hidden_states: expected shape \[8, 256\], got \[8, 200\]/.test(e.message));
     const badW = { ...inputs, topk_weights: Tensor.zeros('i32', [8, 2], 'topk_weights') as unknown as Tensor<'f32'> };
-    await assert.rejects(b.run(badW, spec), (e: unknown) => e instanceof MoeError && e.code === 'E_DTYPE' && /topk_weights: expected dtype f32, got i32/.test(e.message));
-    await assert.rejects(b.run(inputs, spec, { repeats: 0 }), (e: unknown) => e instanceof MoeError && e.code === 'E_VALUE');
+    await assert.rejects(b.run(badW, spec, stagesOnlyPlan()), (e: unknown) => e instanceof MoeError && e.code === 'E_DTYPE' && /topk_weights: expected dtype f32, got i32/.test(e.message));
+    await assert.rejects(b.run(inputs, spec, stagesOnlyPlan(), { repeats: 0 }), (e: unknown) => e instanceof MoeError && e.code === 'E_VALUE');
   } finally {
     b.dispose();
   }

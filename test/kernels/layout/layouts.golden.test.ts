@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SafetensorsFile } from '../../../kernels/io/safetensors';
-import { isSm90Ready, toSm100PackedUe8m0, toSm90ActScales, transformScalesFor } from '../../../kernels/layout/index';
+import { isSm90Ready, toSm100PackedUe8m0, toSm90ActScales } from '../../../kernels/layout/index';
+import { transformScalesFor } from '../../../kernels/arch/index';
 import type { Tensor } from '../../../kernels/tensor';
 import { goldenFile } from '../../golden';
 

@@ -8,8 +8,8 @@ import {
   tmaAlignedSize,
   toSm100PackedUe8m0,
   toSm90ActScales,
-  transformScalesFor,
 } from '../../../kernels/layout/index';
+import { transformScalesFor } from '../../../kernels/arch/index';
 import { MoeError } from '../../../kernels/errors';
 import { Tensor } from '../../../kernels/tensor';
 

@@ -5,6 +5,7 @@
  * - golden codec / layout tables: per-token quantization (DeepGEMM convention), SM90 and SM100 scale layouts
  * - device memory flat over repeated runs, bad shapes rejected before any launch, a kernel fault contained
  */
+import { planFor, stagesOnlyPlan } from '../plans';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SafetensorsFile } from '../../../kernels/io/safetensors';
@@ -87,7 +88,7 @@ for (const fmt of ['f32', 'ue8m0'] as const) {
     if (skip) return t.skip(skip);
     const { inputs, g } = goldenInputs(goldenFile(`e2e_small_${fmt}.safetensors`));
     const spec = baseSpec({ tokens: 37, hidden: 512, intermediate: 512, experts: 4, topk: 2, recipe: { ...DEFAULT_RECIPE, scaleFormat: fmt, quant: 'vllm' } });
-    const r = await layoutBackends.run(inputs, spec, { repeats: 3 });
+    const r = await layoutBackends.run(inputs, spec, stagesOnlyPlan(), { repeats: 3 });
     const T = r.tensors;
     assert.deepEqual(rawArray(T.a1q!), rawArray(g.a1q_u8!), 'a1q exact');
     assert.deepEqual(rawArray(T.a1q_scale!), rawArray(g.a1_scale_f32!), 'a1q_scale exact');
@@ -178,7 +179,7 @@ test('parity with the CPU backend on fresh random inputs, several recipes', asyn
     for (const [what, over] of cases) {
       const spec = baseSpec({ ...over, source: { kind: 'synthetic', seed, skew: 0.8 } });
       const inputs = syntheticInputs(spec);
-      const [g, c] = [await gpu.run(inputs, spec, { repeats: 2 }), await cpu.run(inputs, spec)];
+      const [g, c] = [await gpu.run(inputs, spec, stagesOnlyPlan(), { repeats: 2 }), await cpu.run(inputs, spec, planFor(spec, inputs))];
       await compareRuns(g, c, what, inputs, spec);
     }
   } finally {
@@ -195,7 +196,7 @@ test('the mma.sync fallback GEMM (MOE_GEMM=mma, the sm_89/sm_100 path) matches t
   try {
     const spec = baseSpec({ tokens: 200, topk: 4, source: { kind: 'synthetic', seed: (Date.now() % 1000) + 1, skew: 0.3 } });
     const inputs = syntheticInputs(spec);
-    await compareRuns(await gpu.run(inputs, spec, { repeats: 1 }), await new CpuBackend({ threads: 2 }).run(inputs, spec), 'mma.sync fallback', inputs, spec);
+    await compareRuns(await gpu.run(inputs, spec, stagesOnlyPlan(), { repeats: 1 }), await new CpuBackend({ threads: 2 }).run(inputs, spec, planFor(spec, inputs)), 'mma.sync fallback', inputs, spec);
   } finally {
     gpu.dispose();
     if (saved === undefined) delete process.env.MOE_GEMM;
@@ -306,9 +307,9 @@ test('device memory stays flat over repeated runs; bad inputs are rejected befor
   try {
     const spec = baseSpec({ tokens: 512, hidden: 1024, intermediate: 512, experts: 16, topk: 4, source: { kind: 'synthetic', seed: 3, skew: 1 } });
     const inputs = syntheticInputs(spec);
-    await gpu.run(inputs, spec, { repeats: 1 });
+    await gpu.run(inputs, spec, stagesOnlyPlan(), { repeats: 1 });
     const before = await gpu.memInfo();
-    for (let i = 0; i < 5; i++) await gpu.run(inputs, spec, { repeats: 1 });
+    for (let i = 0; i < 5; i++) await gpu.run(inputs, spec, stagesOnlyPlan(), { repeats: 1 });
     const after = await gpu.memInfo();
     const drift = before.free - after.free;
     log(`device memory: free ${(before.free / 2 ** 20).toFixed(1)} MiB before, ${(after.free / 2 ** 20).toFixed(1)} MiB after 5 runs (drift ${drift} bytes)`);
@@ -321,9 +322,9 @@ test('device memory stays flat over repeated runs; bad inputs are rejected befor
     const badIds = { ...inputs, topk_ids: new Tensor('i32', [spec.tokens, spec.topk], ids) };
     const tr = new CudaBackend({ inputTransport: 'tensors' });
     try {
-      await assert.rejects(tr.run(bad, spec), (e: unknown) => e instanceof MoeError && e.code === 'E_SHAPE' && /topk_weights/.test(e.message));
-      await assert.rejects(tr.run(badIds, spec), (e: unknown) => e instanceof MoeError && e.code === 'E_VALUE' && /topk_ids/.test(e.message));
-      const ok = await tr.run(inputs, spec, { repeats: 1 });
+      await assert.rejects(tr.run(bad, spec, stagesOnlyPlan()), (e: unknown) => e instanceof MoeError && e.code === 'E_SHAPE' && /topk_weights/.test(e.message));
+      await assert.rejects(tr.run(badIds, spec, stagesOnlyPlan()), (e: unknown) => e instanceof MoeError && e.code === 'E_VALUE' && /topk_ids/.test(e.message));
+      const ok = await tr.run(inputs, spec, stagesOnlyPlan(), { repeats: 1 });
       assert.ok(ok.tensors.output, 'the worker still runs after rejecting bad input');
     } finally {
       tr.dispose();
@@ -331,7 +332,7 @@ test('device memory stays flat over repeated runs; bad inputs are rejected befor
 
     // a trapping kernel: E_BACKEND with the CUDA text, the parent lives, the next run gets a fresh worker
     await assert.rejects(gpu.faultForTest(), (e: unknown) => e instanceof MoeError && e.code === 'E_BACKEND' && /CUDA error/.test(e.message));
-    const again = await gpu.run(inputs, spec, { repeats: 1 });
+    const again = await gpu.run(inputs, spec, stagesOnlyPlan(), { repeats: 1 });
     assert.ok(again.tensors.output);
   } finally {
     gpu.dispose();

@@ -1,0 +1,102 @@
+/**
+ * The contiguous recipe's guards (spec §6, layout-spec.md §7): what DeepGEMM's contiguous grouped GEMM and vLLM's
+ * DeepGemmExperts check or fall back on. Architecture guards (scale formats, packable weight scales) come from
+ * kernels/arch/ and are added by kernels/checks.ts. 'fail' = DeepGEMM would refuse or compute garbage;
+ * 'warn'/'info' = vLLM would take another path, or a cost.
+ */
+import type { LayerSpec } from '../../spec';
+import type { CheckResult } from '../../trace';
+import type { LayerInputs } from '../../backend/types';
+import { expertMapOf } from '../../synthetic';
+import { shapeStr } from '../../errors';
+import { pass, sizeChecks } from '../../checks';
+
+/** Checks whose failure makes the layer impossible to compute at all (the pipeline refuses to run). */
+export const CONTIGUOUS_BLOCKING: ReadonlySet<string> = new Set([
+  'shape.hidden-multiple-128',
+  'shape.intermediate-multiple-128',
+  'routing.topk',
+  'inputs.shapes',
+  'inputs.expert-map',
+  'router.weight-on-input',
+  'spec.sizes',
+]);
+
+export function contiguousChecks(spec: LayerSpec, inputs?: LayerInputs): CheckResult[] {
+  const out: CheckResult[] = [];
+  const { tokens: M, hidden: K, intermediate: N, experts: E, topk } = spec;
+
+  out.push(...sizeChecks(spec));
+  out.push(
+    topk >= 1 && topk <= E
+      ? pass('routing.topk', `top-${topk} of ${E} experts`)
+      : { id: 'routing.topk', level: 'fail', tensor: 'topk_ids', message: `top-k = ${topk} must be between 1 and the number of experts (${E}): each token picks distinct experts` },
+  );
+
+  if (M === 0) out.push({ id: 'tokens.empty', level: 'info', message: 'no tokens: every stage is empty (DeepGEMM returns at once for m = 0) and the output is a [0, K] tensor' });
+  else if (M < 128)
+    out.push({ id: 'tokens.deepgemm-min', level: 'warn', message: `${M} tokens < 128: vLLM's DeepGemmExperts falls back to the Triton fused-MoE kernel below 128 tokens per call; DeepGEMM timings here describe a path vLLM would not take` });
+  else out.push(pass('tokens.deepgemm-min', `${M} tokens ≥ 128: vLLM uses DeepGEMM`));
+
+  out.push(
+    N <= 512
+      ? { id: 'intermediate.deepgemm-min', level: 'info', message: `intermediate size per partition ${N} ≤ 512: vLLM falls back from DeepGEMM to Triton (e.g. Qwen3-30B-A3B at TP2); lower the tensor parallelism or use expert parallelism to keep DeepGEMM` }
+      : pass('intermediate.deepgemm-min', `intermediate size per partition ${N} > 512: DeepGEMM eligible`),
+  );
+
+  if (spec.activation.kind === 'swiglu' && spec.activation.clampLimit === undefined)
+    out.push({ id: 'activation.clamp', level: 'info', message: 'SwiGLU without a clamp limit is plain SiLU-and-mul; DeepSeek-V4 uses swiglu_limit 10' });
+
+  if (spec.routerWeight === 'input' && topk !== 1)
+    out.push({ id: 'router.weight-on-input', level: 'fail', tensor: 'topk_weights', message: `router weight on the input needs top-1 routing (vLLM allows apply_router_weight_on_input only for k = 1), got top-${topk}; weight at the reduce instead` });
+
+  const specMap = expertMapOf(spec);
+  if (!inputs) {
+    if (specMap) out.push(pass('inputs.expert-map', `expert map from EP${spec.expertParallel!.size} rank ${spec.expertParallel!.rank} (${spec.expertParallel!.strategy}): ${specMap.filter((x) => x >= 0).length} local experts`));
+    return out;
+  }
+
+  // ---- checks on the actual tensors
+  const problems: string[] = [];
+  const x = inputs.hidden_states;
+  if (x.shape[0] !== M || x.shape[1] !== K) problems.push(`hidden_states ${shapeStr(x.shape)} ≠ [${M}, ${K}] of the spec`);
+  if (inputs.topk_ids.shape[0] !== M || inputs.topk_ids.shape[1] !== topk) problems.push(`topk_ids ${shapeStr(inputs.topk_ids.shape)} ≠ [${M}, ${topk}]`);
+  const El = inputs.w13_weight.shape[0]!;
+  if (inputs.w13_weight.shape[1] !== 2 * N || inputs.w13_weight.shape[2] !== K) problems.push(`w13_weight ${shapeStr(inputs.w13_weight.shape)} ≠ [E_l, ${2 * N}, ${K}]`);
+  if (inputs.w2_weight.shape[0] !== El || inputs.w2_weight.shape[1] !== K || inputs.w2_weight.shape[2] !== N) problems.push(`w2_weight ${shapeStr(inputs.w2_weight.shape)} ≠ [${El}, ${K}, ${N}]`);
+  const s13 = [El, Math.ceil((2 * N) / 128), Math.ceil(K / 128)];
+  const s2 = [El, Math.ceil(K / 128), Math.ceil(N / 128)];
+  if (shapeStr(inputs.w13_weight_scale_inv.shape) !== shapeStr(s13)) problems.push(`w13_weight_scale_inv ${shapeStr(inputs.w13_weight_scale_inv.shape)} ≠ ${shapeStr(s13)}`);
+  if (shapeStr(inputs.w2_weight_scale_inv.shape) !== shapeStr(s2)) problems.push(`w2_weight_scale_inv ${shapeStr(inputs.w2_weight_scale_inv.shape)} ≠ ${shapeStr(s2)}`);
+  out.push(
+    problems.length
+      ? { id: 'inputs.shapes', level: 'fail', message: `input shapes disagree with the spec / with each other: ${problems.join('; ')}` }
+      : pass('inputs.shapes', 'data and scale shapes are consistent (scales: one per 128×128 weight block)'),
+  );
+
+  const fp8 = inputs.w13_weight.dtype === 'f8e4m3fn' && inputs.w2_weight.dtype === 'f8e4m3fn';
+  out.push(fp8 ? pass('inputs.fp8', 'weights are FP8 E4M3FN') : { id: 'inputs.fp8', level: 'fail', tensor: 'w13_weight', message: `weights must be FP8 E4M3FN for the FP8 grouped GEMM (vLLM falls back otherwise), got ${inputs.w13_weight.dtype} / ${inputs.w2_weight.dtype}` });
+
+  const nonContig = (['hidden_states', 'w13_weight', 'w2_weight'] as const).filter((n) => !inputs[n].isContiguous());
+  out.push(
+    nonContig.length
+      ? { id: 'inputs.contiguous', level: 'warn', tensor: nonContig[0], message: `${nonContig.join(', ')} not contiguous: vLLM's DeepGEMM path requires contiguous tensors and falls back to Triton; call .contiguous() before dumping` }
+      : pass('inputs.contiguous', 'hidden_states and weights are contiguous (K-major)'),
+  );
+
+  const map = inputs.expert_map;
+  if (map) {
+    const m = map.contiguous().storage;
+    let local = 0;
+    for (const v of m) if (v >= 0) local++;
+    const mism = specMap && (specMap.length !== m.length || specMap.some((v, i) => v !== m[i]));
+    if (map.numel !== E || local !== El)
+      out.push({ id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `expert_map has ${map.numel} entries with ${local} local experts; expected ${E} entries (global experts) and ${El} local (w13_weight's first dim)` });
+    else if (mism)
+      out.push({ id: 'inputs.expert-map', level: 'warn', tensor: 'expert_map', message: `expert_map differs from EP${spec.expertParallel!.size} rank ${spec.expertParallel!.rank} ${spec.expertParallel!.strategy} placement: the file's map is used` });
+    else out.push(pass('inputs.expert-map', `expert_map: ${local} of ${E} experts local`));
+  } else if (El !== E) {
+    out.push({ id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `w13_weight holds ${El} experts but the spec has ${E} and there is no expert_map to say which are local; add expert_map [${E}] (global → local, −1 elsewhere)` });
+  }
+  return out;
+}

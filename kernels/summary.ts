@@ -1,0 +1,129 @@
+/**
+ * What the Trace says about a tensor: min/max/mean and NaN/inf counts (exact up to 64M elements, evenly sampled
+ * above), its layout descriptor (the webview draws layouts from it and never re-derives them), and its values when
+ * small enough to send inline.
+ */
+import type { TensorRef, TensorSummary } from './trace';
+import type { Packing } from './layout/descriptor';
+import { Tensor, decoderFor } from './tensor';
+import { describeLayout } from './layout/describe';
+import { E4M3_DECODE } from './dtypes/fp8e4m3';
+
+/**
+ * Stage tensors are summarised exactly up to 64M elements. Weight tensors (validated free of NaN codes before the
+ * run, hundreds of MB) are summarised from an even sample of 4M elements.
+ */
+export const SUMMARY_SAMPLE = 1 << 26;
+export const WEIGHT_SAMPLE = 1 << 22;
+export const SAMPLED_TENSORS: ReadonlySet<string> = new Set(['w13_weight', 'w2_weight']);
+
+let bf16Table: Float32Array | undefined;
+/** value of every BF16 bit pattern (256 KB, built once): the summary loop is then one load per element */
+function bf16Values(): Float32Array {
+  if (bf16Table) return bf16Table;
+  const bits = new Uint32Array(65536);
+  for (let h = 0; h < 65536; h++) bits[h] = h << 16;
+  return (bf16Table = new Float32Array(bits.buffer));
+}
+
+interface Acc {
+  min: number;
+  max: number;
+  sum: number;
+  cnt: number;
+  nan: number;
+  inf: number;
+}
+
+function accValue(v: number, a: Acc): void {
+  if (v - v !== 0) {
+    if (v !== v) a.nan++;
+    else a.inf++;
+    return;
+  }
+  if (v < a.min) a.min = v;
+  if (v > a.max) a.max = v;
+  a.sum += v;
+  a.cnt++;
+}
+function accTable16(st: Uint16Array, table: Float32Array, from: number, end: number, step: number, a: Acc): void {
+  for (let i = from; i < end; i += step) accValue(table[st[i]!]!, a);
+}
+function accTable8(st: Uint8Array, table: Float32Array, from: number, end: number, step: number, a: Acc): void {
+  for (let i = from; i < end; i += step) accValue(table[st[i]!]!, a);
+}
+function accF32(st: Float32Array, from: number, end: number, step: number, a: Acc): void {
+  for (let i = from; i < end; i += step) accValue(st[i]!, a);
+}
+function accI32(st: Int32Array, from: number, end: number, step: number, a: Acc): void {
+  for (let i = from; i < end; i += step) accValue(st[i]!, a);
+}
+function accU8(st: Uint8Array, from: number, end: number, step: number, a: Acc): void {
+  for (let i = from; i < end; i += step) accValue(st[i]!, a);
+}
+
+/** min/max/mean/absMax over finite values plus NaN/inf counts (exact up to 64M elements, evenly sampled above) */
+export function summarize(t: Tensor, sampleAbove = SUMMARY_SAMPLE): TensorSummary {
+  const n = t.numel;
+  const s: TensorSummary = { min: 0, max: 0, mean: 0, absMax: 0, nanCount: 0, infCount: 0 };
+  if (n === 0) return s;
+  const step = n > sampleAbove ? Math.ceil(n / sampleAbove) : 1;
+  let min = Infinity, max = -Infinity, sum = 0, cnt = 0;
+  const visit = (v: number): void => {
+    if (v !== v) s.nanCount++;
+    else if (v === Infinity || v === -Infinity) s.infCount++;
+    else {
+      if (v < min) min = v;
+      if (v > max) max = v;
+      sum += v;
+      cnt++;
+    }
+  };
+  if (t.isContiguous() && t.dtype !== 'i64' && t.dtype !== 'ue8m0') {
+    // the hot path (stage tensors of tens of millions of elements): one monomorphic loop per storage type
+    const acc: Acc = { min, max, sum, cnt, nan: 0, inf: 0 };
+    const st = t.storage;
+    const from = t.offset;
+    const end = t.offset + n;
+    if (t.dtype === 'bf16') accTable16(st as Uint16Array, bf16Values(), from, end, step, acc);
+    else if (t.dtype === 'f8e4m3fn') accTable8(st as Uint8Array, E4M3_DECODE, from, end, step, acc);
+    else if (st instanceof Float32Array) accF32(st, from, end, step, acc);
+    else if (st instanceof Int32Array) accI32(st, from, end, step, acc);
+    else accU8(st as Uint8Array, from, end, step, acc);
+    ({ min, max, sum, cnt } = acc);
+    s.nanCount = acc.nan;
+    s.infCount = acc.inf;
+  } else {
+    const dec = t.dtype === 'i64' || t.dtype === 'i32' ? (v: number) => v : decoderFor(t.dtype);
+    let i = 0;
+    t.forEachIndex((si) => {
+      if (i++ % step !== 0) return;
+      const raw = t.storage[si]!;
+      visit(dec(typeof raw === 'bigint' ? Number(raw) : raw));
+    });
+  }
+  if (cnt) {
+    s.min = min;
+    s.max = max;
+    s.mean = sum / cnt;
+    s.absMax = Math.max(Math.abs(min), Math.abs(max));
+  }
+  return s;
+}
+
+/** a tensor as the Trace carries it: its layout descriptor, a summary, and its values when it is small */
+export function tensorRef(name: string, t: Tensor, inlineLimit: number, packing?: Packing): TensorRef {
+  const layout = describeLayout(t, packing ? { packing } : undefined);
+  const ref: TensorRef = { name, dtype: t.dtype, shape: [...t.shape], layout, summary: summarize(t, SAMPLED_TENSORS.has(name) ? WEIGHT_SAMPLE : SUMMARY_SAMPLE) };
+  if (t.numel <= inlineLimit) {
+    const dec = t.dtype === 'i32' || t.dtype === 'i64' ? (v: number) => v : decoderFor(t.dtype);
+    const vals: number[] = [];
+    t.forEachIndex((si) => {
+      const raw = t.storage[si]!;
+      vals.push(dec(typeof raw === 'bigint' ? Number(raw) : raw));
+    });
+    ref.inline = vals;
+  }
+  return ref;
+}
+
