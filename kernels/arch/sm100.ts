@@ -15,6 +15,7 @@ export const sm100: ArchSpec = {
   label: 'SM100 (Blackwell)',
   description: 'Blackwell: packed UE8M0 scales (4 per int32)',
   computeCapability: 100,
+  scaleLayoutName: 'packed UE8M0 (4 exponents per int32), MN-major, TMA-aligned',
   scaleFormats: ['ue8m0'],
   transformScales: (sf, role) => transformActivationOrWeight('sm100', sf, role),
   scaleRelayoutBytes: (rows, groups) => 4 * rows * groups + 4 * tmaAlignedSize(rows, 4) * ceilDiv(groups, 4),

@@ -38,6 +38,8 @@ export interface ArchSpec {
   description: string;
   /** compute capability × 10 (90, 100): what the native addon is told */
   computeCapability: number;
+  /** the activation-scale layout the kernels read, in words ("float32, MN-major, TMA-aligned") */
+  scaleLayoutName: string;
   /** activation/weight scale formats this architecture's kernels take; the first is the default */
   scaleFormats: readonly ScaleFormat[];
   /** the scale layout the kernels read (SM90: float32 MN-major TMA-aligned; SM100: packed UE8M0) */

@@ -116,6 +116,11 @@ export interface RecipeSpec {
   plan(spec: LayerSpec, inputs: LayerTensors, env: { backend: 'cpu' | 'cuda' }): RunPlan;
   /** stage tensor → tolerance against the golden files (test/kernels/recipes/ iterates these) */
   tolerances: Readonly<Record<string, Tolerance>>;
+  /**
+   * `moe-inspect transform`: a layer file's tensors re-laid out as this recipe's kernels load them (weights
+   * interleaved, scales cast and reordered), named like the inputs. Absent = the kernels take the layer as stored.
+   */
+  transformLayer?(raw: Readonly<Record<string, Tensor>>, opts: { arch: string }): { tensors: Record<string, Tensor>; notes: string[]; metadata?: Record<string, string> };
   /** stage ids the bundled CUDA addon runs for this recipe; absent = CPU only (auto falls back, saying so) */
   cudaStages?: readonly StageId[];
 }

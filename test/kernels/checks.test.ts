@@ -14,7 +14,7 @@ test('spec-level guards: multiples of 128, token count, intermediate ≤ 512, to
   assert.equal(level(c, 'shape.hidden-multiple-128'), 'pass');
   assert.equal(level(c, 'tokens.deepgemm-min'), 'pass');
   assert.equal(level(c, 'intermediate.deepgemm-min'), 'pass');
-  assert.equal(level(c, 'sm90.act-scale-relayout'), 'info');
+  assert.equal(level(c, 'scales.act-relayout'), 'info');
   // Qwen3-30B-A3B at TP2: 384 per partition → vLLM falls back to Triton
   const tp2 = runChecks(makeSpec('qwen3-30b-a3b', { intermediate: 384, tokens: 64 }));
   assert.equal(level(tp2, 'intermediate.deepgemm-min'), 'info');

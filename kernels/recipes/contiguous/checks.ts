@@ -10,6 +10,7 @@ import type { LayerInputs } from '../../backend/types';
 import { expertMapOf } from '../../synthetic';
 import { shapeStr } from '../../errors';
 import { pass, sizeChecks } from '../../checks';
+import { archById } from '../../arch/index';
 
 /** Checks whose failure makes the layer impossible to compute at all (the pipeline refuses to run). */
 export const CONTIGUOUS_BLOCKING: ReadonlySet<string> = new Set([
@@ -43,6 +44,13 @@ export function contiguousChecks(spec: LayerSpec, inputs?: LayerInputs): CheckRe
       ? { id: 'intermediate.deepgemm-min', level: 'info', message: `intermediate size per partition ${N} ≤ 512: vLLM falls back from DeepGEMM to Triton (e.g. Qwen3-30B-A3B at TP2); lower the tensor parallelism or use expert parallelism to keep DeepGEMM` }
       : pass('intermediate.deepgemm-min', `intermediate size per partition ${N} > 512: DeepGEMM eligible`),
   );
+
+  out.push({
+    id: 'scales.act-relayout',
+    level: 'info',
+    tensor: 'a1q_scale',
+    message: `${archById(spec.arch).label}: GEMM1's activation scales come out of the permutation row-major, so DeepGEMM re-lays them out (${archById(spec.arch).scaleLayoutName}) on every call (vLLM does this too); GEMM2's are produced in the kernel layout by the fused activation+quant kernel and used as they are`,
+  });
 
   if (spec.activation.kind === 'swiglu' && spec.activation.clampLimit === undefined)
     out.push({ id: 'activation.clamp', level: 'info', message: 'SwiGLU without a clamp limit is plain SiLU-and-mul; DeepSeek-V4 uses swiglu_limit 10' });

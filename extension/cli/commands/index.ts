@@ -1,0 +1,44 @@
+/**
+ * The CLI's commands: a command is a file in this folder and one line here. Usage lines that list choices take them
+ * from the registries (architectures, recipes and their options, GPU models), so they never go stale.
+ */
+import { ARCH_IDS, GPU_MODELS } from '../../../kernels/arch/index';
+import { RECIPES, RECIPE_IDS } from '../../../kernels/recipes/index';
+import { runCommand } from './run';
+import { quantizeCommand } from './quantize';
+import { layoutCommand } from './layout';
+import { checkCommand } from './check';
+import { exportCommand } from './export';
+import { transformCommand } from './transform';
+
+export interface CliCommand {
+  name: string;
+  /** the usage text after `moe-inspect NAME` */
+  usage: () => string;
+  run(argv: string[], out: NodeJS.WritableStream): number | Promise<number>;
+}
+
+const alt = (xs: readonly string[]): string => xs.join('|');
+const recipeOptions = (): string =>
+  RECIPES.flatMap((r) => r.options.map((o) => `[--${o.flag} N (${r.id})]`)).join(' ');
+
+export const COMMANDS: readonly CliCommand[] = [
+  {
+    name: 'run',
+    usage: () =>
+      `(--layer FILE.safetensors | --preset NAME --tokens M [--seed S] [--skew Z] [--ep N --rank R])
+                  [--recipe ${alt(RECIPE_IDS)} | --dispatch contiguous|masked] ${recipeOptions()}
+                  [--arch ${alt(ARCH_IDS)}] [--act-scale f32|ue8m0] [--quant vllm|deepgemm] [--backend auto|cpu|cuda]
+                  [--gpu ${alt(GPU_MODELS.map((g) => g.id))}] [--out OUT.safetensors] [--trace TRACE.json]`,
+    run: runCommand,
+  },
+  { name: 'quantize', usage: () => '--in FILE --tensor NAME [--act-scale f32|ue8m0] [--quant vllm|deepgemm] --out OUT', run: quantizeCommand },
+  { name: 'layout', usage: () => `--in FILE --tensor NAME --arch ${alt(ARCH_IDS)} [--role activation|weight] [--mn MN --k K] --out OUT`, run: layoutCommand },
+  { name: 'check', usage: () => `--layer FILE [--arch ${alt(ARCH_IDS)}] [--dispatch contiguous|masked]`, run: checkCommand },
+  { name: 'export', usage: () => '(--layer FILE | --preset NAME --tokens M …) --view VIEW --format svg|png|tikz --out FILE', run: exportCommand },
+  {
+    name: 'transform',
+    usage: () => `--recipe ${alt(RECIPES.filter((r) => r.transformLayer).map((r) => r.id)) || '(none yet)'} --layer IN.safetensors --out OUT.safetensors`,
+    run: transformCommand,
+  },
+];
