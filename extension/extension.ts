@@ -67,7 +67,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const saved = context.globalState.get<unknown>(CHOICES_KEY);
       const last: InspectChoices = saved
         ? reviveChoices(saved)
-        : { ...reviveChoices(undefined), preset: s.preset, tokens: s.tokens, arch: s.arch, backend: s.backend };
+        : { ...reviveChoices(undefined), preset: s.preset, tokens: s.tokens, arch: s.arch, recipe: s.recipe, backend: s.backend };
       const source = await pickSource(presetNames(), describePreset, last.preset);
       if (!source) return;
       if (source.kind === 'file') return inspectFile(undefined);

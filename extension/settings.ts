@@ -4,10 +4,16 @@
  * reaching the engine.
  */
 import type { Arch, BackendChoice, GpuModel } from '../kernels/spec';
+import { ARCHS, GPU_MODELS } from '../kernels/arch/index';
+import { RECIPES } from '../kernels/recipes/index';
+import { AUTO_GPU } from './manifest';
 
 export interface InspectorSettings {
   backend: BackendChoice;
   arch: Arch;
+  /** a recipe id (kernels/recipes) offered first by the quick picks */
+  recipe: string;
+  /** a GPU model id, or 'auto' (the GPU the CUDA backend ran on) */
   gpuModel: GpuModel;
   /** tensors with at most this many elements travel inline with the Trace; larger ones are served as tiles */
   inlineLimit: number;
@@ -17,8 +23,9 @@ export interface InspectorSettings {
 
 export const DEFAULT_SETTINGS: InspectorSettings = {
   backend: 'auto',
-  arch: 'sm90',
-  gpuModel: 'H100',
+  arch: ARCHS[0]!.id,
+  recipe: RECIPES[0]!.id,
+  gpuModel: AUTO_GPU,
   inlineLimit: 65536,
   preset: 'Qwen3-30B-A3B',
   tokens: 128,
@@ -35,8 +42,9 @@ export function readSettings(get: (key: string) => unknown): InspectorSettings {
   const d = DEFAULT_SETTINGS;
   return {
     backend: oneOf(get('backend'), ['auto', 'cpu', 'cuda'] as const, d.backend),
-    arch: oneOf(get('architecture'), ['sm90', 'sm100'] as const, d.arch),
-    gpuModel: oneOf(get('gpuModel'), ['H100', 'H200', 'B200', 'H100-measured'] as const, d.gpuModel),
+    arch: oneOf(get('architecture'), ARCHS.map((a) => a.id), d.arch),
+    recipe: oneOf(get('recipe'), RECIPES.map((r) => r.id), d.recipe),
+    gpuModel: oneOf(get('gpuModel'), [AUTO_GPU, ...GPU_MODELS.map((g) => g.id)], d.gpuModel),
     inlineLimit: posInt(get('maxInlineElements'), d.inlineLimit),
     preset: typeof get('defaultPreset') === 'string' && get('defaultPreset') !== '' ? (get('defaultPreset') as string) : d.preset,
     tokens: posInt(get('defaultTokens'), d.tokens),

@@ -12,7 +12,7 @@ import { MoeError } from './errors';
 import { selectBackend, type SelectedBackend } from './backend/index';
 import { runChecks, refuseBlocking } from './checks';
 import { recipeById } from './recipes/index';
-import { archById, gpuModelById } from './arch/index';
+import { archById, gpuModelById, gpuModelForDevice } from './arch/index';
 import { loadLayer, VALIDATED } from './layerFile';
 import { roofline, throughputNote } from './roofline';
 import { tensorRef } from './summary';
@@ -32,6 +32,7 @@ export interface RunResult {
 
 export interface RunLayerOptions {
   backend?: BackendChoice;
+  /** a GPU model id of kernels/arch, or 'auto' (default): the GPU the run used, else the architecture's first model */
   gpuModel?: GpuModel;
   /** the layer's tensors when the caller has them (a file already read, a test's tensors): read once per run */
   inputs?: LayerTensors;
@@ -78,8 +79,9 @@ export async function runLayer(spec: LayerSpec, opts: RunLayerOptions = {}): Pro
 async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, opts: RunLayerOptions, t0: number): Promise<RunResult> {
   const recipe = recipeById(spec.recipe.id);
   const arch = archById(spec.arch);
-  const gpuModel = opts.gpuModel ?? arch.gpus[0]!.id;
-  gpuModelById(gpuModel);
+  // the roofline: the model asked for, else ('auto') the GPU the run used, else the architecture's first model
+  const asked = opts.gpuModel && opts.gpuModel !== 'auto' ? gpuModelById(opts.gpuModel).id : undefined;
+  const gpuFor = (device: string): GpuModel => asked ?? gpuModelForDevice(device)?.id ?? arch.gpus[0]!.id;
   const { signal, onProgress, onStage } = opts;
   onProgress?.('setup', 0, spec.source.kind === 'file' && !opts.inputs ? 'loading the layer file' : 'preparing inputs');
   // Progressive runs on the CPU: synthetic weight codes (hundreds of MB, the slow part of the inputs) are written in
@@ -113,7 +115,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
       bytes: s.cost.bytes,
       flops: s.cost.flops,
       usefulFlops: s.cost.usefulFlops,
-      roofline: roofline(s.cost, timeMs, gpuModel),
+      roofline: roofline(s.cost, timeMs, gpuFor(device)),
       backend: backend.name,
       device,
       notes,
@@ -138,7 +140,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
     recipe: { id: recipe.id, label: recipe.label },
     gemm,
     backend: { name: backend.name, reason, device },
-    gpuModel,
+    gpuModel: gpuFor(device),
     stages,
     checks,
     tensors: refsOf(tensors),

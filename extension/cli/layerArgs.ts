@@ -82,7 +82,7 @@ export function layerFromFlags(flags: Flags, command: string): LayerChoice {
   if (!layer === !preset) throw new MoeError('E_SPEC', `${command}: give exactly one of --layer FILE.safetensors or --preset NAME (presets: ${PRESETS.map((p) => p.id).join(', ')})`);
   const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);
   const backend = oneOf(flags, 'backend', ['auto', 'cpu', 'cuda'] as const, 'auto');
-  const gpuModel = oneOf(flags, 'gpu', GPU_MODELS.map((g) => g.id), archById(arch).gpus[0]!.id);
+  const gpuModel = oneOf(flags, 'gpu', ['auto', ...GPU_MODELS.map((g) => g.id)], 'auto');
   const forced = recipeFlag(flags);
 
   if (layer) {

@@ -4,6 +4,8 @@
  * that the unit tests exercise, including every bad input the input boxes could let through.
  */
 import { MoeError } from '../../kernels/errors';
+import { ARCHS, archById } from '../../kernels/arch/index';
+import { RECIPES, recipeById } from '../../kernels/recipes/index';
 import {
   DEFAULT_RECIPE,
   type Arch,
@@ -26,6 +28,10 @@ export interface InspectChoices {
   tokens: number;
   topk: number;
   ep: { size: number; rank: number };
+  /** a recipe id of kernels/recipes (how tokens reach the experts and which kernels run) */
+  recipe: string;
+  /** the recipe's own options by id; absent ones take the recipe's default */
+  recipeOptions: Record<string, number>;
   arch: Arch;
   scaleFormat: ScaleFormat;
   quant: QuantConvention;
@@ -42,7 +48,9 @@ export const DEFAULT_CHOICES: InspectChoices = {
   tokens: 128,
   topk: 8,
   ep: { size: 1, rank: 0 },
-  arch: 'sm90',
+  recipe: DEFAULT_RECIPE.id,
+  recipeOptions: {},
+  arch: ARCHS[0]!.id,
   scaleFormat: 'f32',
   quant: 'vllm',
   skew: 0,
@@ -55,7 +63,7 @@ function overridesOf(c: InspectChoices): Partial<LayerSpec> {
     tokens: c.tokens,
     topk: c.topk,
     arch: c.arch,
-    recipe: { ...DEFAULT_RECIPE, scaleFormat: c.scaleFormat, quant: c.quant },
+    recipe: { ...DEFAULT_RECIPE, id: c.recipe, scaleFormat: c.scaleFormat, quant: c.quant, ...(Object.keys(c.recipeOptions).length ? { options: { ...c.recipeOptions } } : {}) },
     source: { kind: 'synthetic', seed: c.seed, skew: c.skew },
     ...(c.ep.size > 1 ? { expertParallel: { size: c.ep.size, rank: c.ep.rank, strategy: 'linear' as const } } : {}),
   };
@@ -81,9 +89,11 @@ export function buildSpec(c: InspectChoices, makeSpec: MakeSpec): LayerSpec {
     // makeSpec may keep the preset's EP; the user's choice wins, including "no EP".
     if (c.ep.size <= 1) delete spec.expertParallel;
   }
-  // SM100 kernels consume packed UE8M0 only (spec §6): the picks offer nothing else there, and a remembered
-  // float32 choice from an SM90 run is moved to UE8M0 rather than producing a layout no kernel takes.
-  if (spec.arch === 'sm100' && spec.recipe.scaleFormat !== 'ue8m0') spec.recipe = { ...spec.recipe, scaleFormat: 'ue8m0' };
+  // an architecture's kernels take only its scale formats (SM100: packed UE8M0, spec §6): the picks offer nothing
+  // else there, and a remembered choice from another architecture moves to its default rather than producing a
+  // layout no kernel takes
+  const formats = archById(spec.arch).scaleFormats;
+  if (!formats.includes(spec.recipe.scaleFormat)) spec.recipe = { ...spec.recipe, scaleFormat: formats[0]! };
   checkSpec(spec);
   return spec;
 }
@@ -100,7 +110,14 @@ export function checkSpec(spec: LayerSpec): void {
   if (spec.hidden % 128) bad(`hidden K must be a multiple of 128, got ${spec.hidden}`);
   if (spec.intermediate % 128) bad(`intermediate N must be a multiple of 128, got ${spec.intermediate}`);
   if (spec.topk > spec.experts) bad(`top-k must be at most experts (${spec.experts}), got ${spec.topk}`);
-  if (spec.arch !== 'sm90' && spec.arch !== 'sm100') bad(`arch must be sm90 or sm100, got ${String(spec.arch)}`);
+  if (!ARCHS.some((a) => a.id === spec.arch)) bad(`arch must be one of ${ARCHS.map((a) => a.id).join(', ')}, got ${String(spec.arch)}`);
+  const recipe = RECIPES.find((r) => r.id === spec.recipe?.id);
+  if (!recipe) bad(`recipe must be one of ${RECIPES.map((r) => r.id).join(', ')}, got ${String(spec.recipe?.id)}`);
+  for (const [k, v] of Object.entries(spec.recipe.options ?? {})) {
+    const o = recipe!.options.find((x) => x.id === k);
+    if (!o) bad(`the ${recipe!.id} recipe has no option '${k}' (it has: ${recipe!.options.map((x) => x.id).join(', ') || 'none'})`);
+    if (!Number.isSafeInteger(v) || v < o!.min) bad(`${o!.label} must be an integer ≥ ${o!.min}, got ${String(v)}`);
+  }
   const ep = spec.expertParallel;
   if (ep) {
     if (!isPosInt(ep.size) || spec.experts % ep.size)
@@ -116,14 +133,22 @@ export function checkSpec(spec: LayerSpec): void {
 export function reviveChoices(saved: unknown): InspectChoices {
   if (typeof saved !== 'object' || saved === null) return { ...DEFAULT_CHOICES };
   const s = saved as Partial<InspectChoices>;
-  const out: InspectChoices = { ...DEFAULT_CHOICES, ep: { ...DEFAULT_CHOICES.ep } };
+  const out: InspectChoices = { ...DEFAULT_CHOICES, ep: { ...DEFAULT_CHOICES.ep }, recipeOptions: {} };
   if (typeof s.preset === 'string') out.preset = s.preset;
   if (s.custom && isPosInt(s.custom.hidden) && isPosInt(s.custom.intermediate) && isPosInt(s.custom.experts))
     out.custom = { ...s.custom };
   if (isPosInt(s.tokens)) out.tokens = s.tokens;
   if (isPosInt(s.topk)) out.topk = s.topk;
   if (s.ep && isPosInt(s.ep.size) && Number.isInteger(s.ep.rank) && s.ep.rank >= 0 && s.ep.rank < s.ep.size) out.ep = { ...s.ep };
-  if (s.arch === 'sm90' || s.arch === 'sm100') out.arch = s.arch;
+  if (typeof s.arch === 'string' && ARCHS.some((a) => a.id === s.arch)) out.arch = s.arch;
+  if (typeof s.recipe === 'string' && RECIPES.some((r) => r.id === s.recipe)) out.recipe = s.recipe;
+  if (s.recipeOptions && typeof s.recipeOptions === 'object') {
+    const r = recipeById(out.recipe);
+    for (const o of r.options) {
+      const v = (s.recipeOptions as Record<string, unknown>)[o.id];
+      if (typeof v === 'number' && Number.isSafeInteger(v) && v >= o.min) out.recipeOptions[o.id] = v;
+    }
+  }
   if (s.scaleFormat === 'f32' || s.scaleFormat === 'ue8m0') out.scaleFormat = s.scaleFormat;
   if (s.quant === 'vllm' || s.quant === 'deepgemm') out.quant = s.quant;
   if (typeof s.skew === 'number' && Number.isFinite(s.skew) && s.skew >= 0) out.skew = s.skew;

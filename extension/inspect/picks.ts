@@ -6,6 +6,8 @@
 import * as vscode from 'vscode';
 import type { Arch, BackendChoice, QuantConvention, ScaleFormat } from '../../kernels/spec';
 import { type InspectChoices, type MakeSpec, type CustomShape } from './choices';
+import { ARCHS, archById } from '../../kernels/arch/index';
+import { RECIPES, recipeById } from '../../kernels/recipes/index';
 import {
   parseExpertParallel,
   parsePositiveInt,
@@ -16,7 +18,7 @@ import {
   validateTopk,
 } from './validate';
 
-const STEPS = 8;
+const STEPS = 9;
 
 interface Item<T> extends vscode.QuickPickItem {
   value: T;
@@ -74,7 +76,7 @@ async function askCustom(last: CustomShape | undefined): Promise<CustomShape | u
 }
 
 /**
- * Steps 2–8 after the layer is chosen. `presetShape` gives experts and default top-k of the chosen preset so the
+ * Steps 2–9 after the layer is chosen. `presetShape` gives experts and default top-k of the chosen preset so the
  * top-k and EP boxes can validate against it.
  */
 export async function pickChoices(last: InspectChoices, source: SourcePick, makeSpec: MakeSpec): Promise<InspectChoices | undefined> {
@@ -97,25 +99,38 @@ export async function pickChoices(last: InspectChoices, source: SourcePick, make
     return undefined;
   }
 
-  const tokens = await ask(2, 'tokens M', String(c.tokens), (t) => validatePositiveInt('tokens', t, 65536), 'number of tokens in the batch');
+  // the recipe: how tokens reach the experts and which kernels run (kernels/recipes), then its own options
+  const recipe = await pick<string>(2, 'recipe', RECIPES.map((r) => ({ label: r.label, description: r.description, value: r.id })), c.recipe);
+  if (!recipe) return undefined;
+  if (recipe !== c.recipe) c.recipeOptions = {};
+  c.recipe = recipe;
+
+  const tokens = await ask(3, 'tokens M', String(c.tokens), (t) => validatePositiveInt('tokens', t, 65536), 'number of tokens in the batch');
   if (tokens === undefined) return undefined;
   c.tokens = parsePositiveInt(tokens)!;
 
-  const topk = await ask(3, 'top-k', String(Math.min(defaultTopk, experts)), (t) => validateTopk(t, experts), `experts per token, at most ${experts}`);
+  const topk = await ask(4, 'top-k', String(Math.min(defaultTopk, experts)), (t) => validateTopk(t, experts), `experts per token, at most ${experts}`);
   if (topk === undefined) return undefined;
   c.topk = parsePositiveInt(topk)!;
 
   const epDefault = experts % c.ep.size === 0 && c.ep.rank < c.ep.size ? `${c.ep.size}/${c.ep.rank}` : '1/0';
-  const ep = await ask(4, 'expert-parallel shard size/rank', epDefault, (t) => validateExpertParallel(t, experts), '"1/0" = all experts on this rank');
+  const ep = await ask(5, 'expert-parallel shard size/rank', epDefault, (t) => validateExpertParallel(t, experts), '"1/0" = all experts on this rank');
   if (ep === undefined) return undefined;
   c.ep = parseExpertParallel(ep)!;
 
-  const arch = await pick<Arch>(5, 'architecture', [
-    { label: 'SM90 (Hopper)', description: 'float32 scales, MN-major, TMA-aligned', value: 'sm90' },
-    { label: 'SM100 (Blackwell)', description: 'packed UE8M0 scales, 4 per int32', value: 'sm100' },
-  ], c.arch);
+  const arch = await pick<Arch>(6, 'architecture', ARCHS.map((a) => ({ label: a.label, description: a.description, value: a.id })), c.arch);
   if (!arch) return undefined;
   c.arch = arch;
+
+  // the recipe's options, each with its default for the layer chosen so far (e.g. max_m from tokens)
+  const r = recipeById(c.recipe);
+  for (const o of r.options) {
+    const spec = makeSpec(c.preset === 'custom' ? 'qwen3-30b-a3b' : c.preset, { tokens: c.tokens, arch: c.arch });
+    const dflt = c.recipeOptions[o.id] ?? o.defaultFor(spec);
+    const v = await ask(6, o.label, String(dflt), (t) => validatePositiveInt(o.label, t, 1 << 20), o.description);
+    if (v === undefined) return undefined;
+    c.recipeOptions[o.id] = parsePositiveInt(v)!;
+  }
 
   type R = `${ScaleFormat}/${QuantConvention}`;
   const recipes: Item<R>[] = [
@@ -124,20 +139,21 @@ export async function pickChoices(last: InspectChoices, source: SourcePick, make
     { label: 'float32 scales · DeepGEMM', description: 's = max(amax, 1e-4)/448, q = fp8(x·(1/s))', value: 'f32/deepgemm' },
     { label: 'UE8M0 scales · DeepGEMM', description: 'power-of-two scales, DeepGEMM test convention', value: 'ue8m0/deepgemm' },
   ];
-  // SM100 consumes packed UE8M0 only, so float32 recipes are not offered there.
-  const offered = c.arch === 'sm100' ? recipes.filter((r) => r.value.startsWith('ue8m0')) : recipes;
-  const current = (c.arch === 'sm100' ? `ue8m0/${c.quant}` : `${c.scaleFormat}/${c.quant}`) as R;
-  const recipe = await pick<R>(6, 'scale recipe', offered, current);
-  if (!recipe) return undefined;
-  const [fmt, quant] = recipe.split('/') as [ScaleFormat, QuantConvention];
+  // only the scale formats the architecture's kernels take are offered (SM100: packed UE8M0)
+  const formats = archById(c.arch).scaleFormats;
+  const offered = recipes.filter((x) => formats.includes(x.value.split('/')[0] as ScaleFormat));
+  const current = `${formats.includes(c.scaleFormat) ? c.scaleFormat : formats[0]}/${c.quant}` as R;
+  const scaleRecipe = await pick<R>(7, 'scale recipe', offered, current);
+  if (!scaleRecipe) return undefined;
+  const [fmt, quant] = scaleRecipe.split('/') as [ScaleFormat, QuantConvention];
   c.scaleFormat = fmt;
   c.quant = quant;
 
-  const skew = await ask(7, 'router skew (Zipf exponent)', String(c.skew), validateSkew, '0 = uniform routing, 1.2 = a few hot experts');
+  const skew = await ask(8, 'router skew (Zipf exponent)', String(c.skew), validateSkew, '0 = uniform routing, 1.2 = a few hot experts');
   if (skew === undefined) return undefined;
   c.skew = Number(skew.trim());
 
-  const backend = await pick<BackendChoice>(8, 'backend', [
+  const backend = await pick<BackendChoice>(9, 'backend', [
     { label: 'Auto', description: 'CUDA when the addon and a GPU are there, else CPU', value: 'auto' },
     { label: 'CPU', description: 'TypeScript reference path', value: 'cpu' },
     { label: 'CUDA', description: 'native addon (fails with the reason when unavailable)', value: 'cuda' },

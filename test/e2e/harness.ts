@@ -227,6 +227,10 @@ export interface InspectAnswers {
   tokens: number;
   topk: number;
   ep?: string;
+  /** the recipe's label prefix, e.g. 'Contiguous' or 'Masked' (default 'Contiguous') */
+  dispatch?: string;
+  /** answers to the recipe's option boxes, in order (e.g. the masked recipe's max_m) */
+  options?: string[];
   arch: 'SM90' | 'SM100';
   recipe: string;
   skew?: number;
@@ -234,20 +238,22 @@ export interface InspectAnswers {
 }
 
 /**
- * Runs Inspect MoE Layer through the palette and its eight steps, then waits for the panel's first picture.
+ * Runs Inspect MoE Layer through the palette and its nine steps, then waits for the panel's first picture.
  * Returns milliseconds from the last answer (the moment the run starts) and from opening the palette.
  */
 export async function inspectViaPalette(v: VsCode, a: InspectAnswers): Promise<{ fromLastAnswerMs: number; fromPaletteMs: number }> {
   const t0 = Date.now();
   await v.runCommand('Inspect MoE Layer');
-  await v.answer('(1/8)', a.preset);
-  await v.answer('(2/8)', String(a.tokens));
-  await v.answer('(3/8)', String(a.topk));
-  await v.answer('(4/8)', a.ep ?? '1/0');
-  await v.answer('(5/8)', a.arch);
-  await v.answer('(6/8)', a.recipe);
-  await v.answer('(7/8)', String(a.skew ?? 0));
-  await v.answer('(8/8)', a.backend);
+  await v.answer('(1/9)', a.preset);
+  await v.answer('(2/9)', a.dispatch ?? 'Contiguous');
+  await v.answer('(3/9)', String(a.tokens));
+  await v.answer('(4/9)', String(a.topk));
+  await v.answer('(5/9)', a.ep ?? '1/0');
+  await v.answer('(6/9): architecture', a.arch);
+  for (const o of a.options ?? []) await v.answer('(6/9): max_m', o);
+  await v.answer('(7/9)', a.recipe);
+  await v.answer('(8/9)', String(a.skew ?? 0));
+  await v.answer('(9/9)', a.backend);
   const t1 = Date.now();
   await v.firstPictureOrError();
   const t2 = Date.now();

@@ -160,18 +160,19 @@ test('Inspect MoE Layer: palette → panel → stages → tooltip → views → 
 test('bad input in the quick picks is refused with the reason, and Escape cancels without a run', { skip, timeout: 60_000 }, async () => {
   await step('validation', async (v) => {
     await v.runCommand('Inspect MoE Layer');
-    await v.answer('(1/8)', 'Qwen3-30B-A3B');
-    await v.quickInput.locator('.quick-input-title', { hasText: '(2/8)' }).waitFor();
+    await v.answer('(1/9)', 'Qwen3-30B-A3B');
+    await v.answer('(2/9)', 'Contiguous');
+    await v.quickInput.locator('.quick-input-title', { hasText: '(3/9)' }).waitFor();
     const input = v.quickInput.locator('input.input');
     await input.fill('12x');
     const message = v.quickInput.locator('.quick-input-message');
     await message.getByText('tokens must be a positive integer, got "12x"').waitFor({ timeout: 5_000 });
     await v.page.keyboard.press('Enter');
-    // Enter is refused while the input is invalid: still on step 2
-    await v.quickInput.locator('.quick-input-title', { hasText: '(2/8)' }).waitFor();
+    // Enter is refused while the input is invalid: still on the tokens step
+    await v.quickInput.locator('.quick-input-title', { hasText: '(3/9)' }).waitFor();
     await input.fill('16');
     await v.page.keyboard.press('Enter');
-    await v.quickInput.locator('.quick-input-title', { hasText: '(3/8)' }).waitFor();
+    await v.quickInput.locator('.quick-input-title', { hasText: '(4/9)' }).waitFor();
     await input.fill('200');
     await message.getByText('top-k must be at most the number of experts (128), got 200').waitFor({ timeout: 5_000 });
     await v.screenshot('validation-topk');

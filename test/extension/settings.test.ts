@@ -8,9 +8,9 @@ test('defaults when nothing is set', () => {
 });
 
 test('valid values are read, invalid ones fall back to the default', () => {
-  const good: Record<string, unknown> = { backend: 'cpu', architecture: 'sm100', gpuModel: 'B200', maxInlineElements: 1000, defaultPreset: 'DeepSeek-V3', defaultTokens: 16 };
-  assert.deepEqual(readSettings((k) => good[k]), { backend: 'cpu', arch: 'sm100', gpuModel: 'B200', inlineLimit: 1000, preset: 'DeepSeek-V3', tokens: 16 });
-  const bad: Record<string, unknown> = { backend: 'tpu', architecture: 90, gpuModel: 'A100', maxInlineElements: -1, defaultPreset: '', defaultTokens: 2.5 };
+  const good: Record<string, unknown> = { backend: 'cpu', architecture: 'sm100', recipe: 'masked', gpuModel: 'B200', maxInlineElements: 1000, defaultPreset: 'DeepSeek-V3', defaultTokens: 16 };
+  assert.deepEqual(readSettings((k) => good[k]), { backend: 'cpu', arch: 'sm100', recipe: 'masked', gpuModel: 'B200', inlineLimit: 1000, preset: 'DeepSeek-V3', tokens: 16 });
+  const bad: Record<string, unknown> = { backend: 'tpu', architecture: 90, recipe: 'nope', gpuModel: 'A100', maxInlineElements: -1, defaultPreset: '', defaultTokens: 2.5 };
   assert.deepEqual(readSettings((k) => bad[k]), DEFAULT_SETTINGS);
 });
 
@@ -23,7 +23,7 @@ test('package.json contributes every setting readSettings reads, with the same d
   });
   for (const [k, v] of Object.entries(read)) assert.notEqual(v, undefined, `moeInspector.${k} missing from package.json`);
   assert.deepEqual(readSettings((k) => props[`moeInspector.${k}`]?.default), DEFAULT_SETTINGS);
-  assert.deepEqual(props['moeInspector.gpuModel']!.enum, ['H100', 'H200', 'B200', 'H100-measured']);
+  assert.deepEqual(props['moeInspector.gpuModel']!.enum, ['auto', 'H100', 'H200', 'H100-measured', 'B200']);
 });
 
 test('package.json: commands, explorer menu on .safetensors, activation', () => {

@@ -29,7 +29,7 @@ export const COMMANDS: readonly CliCommand[] = [
       `(--layer FILE.safetensors | --preset NAME --tokens M [--seed S] [--skew Z] [--ep N --rank R])
                   [--recipe ${alt(RECIPE_IDS)} | --dispatch contiguous|masked] ${recipeOptions()}
                   [--arch ${alt(ARCH_IDS)}] [--act-scale f32|ue8m0] [--quant vllm|deepgemm] [--backend auto|cpu|cuda]
-                  [--gpu ${alt(GPU_MODELS.map((g) => g.id))}] [--out OUT.safetensors] [--trace TRACE.json]`,
+                  [--gpu auto|${alt(GPU_MODELS.map((g) => g.id))}] [--out OUT.safetensors] [--trace TRACE.json]`,
     run: runCommand,
   },
   { name: 'quantize', usage: () => '--in FILE --tensor NAME [--act-scale f32|ue8m0] [--quant vllm|deepgemm] --out OUT', run: quantizeCommand },

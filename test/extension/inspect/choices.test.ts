@@ -53,7 +53,7 @@ test('bad specs are refused with E_SPEC naming the field', () => {
   for (const [over, re] of bad) {
     assert.throws(() => buildSpec(choices(over), makeSpec), (e: unknown) => e instanceof MoeError && (e.code === 'E_SPEC') && re.test(e.message), JSON.stringify(over));
   }
-  assert.throws(() => checkSpec({ ...makeSpec('Qwen3-30B-A3B', {}), arch: 'sm80' as 'sm90' }), /arch must be sm90 or sm100, got sm80/);
+  assert.throws(() => checkSpec({ ...makeSpec('Qwen3-30B-A3B', {}), arch: 'sm80' as 'sm90' }), /arch must be one of sm90, sm100, got sm80/);
 });
 
 test('remembered choices: malformed state falls back field by field', () => {
