@@ -72,10 +72,22 @@ function quantizeValidRows(
   return { q: new Tensor('f8e4m3fn', [E, maxM, C], q, undefined, 0, name), s: new Tensor('f32', [E, maxM, G], s, undefined, 0, `${name}_scale`) };
 }
 
-function kernelLayout(ctx: CpuStageContext, spec: LayerSpec, scale: Tensor<'f32'>, E: number, maxM: number, k: number, out: string, okNote?: string): void {
+/**
+ * The per-expert kernel layout of a (E, max_m, G) scale tensor. Stale rows carry no scale (0), which a packed UE8M0
+ * layout cannot encode: they are packed as 1.0 and then cleared, so the kernel layout holds zero words there too.
+ */
+function kernelLayout(ctx: CpuStageContext, spec: LayerSpec, scale: Tensor<'f32'>, counts: Int32Array, out: string, okNote?: string): void {
+  const [E, maxM, G] = scale.shape as [number, number, number];
+  const k = G * 128;
   try {
-    const tr = archById(spec.arch).transformScales(scale, { kind: 'activation', mn: maxM, k, groups: E });
-    ctx.tensors.set(out, tr.tensor.withName(out));
+    const filled = scale.contiguous();
+    const neutral = new Float32Array(filled.storage.subarray(filled.offset, filled.offset + filled.numel));
+    for (let e = 0; e < E; e++) neutral.fill(1, (e * maxM + counts[e]!) * G, (e + 1) * maxM * G);
+    const tr = archById(spec.arch).transformScales(new Tensor('f32', [E, maxM, G], neutral, undefined, 0, scale.name), { kind: 'activation', mn: maxM, k, groups: E });
+    const t = tr.tensor;
+    const cols = t.shape[2]!;
+    for (let e = 0; e < E; e++) for (let i = counts[e]!; i < maxM; i++) for (let c = 0; c < cols; c++) t.storage[t.index(e, i, c)] = 0;
+    ctx.tensors.set(out, t.withName(out));
     ctx.notes.push(`${scale.name}: ${okNote ?? tr.note}`);
   } catch (e) {
     if (!(e instanceof MoeError)) throw e;
@@ -139,7 +151,7 @@ export function planMasked(spec: LayerSpec, inputs: MaskedInputs, env: { backend
       ctx.tensors.set(T.a1q_scale, s.withName(T.a1q_scale));
     },
     transform_scales(ctx) {
-      kernelLayout(ctx, spec, need<'f32'>(ctx, T.a1q_scale), E, maxM, K, T.a1q_scale_layout);
+      kernelLayout(ctx, spec, need<'f32'>(ctx, T.a1q_scale), counts, T.a1q_scale_layout);
     },
     async gemm1(ctx) {
       const mm1 = await groupedGemmMasked(need(ctx, T.a1q), need(ctx, T.a1q_scale), inputs.w13_weight, inputs.w13_weight_scale_inv, counts, gemmOpts(ctx));
@@ -170,7 +182,7 @@ export function planMasked(spec: LayerSpec, inputs: MaskedInputs, env: { backend
       ctx.tensors.set(T.a2q, q);
       const a2s = s.withName(T.a2q_scale);
       ctx.tensors.set(T.a2q_scale, a2s);
-      kernelLayout(ctx, spec, a2s, E, maxM, N, T.a2q_scale_layout, 'the fused SiLU+quant kernel writes it in the per-expert kernel layout directly');
+      kernelLayout(ctx, spec, a2s, counts, T.a2q_scale_layout, 'the fused SiLU+quant kernel writes it in the per-expert kernel layout directly');
     },
     async gemm2(ctx) {
       const out = await groupedGemmMasked(need(ctx, T.a2q), need(ctx, T.a2q_scale), inputs.w2_weight, inputs.w2_weight_scale_inv, counts, gemmOpts(ctx));
