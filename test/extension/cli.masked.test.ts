@@ -120,7 +120,7 @@ test('presets run masked: --dispatch masked --max-m N; --max-m without it is ref
   const noDispatch = await cli('run', '--preset', 'qwen3-30b-a3b', '--tokens', '16', '--max-m', '64', '--backend', 'cpu');
   assert.equal(noDispatch.code, 2);
   assert.match(noDispatch.err, /--max-m is an option of the masked recipe, but this run uses contiguous \(add --dispatch masked\)/);
-  const small = await cli('run', '--preset', 'mixtral-8x7b', '--tokens', '256', '--dispatch', 'masked', '--max-m', '64', '--backend', 'cpu');
+  const small = await cli('run', '--preset', 'qwen3-30b-a3b', '--tokens', '256', '--skew', '3', '--dispatch', 'masked', '--max-m', '64', '--backend', 'cpu');
   assert.equal(small.code, 2);
   assert.match(small.err, /an expert receives \d+ rows but max_m is 64; raise --max-m/);
 });
