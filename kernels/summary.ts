@@ -5,7 +5,7 @@
  */
 import type { TensorRef, TensorSummary } from './trace';
 import type { Packing } from './layout/descriptor';
-import { Tensor, decoderFor } from './tensor';
+import { type Tensor, decoderFor } from './tensor';
 import { describeLayout } from './layout/describe';
 import { E4M3_DECODE } from './dtypes/fp8e4m3';
 

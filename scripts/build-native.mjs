@@ -152,6 +152,8 @@ main().catch((e) => {
   console.error(`moe-layout-inspector: building the CUDA addon failed: ${e.message}`);
   try {
     writeInfo({ built: false, reason: `the build failed: ${e.message}` });
-  } catch {}
+  } catch {
+    // the reason file is a courtesy for the probe; the message above already says what failed
+  }
   process.exit(ifAvailable ? 0 : 1);
 });

@@ -66,16 +66,28 @@ for (const withMap of [false, true]) {
         const p = plan.rowPair[row]!;
         if (p < 0) continue;
         const pr = ref.pair(p)!;
-        for (let c = 0; c < 2 * N; c++) (acc.mm1[0]! += (mm1[row * 2 * N + c]! - pr.mm1[c]!) ** 2), (acc.mm1[1]! += pr.mm1[c]! ** 2);
-        for (let c = 0; c < N; c++) (acc.act[0]! += (act[row * N + c]! - pr.act[c]!) ** 2), (acc.act[1]! += pr.act[c]! ** 2);
-        for (let c = 0; c < K; c++) (acc.mm2[0]! += (mm2[row * K + c]! - pr.mm2[c]!) ** 2), (acc.mm2[1]! += pr.mm2[c]! ** 2);
+        for (let c = 0; c < 2 * N; c++) {
+          acc.mm1[0]! += (mm1[row * 2 * N + c]! - pr.mm1[c]!) ** 2;
+          acc.mm1[1]! += pr.mm1[c]! ** 2;
+        }
+        for (let c = 0; c < N; c++) {
+          acc.act[0]! += (act[row * N + c]! - pr.act[c]!) ** 2;
+          acc.act[1]! += pr.act[c]! ** 2;
+        }
+        for (let c = 0; c < K; c++) {
+          acc.mm2[0]! += (mm2[row * K + c]! - pr.mm2[c]!) ** 2;
+          acc.mm2[1]! += pr.mm2[c]! ** 2;
+        }
       }
       const y = T('output').toFloat32();
       let yn = 0;
       let yd = 0;
       for (let t = 0; t < spec.tokens; t++) {
         const ry = ref.token(t);
-        for (let c = 0; c < K; c++) (yn += (y[t * K + c]! - ry[c]!) ** 2), (yd += ry[c]! ** 2);
+        for (let c = 0; c < K; c++) {
+          yn += (y[t * K + c]! - ry[c]!) ** 2;
+          yd += ry[c]! ** 2;
+        }
       }
       const e = { mm1: relL2(acc.mm1[0]!, acc.mm1[1]!), act: relL2(acc.act[0]!, acc.act[1]!), mm2: relL2(acc.mm2[0]!, acc.mm2[1]!), y: relL2(yn, yd) };
       const msg = `${where} rel-L2 ${JSON.stringify(e)}`;

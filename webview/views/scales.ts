@@ -467,7 +467,7 @@ function canvasInner(host: HTMLElement, P: ScalePanels, options: ScalesViewOptio
       .style('width', `${cssW}px`).style('height', `${height}px`).node()!;
     canvas.width = Math.round(cssW * dpr);
     canvas.height = Math.round(height * dpr);
-    let ctx: CanvasRenderingContext2D | null = null;
+    let ctx: CanvasRenderingContext2D | null;
     try {
       ctx = canvas.getContext('2d');
     } catch {

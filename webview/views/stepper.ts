@@ -193,7 +193,10 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
     else if (e.key === 'ArrowLeft') go(index - 1);
     else if (e.key === 'Home') go(0);
     else if (e.key === 'End') go(stages.length - 1);
-    else if (e.key === ' ' || e.key === 'Spacebar') timer === undefined ? play() : pause();
+    else if (e.key === ' ' || e.key === 'Spacebar') {
+      if (timer === undefined) play();
+      else pause();
+    }
     else if (/^[1-4]$/.test(e.key)) options.onView?.(VIEW_KEYS[+e.key - 1]!);
     else handled = false;
     if (handled) e.preventDefault();

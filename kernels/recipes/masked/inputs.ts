@@ -4,7 +4,7 @@
  * (docs/layouts-and-stages.md §"Masked"). Rows past masked_m[e] hold stale data from earlier batches: they are never
  * read, so nothing in them (not even NaN) can influence a result.
  */
-import { Tensor } from '../../tensor';
+import { type Tensor } from '../../tensor';
 import { MoeError, shapeStr } from '../../errors';
 import { DEFAULT_RECIPE, type LayerSpec } from '../../spec';
 import { asFp8, checkFinite, checkFp8Codes, scalesToF32, wantDtype, wantShape } from '../../inputs';

@@ -33,6 +33,9 @@ for code in json.loads(sys.stdin.read()):
 print(json.dumps(answers))
 `;
 
+/** the ASCII record separator the probe puts before its one marked line */
+const RS = String.fromCharCode(0x1e);
+
 function ipythonInterpreter(): string | undefined {
   for (const c of [process.env.MOE_TEST_PYTHON, 'python3', '/usr/bin/python3'].filter((x): x is string => !!x))
     if (spawnSync(c, ['-c', 'import IPython, numpy'], { timeout: 30000 }).status === 0) return c;
@@ -50,7 +53,7 @@ describe('notebook probe in a real IPython shell', { skip: python ? false : 'no 
     assert.equal(answers.length, exprs.length);
     answers.forEach((a, i) => {
       assert.ok(a.ok, `${exprs[i]} raised in IPython`);
-      assert.match(a.stdout, /^\u001eMOE-PROBE [^\n]*\n$/, `${exprs[i]}: exactly one marked line, no Out[] echo`);
+      assert.match(a.stdout, new RegExp(`^${RS}MOE-PROBE [^\n]*\n$`), `${exprs[i]}: exactly one marked line, no Out[] echo`);
       assert.deepEqual(a.unchanged, [true, true, true, true, true, true, true], `${exprs[i]}: [ns, _ id, _ repr, Out, In, count, modules]`);
     });
     const sf = parseProbeJson(findMarkedLine(answers[0]!.stdout)!);

@@ -99,6 +99,9 @@ fake_t = _FakeTensor()
 del calls[:]
 `;
 
+/** the ASCII record separator the probe puts before its one marked line */
+const RS = String.fromCharCode(0x1e);
+
 /** evaluated by name only: the probe must not touch any of their methods */
 const UNTOUCHED = ['evil_repr', 'evil_getattr', 'evil_array', 'pretend_nd', 'pretend_t', "evil_dict['k']", 'fake_t'];
 /** the user's own expression runs their code (a property, __getattr__), which must stay silent and contained */
@@ -140,7 +143,7 @@ describe('hover probe stays harmless', () => {
         assert.equal(r.error, null, `${expr}: ${r.error}`);
         assert.equal(r.stderr, '', `${expr} printed to stderr`);
         // exactly the one marked line and nothing else: no displayhook echo, no print from user code
-        assert.match(r.stdout, /^\u001eMOE-PROBE [^\n]*\n$/);
+        assert.match(r.stdout, new RegExp(`^${RS}MOE-PROBE [^\n]*\n$`));
         return findMarkedLine(r.stdout);
       }
 

@@ -2,7 +2,7 @@
  * CudaBackend without a GPU: the reason reaches the caller as MoeError 'E_BACKEND'; a worker that crashes or hangs
  * never takes the caller down; bad shapes are rejected before anything is sent.
  */
-import { planFor, stagesOnlyPlan } from '../plans';
+import { stagesOnlyPlan } from '../plans';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
