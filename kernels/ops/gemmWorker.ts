@@ -4,7 +4,7 @@
  * units from the job's atomic counter until none are left and answers {ok}.
  */
 import { parentPort } from 'node:worker_threads';
-import { runUnits, type GemmJob } from './gemm';
+import { runUnits, type GemmJob } from './gemmKernel';
 
 parentPort?.on('message', (job: GemmJob) => {
   try {
