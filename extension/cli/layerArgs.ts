@@ -8,7 +8,7 @@ import type { BackendChoice, GpuModel, LayerSpec, Recipe, ScaleFormat } from '..
 import type { LayerTensors, RecipeSpec } from '../../kernels/recipes/types';
 import { PRESETS, makeSpec, presetById } from '../../kernels/presets';
 import { ARCHS, ARCH_IDS, archById, GPU_MODELS } from '../../kernels/arch/index';
-import { RECIPES, RECIPE_IDS, recipeById } from '../../kernels/recipes/index';
+import { RECIPES, recipeById, recipeIds } from '../../kernels/recipes/index';
 import { loadLayer } from '../../kernels/layerFile';
 import { type Flags, type FlagSpec, int, num, oneOf, str } from './args';
 
@@ -16,20 +16,21 @@ import { type Flags, type FlagSpec, int, num, oneOf, str } from './args';
 const DISPATCH = { contiguous: 'contiguous', masked: 'masked' } as const;
 
 const SCALE_FORMATS = [...new Set(ARCHS.flatMap((a) => a.scaleFormats))];
-const OPTION_FLAGS = RECIPES.flatMap((r) => r.options.map((o) => ({ recipe: r, option: o })));
+/** every recipe's options (read when flags are parsed, so a recipe registered at run time has its flags too) */
+const optionFlags = (): { recipe: RecipeSpec; option: RecipeSpec['options'][number] }[] => RECIPES.flatMap((r) => r.options.map((o) => ({ recipe: r, option: o })));
 
 /** what the architecture, recipe and quantization flags choose (shared with `check`) */
-export const RECIPE_FLAGS: FlagSpec = {
+export const recipeFlags = (): FlagSpec => ({
   arch: { type: 'string' },
   'act-scale': { type: 'string' },
   quant: { type: 'string' },
   recipe: { type: 'string' },
   dispatch: { type: 'string' },
-  ...Object.fromEntries(OPTION_FLAGS.map(({ option }) => [option.flag, { type: 'string' as const }])),
-};
+  ...Object.fromEntries(optionFlags().map(({ option }) => [option.flag, { type: 'string' as const }])),
+});
 
-export const LAYER_FLAGS: FlagSpec = {
-  ...RECIPE_FLAGS,
+export const layerFlags = (): FlagSpec => ({
+  ...recipeFlags(),
   layer: { type: 'string' },
   preset: { type: 'string' },
   tokens: { type: 'string' },
@@ -39,7 +40,7 @@ export const LAYER_FLAGS: FlagSpec = {
   rank: { type: 'string' },
   backend: { type: 'string' },
   gpu: { type: 'string' },
-};
+});
 
 export interface LayerChoice {
   spec: LayerSpec;
@@ -54,7 +55,7 @@ function recipeFlag(flags: Flags): RecipeSpec | undefined {
   const d = str(flags, 'dispatch');
   if (r !== undefined && d !== undefined) throw new MoeError('E_SPEC', `give --recipe or --dispatch, not both (--dispatch ${d} is --recipe ${d})`);
   if (d !== undefined) return recipeById(oneOf(flags, 'dispatch', Object.keys(DISPATCH), 'contiguous'));
-  if (r !== undefined) return recipeById(oneOf(flags, 'recipe', RECIPE_IDS, 'contiguous'));
+  if (r !== undefined) return recipeById(oneOf(flags, 'recipe', recipeIds(), 'contiguous'));
   return undefined;
 }
 
@@ -66,7 +67,7 @@ export function recipeFromFlags(flags: Flags, pipeline: RecipeSpec, preferredSca
   const scaleFormat = oneOf(flags, 'act-scale', SCALE_FORMATS, fallback);
   const quant = oneOf(flags, 'quant', ['vllm', 'deepgemm'] as const, 'vllm');
   const options: Record<string, number> = {};
-  for (const { recipe, option } of OPTION_FLAGS) {
+  for (const { recipe, option } of optionFlags()) {
     const v = int(flags, option.flag, undefined, option.min);
     if (v === undefined) continue;
     if (recipe.id !== pipeline.id)
@@ -108,7 +109,7 @@ export function layerFromFlags(flags: Flags, command: string): LayerChoice {
   const spec = makeSpec(preset!, {
     tokens,
     arch,
-    recipe: recipeFromFlags(flags, forced ?? recipeById(RECIPE_IDS[0]!), presetById(preset!).scaleFormat),
+    recipe: recipeFromFlags(flags, forced ?? recipeById(recipeIds()[0]!), presetById(preset!).scaleFormat),
     ...(expertParallel ? { expertParallel } : {}),
     source: { kind: 'synthetic', seed: int(flags, 'seed', 0, 0)!, skew: num(flags, 'skew', 0) },
   });

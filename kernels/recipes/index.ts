@@ -10,13 +10,26 @@ import { masked } from './masked/index';
 export type { RecipeSpec, RunPlan, PlannedStage, StageDescriptor, RecipeOption, LayerTensors, StageCost, Tolerance } from './types';
 export { optionValue } from './types';
 
-export const RECIPES: readonly RecipeSpec[] = [contiguous, masked];
+const registry: RecipeSpec[] = [contiguous, masked];
 
-export const RECIPE_IDS: readonly string[] = RECIPES.map((r) => r.id);
+/** Every recipe, in the order quick picks and --help list them. */
+export const RECIPES: readonly RecipeSpec[] = registry;
+
+/** The recipe ids, in registry order (a recipe registered later is listed too). */
+export const recipeIds = (): string[] => registry.map((r) => r.id);
+
+/**
+ * Adds a recipe at run time (plug-ins, and the tests' toy recipe): everything derived from the registry — CLI
+ * flags and choices, quick picks, settings enums, layer-file detection — sees it from then on.
+ */
+export function registerRecipe(r: RecipeSpec): void {
+  if (registry.some((x) => x.id === r.id)) throw new MoeError('E_SPEC', `a recipe '${r.id}' is registered already`);
+  registry.push(r);
+}
 
 export function recipeById(id: string): RecipeSpec {
   const r = RECIPES.find((x) => x.id === id);
-  if (!r) throw new MoeError('E_SPEC', `unknown recipe '${id}'; known: ${RECIPE_IDS.join(', ')}`);
+  if (!r) throw new MoeError('E_SPEC', `unknown recipe '${id}'; known: ${recipeIds().join(', ')}`);
   return r;
 }
 

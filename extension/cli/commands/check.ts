@@ -4,10 +4,10 @@ import { loadLayer } from '../../../kernels/layerFile';
 import { recipeById } from '../../../kernels/recipes/index';
 import { ARCH_IDS } from '../../../kernels/arch/index';
 import { oneOf, parseFlags, required, str } from '../args';
-import { RECIPE_FLAGS, recipeFromFlags } from '../layerArgs';
+import { recipeFlags, recipeFromFlags } from '../layerArgs';
 
 export function checkCommand(argv: string[], out: NodeJS.WritableStream): number {
-  const flags = parseFlags(argv, { layer: { type: 'string' }, ...RECIPE_FLAGS }, 'check');
+  const flags = parseFlags(argv, { layer: { type: 'string' }, ...recipeFlags() }, 'check');
   const path = required(flags, 'layer', 'check');
   const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);
   const forced = str(flags, 'dispatch') ?? str(flags, 'recipe');

@@ -2,10 +2,10 @@
 import { writeFileSync } from 'node:fs';
 import { runLayer } from '../../../kernels/pipeline';
 import { oneOf, parseFlags, required } from '../args';
-import { LAYER_FLAGS, layerFromFlags } from '../layerArgs';
+import { layerFlags, layerFromFlags } from '../layerArgs';
 
 export async function exportCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const flags = parseFlags(argv, { ...LAYER_FLAGS, view: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } }, 'export');
+  const flags = parseFlags(argv, { ...layerFlags(), view: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } }, 'export');
   const view = oneOf(flags, 'view', ['scales', 'permutation', 'timing'] as const, 'scales');
   const format = oneOf(flags, 'format', ['svg', 'png', 'tikz'] as const, 'svg');
   const outPath = required(flags, 'out', 'export');

@@ -3,7 +3,7 @@
  * from the registries (architectures, recipes and their options, GPU models), so they never go stale.
  */
 import { ARCH_IDS, GPU_MODELS } from '../../../kernels/arch/index';
-import { RECIPES, RECIPE_IDS } from '../../../kernels/recipes/index';
+import { RECIPES, recipeIds } from '../../../kernels/recipes/index';
 import { runCommand } from './run';
 import { quantizeCommand } from './quantize';
 import { layoutCommand } from './layout';
@@ -27,7 +27,7 @@ export const COMMANDS: readonly CliCommand[] = [
     name: 'run',
     usage: () =>
       `(--layer FILE.safetensors | --preset NAME --tokens M [--seed S] [--skew Z] [--ep N --rank R])
-                  [--recipe ${alt(RECIPE_IDS)} | --dispatch contiguous|masked] ${recipeOptions()}
+                  [--recipe ${alt(recipeIds())} | --dispatch contiguous|masked] ${recipeOptions()}
                   [--arch ${alt(ARCH_IDS)}] [--act-scale f32|ue8m0] [--quant vllm|deepgemm] [--backend auto|cpu|cuda]
                   [--gpu auto|${alt(GPU_MODELS.map((g) => g.id))}] [--out OUT.safetensors] [--trace TRACE.json]`,
     run: runCommand,

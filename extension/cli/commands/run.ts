@@ -5,12 +5,12 @@ import { writeSafetensors } from '../../../kernels/io/safetensors';
 import type { Tensor } from '../../../kernels/tensor';
 import { fmtPercent } from '../../../kernels/format';
 import { parseFlags, str } from '../args';
-import { LAYER_FLAGS, layerFromFlags } from '../layerArgs';
+import { layerFlags, layerFromFlags } from '../layerArgs';
 import { ProgressBar } from '../progress';
 import { stageTable } from '../table';
 
 export async function runCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const flags = parseFlags(argv, { ...LAYER_FLAGS, out: { type: 'string' }, trace: { type: 'string' } }, 'run');
+  const flags = parseFlags(argv, { ...layerFlags(), out: { type: 'string' }, trace: { type: 'string' } }, 'run');
   const choice = layerFromFlags(flags, 'run');
   const bar = new ProgressBar();
   const result = await runLayer(choice.spec, {
