@@ -16,6 +16,10 @@ import { archById, gpuModelById, gpuModelForDevice } from './arch/index';
 import { loadLayer, VALIDATED } from './layerFile';
 import { roofline, throughputNote } from './roofline';
 import { tensorRef } from './summary';
+import { cpuPeaks } from './cpuPeaks';
+import type { GpuModelSpec } from './arch/types';
+
+const rooflineModelOf = (m: GpuModelSpec): Trace['rooflineModel'] => ({ id: m.id, label: m.label, source: m.source });
 import { expertMapOf } from './synthetic';
 
 export { tile } from './tiles';
@@ -115,7 +119,9 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
       bytes: s.cost.bytes,
       flops: s.cost.flops,
       usefulFlops: s.cost.usefulFlops,
-      roofline: roofline(s.cost, timeMs, gpuFor(device)),
+      // the CPU kernels skip padding rows: their floor counts the useful FLOPs only
+      roofline: backend.name === 'cpu' ? roofline({ ...s.cost, flops: s.cost.usefulFlops }, timeMs, cpuPeaks()) : roofline(s.cost, timeMs, gpuFor(device)),
+      ...(backend.name === 'cpu' ? { gpuFloorMs: roofline(s.cost, 0, gpuFor(device)).floorMs } : {}),
       backend: backend.name,
       device,
       notes,
@@ -141,6 +147,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
     gemm,
     backend: { name: backend.name, reason, device },
     gpuModel: gpuFor(device),
+    rooflineModel: rooflineModelOf(backend.name === 'cpu' ? cpuPeaks() : gpuModelById(gpuFor(device))),
     stages,
     checks,
     tensors: refsOf(tensors),

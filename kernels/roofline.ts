@@ -7,13 +7,13 @@
 import type { GpuModel } from './spec';
 import type { Roofline } from './trace';
 import type { StageCost } from './recipes/types';
-import { gpuModelById } from './arch/index';
+import { gpuModelById, type GpuModelSpec } from './arch/index';
 
 export type { StageCost } from './recipes/types';
 
-/** Floor time of a stage on a GPU model and the measured time's distance from it. */
-export function roofline(cost: StageCost, timeMs: number, gpu: GpuModel): Roofline {
-  const peak = gpuModelById(gpu);
+/** Floor time of a stage on a GPU model (an id, or a model's peaks such as the CPU's) and the measured time's distance from it. */
+export function roofline(cost: StageCost, timeMs: number, gpu: GpuModel | GpuModelSpec): Roofline {
+  const peak = typeof gpu === 'string' ? gpuModelById(gpu) : gpu;
   const tMem = (cost.bytes / peak.bandwidth) * 1e3;
   const tMath = (cost.flops / peak.flops) * 1e3;
   const floorMs = Math.max(tMem, tMath);

@@ -49,7 +49,10 @@ export interface StageRecord {
   flops: number;
   /** FLOPs on valid rows only (what DeepGEMM's benchmarks report) */
   usefulFlops: number;
+  /** against the device that ran the stage: the CPU's own measured peaks on the CPU path, the GPU model on CUDA */
   roofline: Roofline;
+  /** CPU runs: the floor of this stage on the trace's GPU model ("on an H200 this stage would take ≥ …") */
+  gpuFloorMs?: number;
   /** 'cpu' or 'cuda', and the device that produced the time */
   backend: 'cpu' | 'cuda';
   device: string;
@@ -97,7 +100,10 @@ export interface Trace {
   /** what the grouped GEMM is on this architecture, and what the backend really ran (a caveat when it differs) */
   gemm: { production: string; ran: string; caveat?: string };
   backend: BackendInfo;
+  /** the GPU model of the floors (the roofline on CUDA runs, `gpuFloorMs` on CPU runs) */
   gpuModel: GpuModel;
+  /** what each stage's `roofline` is measured against (the CPU's measured peaks on CPU runs), in words */
+  rooflineModel: { id: string; label: string; source: string };
   stages: StageRecord[];
   checks: CheckResult[];
   tensors: Record<string, TensorRef>;

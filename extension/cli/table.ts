@@ -9,7 +9,9 @@ export function renderTable(head: string[], rows: string[][], rightAlign: boolea
 }
 
 export function stageTable(trace: Trace): string {
-  const head = ['stage', 'time', 'bytes', 'FLOPs', 'throughput', 'roofline floor', '% of roofline', 'bound'];
+  // CPU runs: the floor on this CPU, and what the stage would take at least on the trace's GPU model
+  const gpuCol = trace.stages.some((s) => s.gpuFloorMs !== undefined);
+  const head = ['stage', 'time', 'bytes', 'FLOPs', 'throughput', 'roofline floor', '% of roofline', 'bound', ...(gpuCol ? [`on ${trace.gpuModel} ≥`] : [])];
   const rows = trace.stages.map((s) => [
     s.title,
     fmtTime(s.timeMs),
@@ -19,8 +21,9 @@ export function stageTable(trace: Trace): string {
     fmtTime(s.roofline.floorMs),
     fmtPercent(s.roofline.fraction),
     s.roofline.bound,
+    ...(gpuCol ? [s.gpuFloorMs !== undefined ? fmtTime(s.gpuFloorMs) : '—'] : []),
   ]);
   const total = trace.stages.reduce((a, s) => a + s.timeMs, 0);
-  rows.push(['total', fmtTime(total), '', '', '', '', '', '']);
-  return renderTable(head, rows, [false, true, true, true, true, true, true, false]);
+  rows.push(['total', fmtTime(total), '', '', '', '', '', '', ...(gpuCol ? [fmtTime(trace.stages.reduce((a, s) => a + (s.gpuFloorMs ?? 0), 0))] : [])]);
+  return renderTable(head, rows, [false, true, true, true, true, true, true, false, true]);
 }

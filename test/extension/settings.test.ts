@@ -32,4 +32,8 @@ test('package.json: commands, explorer menu on .safetensors, activation', () => 
   const explorer = (pkg.contributes as { menus: Record<string, { command: string; when?: string }[]> }).menus['explorer/context']!;
   assert.ok(explorer.some((m) => m.command === 'moeInspector.inspectFile' && m.when === 'resourceExtname == .safetensors'));
   assert.ok(pkg.activationEvents.includes('onWebviewPanel:moeInspector.panel'));
+  // VS Code's guidelines: wake on the extension's own commands (implicit since 1.74), its webview, and where hover
+  // applies (Python files and Jupyter notebooks) — not in every window at start-up
+  assert.ok(!pkg.activationEvents.includes('onStartupFinished') && !pkg.activationEvents.includes('*'));
+  assert.ok(pkg.activationEvents.includes('onLanguage:python') && pkg.activationEvents.includes('onNotebook:jupyter-notebook'));
 });

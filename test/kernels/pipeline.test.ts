@@ -31,7 +31,11 @@ test('trace: stages in order with tensors, time, bytes, FLOPs, roofline; checks;
   const g1 = t.stages.find((s) => s.id === 'gemm1')!;
   assert.equal(g1.usefulFlops, 2 * 40 * 512 * 256);
   assert.equal(g1.flops, 2 * t.permutation.mSum * 512 * 256);
-  assert.ok(g1.bytes > 0 && g1.roofline.bound === 'memory');
+  // a CPU run is measured against this CPU's own peaks; the floor on the chosen GPU model is reported beside it
+  assert.equal(t.rooflineModel.id, 'cpu');
+  assert.match(t.rooflineModel.source, /measured on this CPU/);
+  assert.ok(g1.bytes > 0 && g1.gpuFloorMs !== undefined);
+  assert.ok(Math.abs(g1.gpuFloorMs - Math.max(g1.bytes / 4.8e12, g1.flops / 1979e12) * 1e3) < 1e-12, 'GPU floor on the H200');
   assert.equal(t.permutation.routedRows, 40);
   assert.equal(t.permutation.counts.reduce((a, b) => a + b, 0), 40);
   assert.ok(t.permutation.paddingWaste > 0.9);

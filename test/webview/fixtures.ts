@@ -184,6 +184,7 @@ export function makeTrace(o: FixtureOptions): Trace {
     gemm: { production: 'DeepGEMM sm90_fp8_gemm_1d2d', ran: o.backend === 'cuda' ? 'wgmma m64n128k32 e4m3 (sm_90a)' : 'CPU reference' },
     backend: { name: o.backend, reason: o.backend === 'cuda' ? 'CUDA addon loaded' : 'CUDA unavailable: no driver (fixture)', device: stages[0]!.device },
     gpuModel: 'H100',
+    rooflineModel: o.backend === 'cuda' ? { id: 'H100', label: 'H100 SXM', source: 'datasheet' } : { id: 'cpu', label: 'fixture CPU (2 cores)', source: 'fixture' },
     stages,
     checks: [
       { id: 'nk-multiple-128', level: 'pass', message: 'N and K are multiples of 128' },

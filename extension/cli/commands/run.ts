@@ -26,7 +26,8 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream): Pr
     `${s.name}: M=${s.tokens} K=${s.hidden} N=${s.intermediate} E=${s.experts} top-${s.topk}` +
       `${s.expertParallel ? ` EP${s.expertParallel.size} rank ${s.expertParallel.rank}` : ''} ${s.arch} ${s.recipe.scaleFormat}/${s.recipe.quant}\n`,
   );
-  out.write(`backend: ${trace.backend.name} on ${trace.backend.device} (${trace.backend.reason}); roofline model: ${trace.gpuModel}\n`);
+  out.write(`recipe: ${trace.recipe.label}; GEMM: ${trace.gemm.ran} (production: ${trace.gemm.production})${trace.gemm.caveat ? ` — ${trace.gemm.caveat}` : ''}\n`);
+  out.write(`backend: ${trace.backend.name} on ${trace.backend.device} (${trace.backend.reason}); roofline: ${trace.rooflineModel.label}${trace.backend.name === 'cpu' ? `, GPU floors on ${trace.gpuModel}` : ''}\n`);
   const p = trace.permutation;
   out.write(`permutation: ${p.routedRows} routed rows, M_sum ${p.mSum}, ${p.activeExperts} active experts, padding waste ${fmtPercent(p.paddingWaste)}\n\n`);
   out.write(stageTable(trace) + '\n');
