@@ -40,8 +40,8 @@ export function interleaveScales(s: Tensor, name: string): { tensor: Tensor<'bf1
     throw new MoeError('E_SHAPE', `${name}: expected group scales [E, rows, K/128] with at least one K-group, got ${shapeStr(s.shape)}`, name);
   const [E, R, Kg] = s.shape as [number, number, number];
   const alpha = interleaveAlpha(Kg);
-  const src = s.contiguous();
-  const vals = src.toFloat32();
+  // (a contiguous float32 tensor is read in place: DeepSeek-size scale tensors hold millions of values)
+  const vals = s.dtype === 'f32' && s.isContiguous() ? (s.storage as Float32Array).subarray(s.offset, s.offset + s.numel) : s.toFloat32();
   const out = new Uint16Array(E * R * Kg);
   for (let e = 0; e < E; e++)
     for (let r = 0; r < R; r++) {

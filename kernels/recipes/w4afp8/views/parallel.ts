@@ -77,9 +77,11 @@ export function render(container: HTMLElement, trace: Trace, options: ParallelVi
   const size = plan.tp.length;
   const pw = options.panelWidth ?? 300;
   const ph = 180;
-  const margin = { left: 54, top: 64, gap: 70 };
-  const textBlock = 118;
-  const width = margin.left + 2 * pw + margin.gap + 20;
+  const margin = { left: 54, top: 64, gap: 40 };
+  const textBlock = 150;
+  // a column holds the panel and the shape lines under it (monospace, up to ~66 characters at 11 px)
+  const colW = Math.max(pw, 440);
+  const width = margin.left + 2 * colW + margin.gap + 20;
   const height = margin.top + ph + 34 + textBlock;
   const title = `TP vs EP on ${size} GPU${size === 1 ? '' : 's'}: E = ${E} experts, H = ${H}, I = ${I}`;
   const svg = createSvg(doc, width, height, theme, title);
@@ -95,10 +97,10 @@ export function render(container: HTMLElement, trace: Trace, options: ParallelVi
         ? 'one GPU: both modes hold every expert and the full I'
         : `this run: ${run.mode.toUpperCase()}${run.size}${run.rank !== undefined ? `, rank ${run.rank}` : ''} — the other panel is the alternative with the same GPUs (SGLang PR #8118)`,
     );
-  const palette = [theme.charts.blue, theme.charts.orange, theme.charts.green, theme.charts.purple, theme.charts.red, theme.charts.yellow];
-  const colour = (g: number): string => palette[g % palette.length]!;
+  // ten distinct hues (a GPU count is usually 2–8); the share's label says which GPU where colours repeat
+  const colour = (g: number): string => d3.schemeTableau10[g % 10]!;
   (['tp', 'ep'] as const).forEach((mode, i) => {
-    const g = svg.append('g').attr('class', `panel panel-${mode}`).attr('data-mode', mode).attr('transform', `translate(${margin.left + i * (pw + margin.gap)},${margin.top})`);
+    const g = svg.append('g').attr('class', `panel panel-${mode}`).attr('data-mode', mode).attr('transform', `translate(${margin.left + i * (colW + margin.gap)},${margin.top})`);
     drawPanel(g, mode, plan[mode], { E, H, I, pw, ph, theme, colour, current: run.mode === mode, rank: run.mode === mode ? run.rank : undefined });
   });
   container.appendChild(svg.node()!);
@@ -158,24 +160,26 @@ function drawPanel(g: G, mode: ParallelMode, shares: Share[], c: PanelCtx): void
         .attr('x', x(s.expertFirst) + w / 2)
         .attr('y', y(s.iBegin) + h / 2 + 4)
         .attr('text-anchor', 'middle')
-        .attr('fill', theme.background)
+        .attr('fill', '#111111')
         .attr('font-size', 11)
         .text(`${w >= 44 ? 'GPU ' : ''}${s.gpu}`);
   }
   g.append('rect').attr('class', 'frame').attr('width', pw).attr('height', ph).attr('fill', 'none').attr('stroke', c.current ? theme.focus : theme.border).attr('stroke-width', c.current ? 2 : 1);
 
   const sh = layout.shapes;
-  const alpha = (a: number, groups: number): string => (a === 4 ? `α = 4 (${groups} K-groups)` : `α = 1 (${groups} K-group${groups === 1 ? '' : 's'}: a transpose)`);
+  const alpha = (a: number, groups: number): string => (a === 4 ? `α = 4 (${groups} groups)` : `α = 1 (${groups} group${groups === 1 ? '' : 's'}: transpose)`);
   const lines = [
-    'per GPU:',
-    `w13_weight ${fmt(sh.w13_weight)} int4×2`,
-    `  scales ${fmt(sh.w13_weight_scale_inv)} → ${fmt(sh.w13_scale_interleaved)} bf16, ${alpha(shares[0]?.alpha13 ?? layout.alpha13, layout.groups13)}`,
-    `w2_weight ${fmt(sh.w2_weight)} int4×2`,
-    `  scales ${fmt(sh.w2_weight_scale_inv)} → ${fmt(sh.w2_scale_interleaved)} bf16, ${alpha(shares[0]?.alpha2 ?? layout.alpha2, layout.groups2)}`,
+    `per GPU (E_l = ${layout.localExperts}, I_p = ${layout.intermediatePerGpu}):`,
+    `w13_weight  ${fmt(sh.w13_weight)} int4×2`,
+    `w13 scales  ${fmt(sh.w13_weight_scale_inv)} f32`,
+    `         →  ${fmt(sh.w13_scale_interleaved)} bf16, ${alpha(shares[0]?.alpha13 ?? layout.alpha13, layout.groups13)}`,
+    `w2_weight   ${fmt(sh.w2_weight)} int4×2`,
+    `w2 scales   ${fmt(sh.w2_weight_scale_inv)} f32`,
+    `         →  ${fmt(sh.w2_scale_interleaved)} bf16, ${alpha(shares[0]?.alpha2 ?? layout.alpha2, layout.groups2)}`,
     mode === 'tp' ? (size > 1 ? 'outputs: partial sums, all-reduced across the GPUs' : 'outputs: the layer’s output') : size > 1 ? 'tokens: dispatched to their experts’ GPUs and back' : 'outputs: the layer’s output',
   ];
   const t = g.append('g').attr('class', 'shapes').attr('transform', `translate(0,${ph + 36})`);
-  lines.forEach((l, i) => t.append('text').attr('class', 'shape-line').attr('y', i * 16).attr('font-family', theme.monoFamily).attr('font-size', 11).text(l));
+  lines.forEach((l, i) => t.append('text').attr('class', 'shape-line').attr('y', i * 16).attr('xml:space', 'preserve').attr('font-family', theme.monoFamily).attr('font-size', 11).text(l));
   if (layout.problem)
     t.append('text').attr('class', 'problem').attr('y', lines.length * 16).attr('fill', theme.charts.red).attr('font-size', 11).text(`not possible in SGLang: ${layout.problem}`);
 }
