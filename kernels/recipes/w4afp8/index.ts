@@ -21,7 +21,7 @@ export const w4afp8: RecipeSpec = {
   id: 'w4afp8',
   label: 'W4AFP8 (SGLang int4 × FP8)',
   description: 'int4 weights with group-128 BF16 scales × static per-tensor FP8 activations; SGLang cutlass_w4a8_moe, TP or EP',
-  doc: 'docs/layouts-and-stages.md#w4afp8',
+  doc: 'docs/layouts-and-stages.md#9-sglang-w4afp8',
   options: [tpOption],
   inputNames: [...W4_INPUT_NAMES],
   optionalInputNames: [T.expert_map],

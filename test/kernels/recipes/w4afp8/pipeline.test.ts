@@ -147,6 +147,17 @@ test(`random layers (TP, EP, shapes) against the float64 reference, seed ${SEED}
   }
 });
 
+test('a progressive run (partial traces, weights written late) gives the same output as a plain one', async () => {
+  const spec = w4Spec({ tokens: 9 });
+  const partials: string[][] = [];
+  const prog = await runLayer(spec, { backend: 'cpu', onStage: (p) => void partials.push(p.pending!.map((x) => x.id)) });
+  assert.equal(partials.length, W4_STAGES.length);
+  assert.deepEqual(partials[0], W4_STAGES.map((x) => x.id));
+  assert.deepEqual(partials[2], ['gemm1', 'activation', 'requantize', 'gemm2', 'unpermute']);
+  const plain = await runLayer(spec, { backend: 'cpu' });
+  assert.deepEqual(Array.from(prog.tensors.get('output')!.storage as Uint16Array), Array.from(plain.tensors.get('output')!.storage as Uint16Array));
+});
+
 test('EP2 rank 1: only the local experts are computed; tokens with none get zeros', async () => {
   const spec = w4Spec({ tokens: 12, topk: 1, expertParallel: { size: 2, rank: 1, strategy: 'linear' } });
   const r = await runLayer(spec, { backend: 'cpu' });
