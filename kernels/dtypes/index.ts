@@ -33,7 +33,7 @@ export const DTYPES: Readonly<Record<DType, DTypeInfo>> = {
   i32: { name: 'i32', itemBytes: 4, safetensors: 'I32', isFloat: false },
   i64: { name: 'i64', itemBytes: 8, safetensors: 'I64', isFloat: false },
   u8: { name: 'u8', itemBytes: 1, safetensors: 'U8', isFloat: false },
-  i4x2: { name: 'i4x2', itemBytes: 1, safetensors: 'U8', isFloat: false },
+  i4x2: { name: 'i4x2', itemBytes: 1, safetensors: 'I8', isFloat: false },
 };
 
 export function allocStorage<D extends DType>(dtype: D, n: number): StorageFor<D> {

@@ -6,11 +6,12 @@ import type { RecipeSpec } from './types';
 import { MoeError } from '../errors';
 import { contiguous } from './contiguous/index';
 import { masked } from './masked/index';
+import { w4afp8 } from './w4afp8/index';
 
 export type { RecipeSpec, RunPlan, PlannedStage, StageDescriptor, RecipeOption, LayerTensors, StageCost, Tolerance } from './types';
 export { optionValue } from './types';
 
-const registry: RecipeSpec[] = [contiguous, masked];
+const registry: RecipeSpec[] = [contiguous, masked, w4afp8];
 
 /** Every recipe, in the order quick picks and --help list them. */
 export const RECIPES: readonly RecipeSpec[] = registry;
@@ -33,7 +34,18 @@ export function recipeById(id: string): RecipeSpec {
   return r;
 }
 
-/** The recipe a layer file belongs to, from its tensor names and shapes (the first whose detect() says yes). */
+/**
+ * The recipe a layer file belongs to, from its tensor names and shapes: of those whose detect() says yes, the most
+ * specific — the one that names the most of the file's tensors (a W4AFP8 file also has everything the contiguous
+ * recipe looks for); ties go to the first registered.
+ */
 export function detectRecipe(shapes: ReadonlyMap<string, readonly number[]>): RecipeSpec | undefined {
-  return RECIPES.find((r) => r.detect(shapes));
+  let best: RecipeSpec | undefined;
+  let bestNamed = -1;
+  for (const r of RECIPES) {
+    if (!r.detect(shapes)) continue;
+    const named = [...r.inputNames, ...(r.optionalInputNames ?? [])].filter((n) => shapes.has(n)).length;
+    if (named > bestNamed) [best, bestNamed] = [r, named];
+  }
+  return best;
 }
