@@ -8,6 +8,7 @@ import { quantizeCommand } from './cli/commands/quantize';
 import { layoutCommand } from './cli/commands/layout';
 import { checkCommand } from './cli/commands/check';
 import { exportCommand } from './cli/commands/export';
+import { importTraceCommand } from './cli/commands/importTrace';
 
 export const USAGE = `moe-inspect — run and inspect an FP8 MoE layer (MoE Layout Inspector's engine)
 
@@ -17,6 +18,9 @@ export const USAGE = `moe-inspect — run and inspect an FP8 MoE layer (MoE Layo
   moe-inspect quantize --in FILE --tensor NAME [--act-scale f32|ue8m0] [--quant vllm|deepgemm] --out OUT
   moe-inspect layout --in FILE --tensor NAME --arch sm90|sm100 [--role activation|weight] [--mn MN --k K] --out OUT
   moe-inspect check --layer FILE [--arch sm90|sm100]
+  moe-inspect run --checkpoint DIR --layer-index L [--inputs DUMP.safetensors] [--tokens M --seed S] [--ep N --rank R] …
+  moe-inspect check --checkpoint DIR [--arch sm90|sm100] [--weights]
+  moe-inspect import-trace FILE(.json|.json.gz|.csv) [--json]
   moe-inspect export (--layer FILE | --preset NAME --tokens M …) --view scales|permutation|timing
                   --format svg|png|tikz --out FILE
 `;
@@ -35,6 +39,8 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         return checkCommand(rest, out);
       case 'export':
         return await exportCommand(rest, out);
+      case 'import-trace':
+        return importTraceCommand(rest, out);
       case undefined:
       case 'help':
       case '--help':

@@ -2,8 +2,10 @@
 import { loadLayerFile, specFromInputs } from '../../../kernels/inputs';
 import { runChecks } from '../../../kernels/checks';
 import { oneOf, parseFlags, required } from '../args';
+import { checkCheckpointCommand } from '../checkpointArgs';
 
 export function checkCommand(argv: string[], out: NodeJS.WritableStream): number {
+  if (argv.some((a) => a === '--checkpoint' || a.startsWith('--checkpoint='))) return checkCheckpointCommand(argv, out);
   const flags = parseFlags(argv, { layer: { type: 'string' }, arch: { type: 'string' }, 'act-scale': { type: 'string' } }, 'check');
   const path = required(flags, 'layer', 'check');
   const arch = oneOf(flags, 'arch', ['sm90', 'sm100'] as const, 'sm90');

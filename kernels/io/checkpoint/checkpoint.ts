@@ -52,6 +52,11 @@ export interface LoadLayerOptions {
   experts?: readonly number[];
   /** experts not read: zero-filled in place (default) or left out, with an expert_map */
   unread?: 'zero' | 'omit';
+  /**
+   * the global experts that get a place in the result, in id order (overrides `unread`): an expert-parallel rank's
+   * local experts, say. Those not in `experts` are zero-filled; an expert_map is returned when fewer than all.
+   */
+  slots?: readonly number[];
   /** scale format used when the weights must be quantized (BF16/F16/F32/FP4 checkpoints); FP8 is used as stored */
   scaleFormat?: ScaleFormat;
   /** called after each expert */
@@ -227,6 +232,18 @@ export class Checkpoint {
     return undefined;
   }
 
+  /** a block-scale tensor as float32 (F32, BF16, F16 or F8_E8M0 on disk) */
+  readScalesF32(t: ShardTensor): Float32Array {
+    const out = new Float32Array(t.shape.reduce((a, d) => a * d, 1));
+    this.readScales(t, out, 0);
+    return out;
+  }
+
+  /** raw bytes of a tensor, from byte `from` of its data */
+  readBytes(t: ShardTensor, dst: Uint8Array, from = 0): void {
+    this.files.readInto(t, dst, from);
+  }
+
   loadLayer(layer: number, opts: LoadLayerOptions = {}): LoadedLayer {
     const steps = this.loadSteps(layer, opts);
     for (;;) {
@@ -262,8 +279,12 @@ export class Checkpoint {
         throw new MoeError('E_SHAPE', `layer ${layer}: moe_intermediate_size ${I} is not a multiple of 128, so the gate and up FP8 scale blocks cannot be stacked into w13's 128-row blocks (vLLM refuses this layout too)`);
     }
     const ids = this.expertList(opts.experts);
-    const omit = opts.unread === 'omit' && ids.length < E;
-    const El = omit ? ids.length : E;
+    const slots = opts.slots ? this.expertList(opts.slots) : opts.unread === 'omit' ? ids : this.expertList(undefined);
+    const slotOf = new Int32Array(E).fill(-1);
+    slots.forEach((g, j) => (slotOf[g] = j));
+    const notInSlots = ids.find((g) => slotOf[g]! < 0);
+    if (notInSlots !== undefined) throw new MoeError('E_SPEC', `expert ${notInSlots} is to be read but has no place among the ${slots.length} slots given`);
+    const El = slots.length;
     const w13Bytes = El * 2 * I * H;
     if (w13Bytes > MAX_WEIGHT_TENSOR_BYTES)
       throw new MoeError(
@@ -282,7 +303,7 @@ export class Checkpoint {
     const band = format === 'fp8' ? undefined : new BandReader(this.files, format, scaleFormat, H, I);
     for (let j = 0; j < ids.length; j++) {
       const e = ids[j]!;
-      const l = omit ? j : e;
+      const l = slotOf[e]!;
       const p = this.expertTensors(layer, e);
       if (format === 'fp8') {
         this.files.readInto(p.gate.weight, w13.subarray(l * 2 * I * H, l * 2 * I * H + I * H));
@@ -301,13 +322,9 @@ export class Checkpoint {
     const notes = [...c.notes];
     if (format !== 'fp8') notes.push(`${info.weightDtype} expert weights quantized here to FP8 with 128×128 blocks (${scaleFormat} scales)`);
     if (format === 'fp4') notes.push('FP4 unpacking (low nibble first, E2M1 × 2^(scale−127) per 32 values) is unverified against DeepSeek-V4\'s own code');
-    if (ids.length < E) notes.push(`${ids.length} of ${E} experts read; the others are ${omit ? 'left out (expert_map −1)' : 'zero-filled (they receive no tokens)'}`);
-    let expertMap: Tensor<'i32'> | undefined;
-    if (omit) {
-      const m = new Int32Array(E).fill(-1);
-      ids.forEach((g, j) => (m[g] = j));
-      expertMap = new Tensor('i32', [E], m, undefined, 0, 'expert_map');
-    }
+    if (El < E) notes.push(`${El} of ${E} experts have a place (expert_map; the others are −1)`);
+    if (ids.length < El) notes.push(`${ids.length} of ${El} experts read; the others are zero-filled (weights 0, scales 1: they receive no tokens)`);
+    const expertMap = El < E ? new Tensor('i32', [E], slotOf, undefined, 0, 'expert_map') : undefined;
     return {
       layer,
       w13_weight: new Tensor('f8e4m3fn', [El, 2 * I, H], w13, undefined, 0, 'w13_weight'),

@@ -3,3 +3,4 @@ export { Checkpoint, rangesText, type LoadedLayer, type LoadLayerOptions, type M
 export { CheckpointFiles, readShardHeader, READ_CHUNK_BYTES, type ShardTensor } from './shards';
 export { FAMILIES, detectFamily, type FamilyDef, type FamilyId, type FamilyConfig } from './families';
 export type { CheckpointConfig, QuantConfig } from './config';
+export { verifyLayer, type LayerVerdict, type VerifyOptions } from './verify';

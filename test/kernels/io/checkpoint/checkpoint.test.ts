@@ -104,6 +104,14 @@ test('a subset of experts: the rest zero-filled (scales 1) or omitted with an ex
     assert.deepEqual([...o.expert_map!.storage], [-1, 0, -1, -1, 1, -1]);
     assert.deepEqual(o.w13_weight.storage.subarray(0, 512 * 256), x1.w13);
     assert.deepEqual(o.w2_weight.storage.subarray(256 * 256), fx.experts.get(1)![4]!.down);
+    // an expert-parallel rank's slots (experts 3…5), of which only 4 is read: 3 and 5 zero-filled
+    const ep = ck.loadLayer(1, { experts: [4], slots: [3, 4, 5] });
+    assert.deepEqual(ep.w13_weight.shape, [3, 512, 256]);
+    assert.deepEqual([...ep.expert_map!.storage], [-1, -1, -1, 0, 1, 2]);
+    assert.equal(ep.bytesRead, per);
+    assert.deepEqual(ep.w2_weight.storage.subarray(256 * 256, 2 * 256 * 256), fx.experts.get(1)![4]!.down);
+    assert.ok(ep.w2_weight.storage.subarray(0, 256 * 256).every((b) => b === 0));
+    assert.throws(() => ck.loadLayer(1, { experts: [1], slots: [3, 4] }), err('E_SPEC', /expert 1 is to be read but has no place among the 2 slots/));
     // every expert requested: no map even in omit mode
     assert.equal(ck.loadLayer(1, { unread: 'omit' }).expert_map, undefined);
     assert.throws(() => ck.loadLayer(1, { experts: [6] }), err('E_RANGE', /expert 6 is not in 0…5/));
