@@ -8,6 +8,8 @@
  *     row of units right under the header.
  * ncu writes numbers with thousands separators ("2,848") and auto-scaled units (nsecond/usecond/msecond, byte/Kbyte);
  * both are normalised here. Lines before the header (==PROF== messages, the program's output) are skipped.
+ * Profiled with --nvtx, the export has the NVTX push/pop ranges of each launch (a column "thread Domain:Push/Pop_Range
+ * …"); ranges named "moe::<stage>" (torch.cuda.nvtx.range_push) are taken as the launching ops, as in traces.
  */
 import { MoeError } from '../errors';
 import type { KernelRecord, NcuMetrics } from './records';
@@ -145,6 +147,8 @@ export function parseNcuCsv(text: string, path: string): NcuParse {
   const cName = col('Kernel Name');
   const cStream = col('Stream');
   const cDevice = col('Device');
+  // with --nvtx, ncu adds the thread's push/pop range stack: record_function-style "moe::<stage>" ranges become ops
+  const cNvtx = head.findIndex((h) => h.startsWith('thread Domain:Push/Pop_Range'));
   const cell = (r: string[], c: number): string => (c >= 0 ? (r[c] ?? '') : '');
   const data = rows.slice(h + 1).filter((r) => r.length > 1 || (r[0] ?? '').trim() !== '');
   const byId = new Map<string, Acc>();
@@ -156,6 +160,8 @@ export function parseNcuCsv(text: string, path: string): NcuParse {
         rec: { name: cell(r, cName), seq: byId.size, durUs: NaN, device: cell(r, cDevice) || '0', stream: cell(r, cStream) || '?', kind: 'kernel' },
         durFromSol: false,
       };
+      const ranges = [...cell(r, cNvtx).matchAll(/moe::[A-Za-z_]+/g)].map((m) => m[0]).reverse();
+      if (ranges.length) acc.rec.ops = ranges;
       byId.set(id, acc);
     }
     return acc;

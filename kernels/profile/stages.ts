@@ -34,7 +34,15 @@ export interface StageRule {
   note: string;
   /** what the pattern is tested on: the kernel name (default) or the launching PyTorch op */
   on?: 'kernel' | 'op';
+  /**
+   * a helper launched just before the stage's main kernel (torch's grouped-GEMM argument setup): it takes the stage
+   * the next kernel will get and does not count as a GEMM for the GEMM1/GEMM2 alternation
+   */
+  setup?: true;
 }
+
+/** stages a user can mark in their own code with torch.profiler.record_function("moe::<stage>") */
+const ANNOTATED: readonly ProfileStage[] = ['router', 'dispatch', 'quantize', 'transform_scales', 'permute', 'gemm1', 'activation', 'requantize', 'gemm2', 'unpermute', 'combine'];
 
 export const KERNEL_STAGE_RULES: readonly StageRule[] = [
   // ---- this project's CUDA layer (kernels/native/*.cu; a test checks every __global__ there is covered)
@@ -67,11 +75,16 @@ export const KERNEL_STAGE_RULES: readonly StageRule[] = [
 
   // ---- Triton fused MoE and PyTorch's grouped GEMMs
   { pattern: /\bfused_moe_kernel/, stage: 'gemm1|gemm2', note: 'Triton fused_moe_kernel (one launch per GEMM)' },
+  // seen in torch 2.11's _scaled_grouped_mm on an H200: a small kernel fills the per-group arguments, then the GEMM runs
+  { pattern: /prepare_grouped_gemm_data/, stage: 'gemm1|gemm2', note: 'torch grouped-GEMM argument setup (counted with its GEMM)', setup: true },
   { pattern: /GroupProblemShape|grouped_gemm|GroupedGemm|group_gemm|grouped_mm/i, stage: 'gemm1|gemm2', note: 'CUTLASS grouped GEMM (torch._scaled_grouped_mm / torch._grouped_mm)' },
   { pattern: /^aten::_(scaled_)?grouped_mm$/, stage: 'gemm1|gemm2', note: 'launched by torch._scaled_grouped_mm / torch._grouped_mm', on: 'op' },
 
   // ---- copies
   { pattern: /^mem(cpy|set)\b/i, stage: 'other', note: 'memory copy / set' },
+
+  // ---- the user's own marks: kernels launched inside record_function("moe::quantize") etc. (Kineto traces)
+  ...ANNOTATED.map((s): StageRule => ({ pattern: new RegExp(`^moe::${s}$`), stage: s, note: `launched inside record_function("moe::${s}")`, on: 'op' })),
 ];
 
 export interface RuleMatch {

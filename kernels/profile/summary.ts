@@ -53,7 +53,7 @@ export function classifyKernels(records: readonly KernelRecord[]): ClassifiedKer
       continue;
     }
     const stage = resolveStage(m.rule.stage, last.get(r.device));
-    if (stage !== 'other' && stage !== 'router') last.set(r.device, stage);
+    if (stage !== 'other' && stage !== 'router' && !m.rule.setup) last.set(r.device, stage);
     out.set(r, { ...r, stage, rule: m.rule.note });
   }
   return records.map((r) => out.get(r)!);

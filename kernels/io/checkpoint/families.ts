@@ -107,7 +107,7 @@ const DEEPSEEK_REQUIRED = ['hidden_size', 'moe_intermediate_size', 'n_routed_exp
 /** DeepSeek-V2/V3/R1/V3.1 (HF modeling_deepseek: MoE where layer ≥ first_k_dense_replace and layer % moe_layer_freq == 0) */
 const deepseek: FamilyDef = {
   id: 'deepseek',
-  label: 'DeepSeek-V3/R1 (DeepSeek MoE)',
+  label: 'DeepSeek-V3/R1',
   modelTypes: ['deepseek_v3', 'deepseek_v2', 'kimi_k2'],
   architectures: ['DeepseekV3ForCausalLM', 'DeepseekV2ForCausalLM'],
   expertNames: [{ gate: 'model.layers.{L}.mlp.experts.{E}.gate_proj', up: 'model.layers.{L}.mlp.experts.{E}.up_proj', down: 'model.layers.{L}.mlp.experts.{E}.down_proj' }],
@@ -130,7 +130,6 @@ const deepseek: FamilyDef = {
     const topkGroup = method === 'greedy' ? 1 : int(cfg, where, 'topk_group', r, nGroup, 1);
     const v3 = cfg.model_type === 'deepseek_v3' || cfg.model_type === 'kimi_k2';
     const notes: string[] = [];
-    if (mtp) notes.push(`MTP layer${mtp > 1 ? 's' : ''} ${range(numLayers, numLayers + mtp).join(', ')} (num_nextn_predict_layers) listed when present`);
     return {
       hidden,
       intermediate,
@@ -145,7 +144,9 @@ const deepseek: FamilyDef = {
         nGroup,
         topkGroup,
         routedScalingFactor: real(cfg, where, 'routed_scaling_factor', 1),
-        usesCorrectionBias: method === 'noaux_tc',
+        // DeepSeek-V3's own config says topk_method "noaux_tc"; transformers' DeepseekV3Config has no such field (it
+        // always adds e_score_correction_bias), so a V3 config saved by transformers omits it
+        usesCorrectionBias: method === 'noaux_tc' || (method === undefined && v3),
       },
       activation: { kind: 'silu' },
       routerWeight: 'reduce',
@@ -156,7 +157,7 @@ const deepseek: FamilyDef = {
   },
 };
 
-const QWEN_REQUIRED = ['hidden_size', 'moe_intermediate_size', 'num_experts', 'num_experts_per_tok', 'num_hidden_layers'] as const;
+const QWEN_REQUIRED = ['hidden_size', 'moe_intermediate_size', 'num_experts (num_local_experts since transformers 5)', 'num_experts_per_tok', 'num_hidden_layers'] as const;
 
 /** Qwen3-MoE / Qwen2-MoE (HF: sparse where layer ∉ mlp_only_layers and (layer + 1) % decoder_sparse_step == 0) */
 const qwen: FamilyDef = {
@@ -174,7 +175,8 @@ const qwen: FamilyDef = {
     const step = int(cfg, where, 'decoder_sparse_step', r, 1, 1);
     const only = cfg.mlp_only_layers ?? [];
     if (!Array.isArray(only) || !only.every((v) => Number.isInteger(v))) throw new MoeError('E_FORMAT', `${where}: 'mlp_only_layers' must be a list of layer indices, got ${JSON.stringify(only)}`);
-    const experts = int(cfg, where, 'num_experts', r, undefined, 1);
+    // transformers 5 saves Qwen3-MoE's expert count as num_local_experts (seen in configs it writes)
+    const experts = int(cfg, where, cfg.num_experts === undefined && cfg.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts', r, undefined, 1);
     return {
       hidden: int(cfg, where, 'hidden_size', r, undefined, 1),
       intermediate: int(cfg, where, 'moe_intermediate_size', r, undefined, 1),

@@ -137,7 +137,7 @@ test('run --checkpoint errors: no --layer-index lists the MoE layers; dense laye
 test('check --checkpoint: one line per MoE layer; a NaN scale or an FP8 NaN code fails its layer', async () => {
   const ok = await cli('check', '--checkpoint', ds);
   assert.equal(ok.code, 0, ok.out + ok.err);
-  assert.match(ok.out, /DeepSeek-V3\/R1 \(DeepSeek MoE\) \(model_type deepseek_v3\), 2 MoE layers of 3, 8 experts top-2, hidden 256, moe_intermediate 256, fp8 128×128/);
+  assert.match(ok.out, /DeepSeek-V3\/R1 \(model_type deepseek_v3\), 2 MoE layers of 3, 8 experts top-2, hidden 256, moe_intermediate 256, fp8 128×128/);
   assert.match(ok.out, /PASS  layer 1: 8 experts, F8_E4M3 \+ F32 scales, w13 \[8, 512, 256\], w2 \[8, 256, 256\]; scales finite and positive/);
   assert.match(ok.out, /PASS  layer 2: /);
   assert.match(ok.out, /2 MoE layers checked: 0 failed/);

@@ -248,3 +248,66 @@ test('the rule table covers every __global__ kernel of this project (kernels/nat
   const recs: KernelRecord[] = ['per_token_group_quant_8bit_kernel', 'fused_moe_kernel', 'per_token_group_quant_8bit_kernel', 'fused_moe_kernel'].map((name, seq) => ({ name, seq, durUs: 1, device: '0', stream: '7', kind: 'kernel' }));
   assert.deepEqual(classifyKernels(recs).map((k) => k.stage), ['quantize', 'gemm1', 'requantize', 'gemm2']);
 });
+
+/**
+ * Captured on the GPU machine (H200, torch 2.11, ncu 2025.3) from scripts/capture_profiles.py: an FP8 MoE layer in
+ * plain PyTorch with torch._scaled_grouped_mm GEMMs and record_function("moe::<stage>") marks. The trace is as
+ * torch.profiler wrote it (gzip); the two ncu exports keep their prelude and header, and the rows of 9 of the 41
+ * profiled launches (filtered with Python's csv module, all fields quoted as ncu writes them; details gzip-ed).
+ */
+const FIX = join(__dirname, 'fixtures');
+
+test('real torch.profiler trace (H200): every stage from record_function marks and the launching op; setup kernel with its GEMM', () => {
+  const r = importProfile(join(FIX, 'h200-torch-scaled-grouped-mm.trace.json.gz'));
+  assert.equal(r.format, 'chrome-trace');
+  assert.equal(r.kernels.length, 47);
+  assert.deepEqual(r.stages.map((s) => s.stage), ['quantize', 'permute', 'gemm1', 'activation', 'requantize', 'gemm2', 'unpermute', 'other']);
+  const st = Object.fromEntries(r.stages.map((s) => [s.stage, s]));
+  // torch._scaled_grouped_mm = prepare_grouped_gemm_data + the CUTLASS grouped GEMM (a mangled name in Kineto)
+  for (const g of ['gemm1', 'gemm2'] as const) {
+    assert.equal(st[g]!.count, 2);
+    assert.ok(st[g]!.kernels.some((n) => /prepare_grouped_gemm_data/.test(n)));
+    assert.ok(st[g]!.kernels.some((n) => /GroupProblemShape/.test(n)));
+  }
+  assert.ok(st.gemm1!.totalUs > 10 && st.gemm1!.totalUs < 100, String(st.gemm1!.totalUs));
+  assert.equal(st.quantize!.count, st.requantize!.count, 'the same quantizer ops before GEMM1 and after the activation');
+  // the final .to(bfloat16) is outside every mark: listed, not dropped
+  assert.equal(r.unmatched.length, 1);
+  assert.match(r.unmatched[0]!.name, /bfloat16_copy_kernel/);
+  const total = r.stages.reduce((a, s) => a + s.totalUs, 0) + r.unmatched.reduce((a, u) => a + u.totalUs, 0);
+  assert.ok(Math.abs(total - r.kernels.reduce((a, k) => a + k.durUs, 0)) < 1e-6, 'every launch counted once');
+});
+
+test('real ncu exports (H200): details (gzip) and raw pages agree on the grouped GEMMs and their launch figures', () => {
+  const d = importProfile(join(FIX, 'h200-torch-scaled-grouped-mm.ncu-details.csv.gz'));
+  const w = importProfile(join(FIX, 'h200-torch-scaled-grouped-mm.ncu-raw.csv'));
+  assert.equal(d.format, 'ncu-details');
+  assert.equal(w.format, 'ncu-raw');
+  for (const r of [d, w]) {
+    assert.equal(r.kernels.length, 9);
+    assert.deepEqual(r.stages.map((s) => [s.stage, s.count]), [['gemm1', 2], ['gemm2', 2]]);
+    assert.equal(r.unmatched.reduce((a, u) => a + u.count, 0), 5);
+    const gemm = r.kernels.find((k) => /GroupProblemShape/.test(k.name))!;
+    assert.equal(gemm.metrics!.registers, 168);
+    assert.ok(gemm.metrics!.sharedBytes! > 200e3, 'dynamic shared memory in Kbyte/block');
+    assert.ok(gemm.durUs > 3 && gemm.durUs < 50);
+    for (const k of r.kernels) assert.ok(Number.isFinite(k.durUs) && k.durUs > 0, k.name);
+  }
+  // same launches, measured twice: durations within 20 %
+  for (const s of d.stages) {
+    const o = w.stages.find((x) => x.stage === s.stage)!;
+    assert.ok(Math.abs(s.totalUs - o.totalUs) / s.totalUs < 0.2, `${s.stage}: ${s.totalUs} vs ${o.totalUs}`);
+  }
+});
+
+test('ncu --nvtx exports: "moe::<stage>" push/pop ranges map launches that have no recognisable name', () => {
+  const head = '"ID","Process ID","Process Name","Host Name","thread Domain:Push/Pop_Range:PL_Type:PL_Value:CLR_Type:Color:Msg_Type:Msg","Id:Domain:Start/Stop_Range:PL_Type:PL_Value:CLR_Type:Color:Msg_Type:Msg","Kernel Name","Context","Stream","Block Size","Grid Size","Device","CC","Section Name","Metric Name","Metric Unit","Metric Value"';
+  const row = (id: number, range: string, kernel: string, dur: string): string =>
+    [id, 623, 'python3.12', '127.0.0.1', `623  "<default domain>:moe:none:none:none:none:none:none" "<default domain>:${range}:none:none:none:none:none:none" `, '', kernel, 1, 7, '(128, 1, 1)', '(64, 1, 1)', 0, '9.0', 'GPU Speed Of Light Throughput', 'Duration', 'usecond', dur]
+      .map((v) => `"${String(v).replace(/"/g, '""')}"`)
+      .join(',');
+  const p = join(dir, 'ncu-nvtx.csv');
+  writeFileSync(p, [head, row(0, 'moe::quantize', 'void native::reduce_kernel<512, 1>(…)', '4.00'), row(1, 'moe::activation', 'void native::elementwise_kernel<128, 4>(…)', '3.00'), row(2, 'other_range', 'void native::elementwise_kernel<128, 2>(…)', '1.00')].join('\n'));
+  const r = importProfile(p);
+  assert.deepEqual(r.kernels.map((k) => [k.stage, k.ops]), [['quantize', ['moe::quantize']], ['activation', ['moe::activation']], [undefined, undefined]]);
+});

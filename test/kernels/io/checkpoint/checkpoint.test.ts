@@ -1,7 +1,7 @@
 /** Checkpoint folders per family: layer listing, byte-range loads into vLLM's w13/w2, subsets, and every bad input. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, unlinkSync, truncateSync, statSync, writeFileSync, readFileSync, openSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, truncateSync, statSync, writeFileSync, readFileSync, openSync, writeSync, ftruncateSync, closeSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Checkpoint } from '../../../../kernels/io/checkpoint';
@@ -444,3 +444,55 @@ function writeSparseHeaderOnly(path: string, tensors: { name: string; dtype: str
   });
   closeSync(fd);
 }
+
+/**
+ * The layout transformers itself writes: tiny Qwen3-MoE, Mixtral and DeepSeek-V3 models built from configs and saved
+ * with save_pretrained(max_shard_size="300KB") by transformers 5.17 on the GPU machine (scripts/hf_tiny_checkpoints.py).
+ * The fixture keeps their config.json, index and shard headers; the data here is generated.
+ */
+test('checkpoints as transformers 5.17 saves them: config fields (num_local_experts, no topk_method), names, sharding', () => {
+  const manifest = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'transformers-5.17-tiny-moe.json'), 'utf8')) as {
+    transformers: string;
+    models: Record<string, { config: Record<string, unknown>; weight_map: Record<string, string>; files: Record<string, Record<string, [string, number[]]>> }>;
+  };
+  assert.equal(manifest.transformers, '5.17.0');
+  const expect: Record<string, { family: string; layers: number[]; bias: boolean; scoring: string }> = {
+    qwen3_moe: { family: 'qwen-moe', layers: [1], bias: false, scoring: 'softmax' },
+    mixtral: { family: 'mixtral', layers: [0, 1], bias: false, scoring: 'softmax' },
+    deepseek_v3: { family: 'deepseek', layers: [1], bias: true, scoring: 'sigmoid' },
+  };
+  for (const [type, m] of Object.entries(manifest.models)) {
+    const dir = fresh();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(m.config));
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: m.weight_map }));
+    let seed = 1;
+    for (const [file, header] of Object.entries(m.files)) {
+      const item: Record<string, number> = { BF16: 2, F32: 4 };
+      writeRawSafetensors(
+        join(dir, file),
+        Object.entries(header).map(([name, [dtype, shape]]) => {
+          const n = shape.reduce((a, b) => a * b, 1) * item[dtype]!;
+          // BF16 bytes of small values: the high byte in 0x3c…0x3f keeps every value finite
+          const bytes = Uint8Array.from({ length: n }, (_, i) => (i % 2 ? 0x3c + ((i + seed) % 4) : (i * 31 + seed) & 0xff));
+          seed++;
+          return { name, dtype, shape, bytes };
+        }),
+      );
+    }
+    const ck = Checkpoint.open(dir);
+    try {
+      const want = expect[type]!;
+      assert.equal(ck.config.family, want.family, type);
+      assert.deepEqual(ck.layers().map((l) => [l.layer, l.experts, l.format, l.problem]), want.layers.map((l) => [l, 4, 'bf16', undefined]), type);
+      assert.equal(ck.config.router.scoring, want.scoring);
+      assert.equal(ck.config.router.usesCorrectionBias, want.bias, `${type}: DeepSeek-V3 selects with the bias even without topk_method`);
+      if (want.bias) assert.equal(ck.routerBias(want.layers[0]!)!.length, 4);
+      const L = ck.loadLayer(want.layers[0]!);
+      assert.deepEqual(L.w13_weight.shape, [4, 256, 128]);
+      assert.ok(L.w13_weight_scale_inv.storage.every((s) => Number.isFinite(s) && s > 0));
+    } finally {
+      ck.close();
+    }
+  }
+});
