@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRouterDump, resolveRouting } from '../../kernels/routing';
@@ -37,4 +37,13 @@ test('dump_layer_inputs.py compiles and its writer round-trips through the safet
   const routing = resolveRouting(dump, 4);
   assert.deepEqual([...routing.topk_ids.contiguous().storage], [0, 3, 1, 2]);
   assert.deepEqual([...routing.topk_weights.storage], [0.75, 0.25, 0.5, 0.5]);
+});
+
+test('the snippet in docs/dump-layer-inputs.md parses and uses only the standard library and torch', { skip: python ? false : 'python3 not found' }, () => {
+  const md = readFileSync(join(REPO_ROOT, 'docs', 'dump-layer-inputs.md'), 'utf8');
+  const code = /```python\n([\s\S]*?)```/.exec(md)![1]!;
+  const r = spawnSync(python!, ['-c', 'import ast, sys; t = ast.parse(sys.stdin.read()); print(" ".join(sorted({a.name.split(".")[0] for n in ast.walk(t) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names})))'], { input: code, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split(' '), ['ctypes', 'json', 'os', 'struct', 'tempfile', 'torch']);
+  for (const fn of ['write_safetensors', 'dump_moe_layer']) assert.match(code, new RegExp(`def ${fn}\\(`));
 });
