@@ -35,7 +35,9 @@ export interface ExpertParallel {
 
 export type DataSource =
   | { kind: 'synthetic'; seed: number; /** Zipf exponent of the router; 0 = uniform */ skew: number }
-  | { kind: 'file'; path: string };
+  | { kind: 'file'; path: string }
+  /** one MoE layer of a Hugging Face checkpoint folder (kernels/io/checkpoint), routed by a dump or synthetically */
+  | { kind: 'checkpoint'; path: string; layer: number; inputs?: string };
 
 export interface LayerSpec {
   /** preset name or 'custom' */

@@ -131,6 +131,15 @@ function fillScales(dst: Float32Array, from: number, n: number, rng: Rng, typica
   }
 }
 
+/** BF16 (M, K) activations: standard normal with ~1% outlier channels (×8), as LLM activations have. */
+export function syntheticHiddenStates(M: number, K: number, rng: Rng): Uint16Array {
+  const channelGain = new Float32Array(K);
+  for (let k = 0; k < K; k++) channelGain[k] = rng.float() < 0.01 ? 8 : 1;
+  const x = new Uint16Array(M * K);
+  for (let i = 0; i < M * K; i++) x[i] = encodeBf16(rng.normal() * channelGain[i % K]!);
+  return x;
+}
+
 export interface SyntheticRouting {
   topkIds: Int32Array;
   topkWeights: Float32Array;
@@ -220,10 +229,7 @@ export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs;
   const { seed, skew } = spec.source;
   const rng = new Rng(seed);
 
-  const channelGain = new Float32Array(K);
-  for (let k = 0; k < K; k++) channelGain[k] = rng.float() < 0.01 ? 8 : 1;
-  const x = new Uint16Array(M * K);
-  for (let i = 0; i < M * K; i++) x[i] = encodeBf16(rng.normal() * channelGain[i % K]!);
+  const x = syntheticHiddenStates(M, K, rng);
 
   const routing = syntheticRouting(M, E, topk, skew, rng);
   const map = expertMapOf(spec);

@@ -5,8 +5,10 @@ import { recipeById } from '../../../kernels/recipes/index';
 import { ARCH_IDS } from '../../../kernels/arch/index';
 import { oneOf, parseFlags, required, str } from '../args';
 import { recipeFlags, recipeFromFlags } from '../layerArgs';
+import { checkCheckpointCommand } from '../checkpointArgs';
 
 export function checkCommand(argv: string[], out: NodeJS.WritableStream): number {
+  if (argv.some((a) => a === '--checkpoint' || a.startsWith('--checkpoint='))) return checkCheckpointCommand(argv, out);
   const flags = parseFlags(argv, { layer: { type: 'string' }, ...recipeFlags() }, 'check');
   const path = required(flags, 'layer', 'check');
   const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);

@@ -10,6 +10,7 @@ import { layoutCommand } from './layout';
 import { checkCommand } from './check';
 import { exportCommand } from './export';
 import { transformCommand } from './transform';
+import { importTraceCommand } from './importTrace';
 
 export interface CliCommand {
   name: string;
@@ -26,7 +27,8 @@ export const COMMANDS: readonly CliCommand[] = [
   {
     name: 'run',
     usage: () =>
-      `(--layer FILE.safetensors | --preset NAME --tokens M [--seed S] [--skew Z] [--ep N --rank R])
+      `(--layer FILE.safetensors | --preset NAME --tokens M [--seed S] [--skew Z] [--ep N --rank R]
+                   | --checkpoint DIR --layer-index L [--inputs DUMP.safetensors])
                   [--recipe ${alt(recipeIds())} | --dispatch contiguous|masked] ${recipeOptions()}
                   [--arch ${alt(ARCH_IDS)}] [--act-scale f32|ue8m0] [--quant vllm|deepgemm] [--backend auto|cpu|cuda]
                   [--gpu auto|${alt(GPU_MODELS.map((g) => g.id))}] [--out OUT.safetensors] [--trace TRACE.json]`,
@@ -34,8 +36,9 @@ export const COMMANDS: readonly CliCommand[] = [
   },
   { name: 'quantize', usage: () => '--in FILE --tensor NAME [--act-scale f32|ue8m0] [--quant vllm|deepgemm] --out OUT', run: quantizeCommand },
   { name: 'layout', usage: () => `--in FILE --tensor NAME --arch ${alt(ARCH_IDS)} [--role activation|weight] [--mn MN --k K] --out OUT`, run: layoutCommand },
-  { name: 'check', usage: () => `--layer FILE [--arch ${alt(ARCH_IDS)}] [--dispatch contiguous|masked]`, run: checkCommand },
+  { name: 'check', usage: () => `(--layer FILE [--dispatch contiguous|masked] | --checkpoint DIR [--weights]) [--arch ${alt(ARCH_IDS)}]`, run: checkCommand },
   { name: 'export', usage: () => '(--layer FILE | --preset NAME --tokens M …) --view VIEW --format svg|png|tikz --out FILE', run: exportCommand },
+  { name: 'import-trace', usage: () => 'FILE(.json|.json.gz|.csv) [--json]   (a torch.profiler / Kineto trace or an ncu --csv export)', run: importTraceCommand },
   {
     name: 'transform',
     usage: () => `--recipe ${alt(RECIPES.filter((r) => r.transformLayer).map((r) => r.id)) || '(none yet)'} --layer IN.safetensors --out OUT.safetensors`,

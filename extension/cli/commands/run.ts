@@ -6,12 +6,15 @@ import type { Tensor } from '../../../kernels/tensor';
 import { fmtPercent } from '../../../kernels/format';
 import { parseFlags, str } from '../args';
 import { layerFlags, layerFromFlags } from '../layerArgs';
+import { CHECKPOINT_FLAGS, checkpointFromFlags } from '../checkpointArgs';
 import { ProgressBar } from '../progress';
 import { stageTable } from '../table';
 
 export async function runCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const flags = parseFlags(argv, { ...layerFlags(), out: { type: 'string' }, trace: { type: 'string' } }, 'run');
-  const choice = layerFromFlags(flags, 'run');
+  const flags = parseFlags(argv, { ...layerFlags(), ...CHECKPOINT_FLAGS, out: { type: 'string' }, trace: { type: 'string' } }, 'run');
+  const fromCheckpoint = str(flags, 'checkpoint') !== undefined ? checkpointFromFlags(flags, 'run') : undefined;
+  const choice = fromCheckpoint ?? layerFromFlags(flags, 'run');
+  for (const n of fromCheckpoint?.notes ?? []) out.write(`note: ${n}\n`);
   const bar = new ProgressBar();
   const result = await runLayer(choice.spec, {
     backend: choice.backend,
