@@ -5,6 +5,7 @@ import type { LayerInputs } from '../../kernels/backend/types';
 import { PRESETS, makeSpec } from '../../kernels/presets';
 import { loadLayerFile, specFromInputs } from '../../kernels/inputs';
 import { type Flags, type FlagSpec, int, num, oneOf, str } from './args';
+import { refuseContradictoryLayerFlags } from './layerFlagRules';
 
 export const LAYER_FLAGS: FlagSpec = {
   layer: { type: 'string' },
@@ -32,6 +33,7 @@ export function layerFromFlags(flags: Flags, command: string): LayerChoice {
   const layer = str(flags, 'layer');
   const preset = str(flags, 'preset');
   if (!layer === !preset) throw new MoeError('E_SPEC', `${command}: give exactly one of --layer FILE.safetensors or --preset NAME (presets: ${PRESETS.map((p) => p.id).join(', ')})`);
+  refuseContradictoryLayerFlags(flags, command);
   const arch = oneOf(flags, 'arch', ['sm90', 'sm100'] as const, 'sm90');
   const scaleFormat = oneOf(flags, 'act-scale', ['f32', 'ue8m0'] as const, arch === 'sm100' ? 'ue8m0' : 'f32');
   const quant = oneOf(flags, 'quant', ['vllm', 'deepgemm'] as const, 'vllm');

@@ -2,10 +2,12 @@
 import { loadLayerFile, specFromInputs } from '../../../kernels/inputs';
 import { runChecks } from '../../../kernels/checks';
 import { oneOf, parseFlags, required } from '../args';
+import { checkFileFlags } from '../paths';
 
 export function checkCommand(argv: string[], out: NodeJS.WritableStream): number {
   const flags = parseFlags(argv, { layer: { type: 'string' }, arch: { type: 'string' }, 'act-scale': { type: 'string' } }, 'check');
   const path = required(flags, 'layer', 'check');
+  checkFileFlags(flags, { inputs: ['layer'] });
   const arch = oneOf(flags, 'arch', ['sm90', 'sm100'] as const, 'sm90');
   const scaleFormat = oneOf(flags, 'act-scale', ['f32', 'ue8m0'] as const, arch === 'sm100' ? 'ue8m0' : 'f32');
   const inputs = loadLayerFile(path);

@@ -1,17 +1,22 @@
 /** moe-inspect run: the whole layer, a per-stage table, optional stage tensors (--out) and Trace JSON (--trace). */
-import { writeFileSync } from 'node:fs';
 import { runLayer } from '../../../kernels/pipeline';
 import { writeSafetensors } from '../../../kernels/io/safetensors';
+import { writeFileAtomic } from '../../../kernels/io/atomicWrite';
 import type { Tensor } from '../../../kernels/tensor';
 import { fmtPercent } from '../../../kernels/format';
 import { parseFlags, str } from '../args';
 import { LAYER_FLAGS, layerFromFlags } from '../layerArgs';
 import { ProgressBar } from '../progress';
 import { stageTable } from '../table';
+import { checkFileFlags } from '../paths';
+import { guardRunSize } from '../sizeGuard';
 
 export async function runCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const flags = parseFlags(argv, { ...LAYER_FLAGS, out: { type: 'string' }, trace: { type: 'string' } }, 'run');
+  checkFileFlags(flags, { inputs: ['layer'], outputs: ['out', 'trace'] });
   const choice = layerFromFlags(flags, 'run');
+  // refuse what cannot fit before any input is generated; show the estimate of a long run
+  guardRunSize(choice.spec, out, 'run');
   const bar = new ProgressBar();
   const result = await runLayer(choice.spec, {
     backend: choice.backend,
@@ -41,7 +46,7 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream): Pr
   }
   const tracePath = str(flags, 'trace');
   if (tracePath) {
-    writeFileSync(tracePath, JSON.stringify(trace, null, 1));
+    writeFileAtomic(tracePath, JSON.stringify(trace, null, 1), { what: '--trace' });
     out.write(`wrote trace to ${tracePath}\n`);
   }
   return trace.checks.some((c) => c.level === 'fail') ? 1 : 0;

@@ -64,3 +64,23 @@ test('a write that fails midway leaves the previous file intact and no temporary
   assert.equal(readFileSync(p, 'utf8'), 'previous');
   noTemps(dir);
 });
+
+test('a second writer finishing in the middle of a first write: readers only ever see whole files', () => {
+  const p = join(dir, 'race.bin');
+  writeFileSync(p, 'old-old-old');
+  const seen: string[] = [];
+  /** chunks whose iteration runs a whole competing write (and a read) between the first and the second chunk */
+  class Interleaved extends Array<Uint8Array> {
+    override *[Symbol.iterator](): ArrayIterator<Uint8Array> {
+      yield Buffer.from('AAAA');
+      seen.push(readFileSync(p, 'utf8')); // mid-write: still the old file
+      writeFileAtomic(p, 'BBBBBBBBBBBBBBBB');
+      seen.push(readFileSync(p, 'utf8')); // the competing writer's whole file
+      yield Buffer.from('AAAA');
+    }
+  }
+  writeFileAtomic(p, new Interleaved());
+  assert.deepEqual(seen, ['old-old-old', 'BBBBBBBBBBBBBBBB']);
+  assert.equal(readFileSync(p, 'utf8'), 'AAAAAAAA', 'the last rename wins, whole');
+  noTemps(dir);
+});
