@@ -34,9 +34,9 @@ export function guardRunSize(spec: LayerSpec, out: NodeJS.WritableStream, comman
   const fits = (e: RunEstimate): boolean => e.peakBytes <= limit && e.largest.elements <= MAX_TYPED_ELEMENTS;
   if (!fits(est)) {
     const fit = maxTokens(spec, fits);
+    const epAdvice = "expert parallelism (--ep 8 --rank R computes one rank's experts: an eighth of the expert-side tensors)";
     const advice =
-      `use fewer tokens (${fit > 0 ? `up to ~${fit} fit here` : 'none fit here'})` +
-      (ep ? '' : " or expert parallelism (--ep 8 --rank R computes one rank's experts: an eighth of the expert-side tensors)");
+      fit > 0 ? `use fewer tokens (up to ~${fit} fit here)${ep ? '' : ` or ${epAdvice}`}` : ep ? 'no token count fits here at this --ep; use a larger --ep' : `no token count fits on one rank: use ${epAdvice}`;
     if (est.peakBytes > limit)
       throw new MoeError('E_SPEC', `${command}: ${what} needs ${describe(est)}, more than the ${gib(limit)} this machine allows (${gib(total)} / ${MEMORY_SAFETY}); ${advice}`);
     throw new MoeError(

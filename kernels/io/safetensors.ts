@@ -5,6 +5,10 @@
  * then the data buffer; data_offsets are relative to the start of the data buffer.
  * Data is little-endian on disk; typed arrays use the host byte order, which is little-endian on every platform
  * VS Code ships for (x64, arm64), so raw bytes are copied straight into the tensor's storage.
+ * Hostile files: only regular files are opened (a FIFO would block), the header must be UTF-8 JSON without duplicate
+ * keys and at most MAX_HEADER_DEPTH deep, and messages cap the names they list. Tensors past 2 GiB are read in
+ * chunks (one readSync call takes < 2 GiB) at offsets past 4 GiB; past 2^32 elements a read is refused by name.
+ * The writer replaces its target atomically (atomicWrite.ts): concurrent writers never leave a mixed file.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { allocStorage, DTYPES, type DType, type StorageFor } from '../dtypes/index';
