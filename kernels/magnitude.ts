@@ -1,21 +1,23 @@
 /**
  * Finite but absurd inputs (hidden_states = 3e38, a weight scale of 1e30) pass the NaN/inf checks and then overflow
  * to inf inside a stage, far from the tensor that caused it. This bounds every stage's output from the inputs'
- * largest magnitudes — a worst case, so when it passes no stage can overflow — and refuses the inputs before the
+ * largest magnitudes — a worst case: when it passes, no stage can overflow — and refuses the inputs before the
  * run, naming the tensor, the element and the stage.
  *
- * The bounds, stage by stage (spec §6 for the recipe; every stage tensor past quantize is BF16 or FP8+scale, so the
- * ceiling is BF16's largest finite value, (2 − 2^−7)·2^127 ≈ 3.39e38, just below float32's):
- * - quantize: scale = amax/448 is finite for every finite amax, and |dequantized a| ≤ 448·scale ≤ 2·max|x| (a UE8M0
- *   scale is amax/448 rounded up to a power of two: at most 2× larger) — call that A.
+ * The bounds, stage by stage (spec README §2 quantization, §5 GEMM and activation). Every stage tensor past quantize
+ * is BF16 or FP8 + scale, so the ceiling is BF16's largest finite value, (2 − 2^−7)·2^127 ≈ 3.39e38 (float32's is
+ * barely larger); amax/448 itself is finite for every finite amax, so the scales cannot overflow, only the products:
+ * - quantize: |dequantized a| ≤ 448·scale ≤ 2·max|x| (a UE8M0 scale is amax/448 rounded up to a power of two: at
+ *   most 2× larger) — call that A.
  * - GEMM1: |mm1_out| ≤ K · A · W13, with W13 = 448 · max(w13_weight_scale_inv) the largest dequantized weight.
  *   Call it B1.
  * - activation: |silu(g)·u| ≤ |g|·|u| ≤ B1² (|silu(g)| ≤ |g|; a SwiGLU clamp only lowers it).
  * - GEMM2: |mm2_out| ≤ N · 2·B1² · W2, W2 = 448 · max(w2_weight_scale_inv) (re-quantization: the same 2× as above).
  *   Call it B2.
  * - reduce: |output| ≤ topk · max|topk_weights| · B2.
- * Real layers sit many orders of magnitude below (DeepSeek-V3: max|x| ~1e4, W ~1 give B1 ~1e8, B2 ~1e21), so no
- * real input is refused; the first input to trip it has max|x| around 1e14 (the activation squares B1).
+ * Real layers sit many orders of magnitude below (DeepSeek-V3: max|x| ~1e4, W ~1 give B1 ~1e8, B2 ~1e20), so no
+ * real input is refused; with weights ~1 the first DeepSeek-V3 input to trip it has max|x| ~1e13 (the activation
+ * squares B1).
  */
 import type { LayerInputs } from './backend/types';
 import type { Tensor } from './tensor';
