@@ -1,8 +1,8 @@
 /**
- * moe-inspect: the engine without VS Code. Every failure a user can cause is a MoeError printed as one line
- * (exit 2); a failed guard in `check` or `run` exits 1.
+ * moe-inspect: the engine without VS Code. Every failure a user can cause is printed as one line (exit 2; see
+ * cli/failure.ts); a failed guard in `check` or `run` exits 1; a bug exits 70 (its stack under MOE_DEBUG=1).
  */
-import { MoeError } from '../kernels/errors';
+import { describeFailure } from './cli/failure';
 import { COMMANDS } from './cli/commands/index';
 
 export const usage = (): string =>
@@ -22,12 +22,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     }
     return await cmd.run(rest, out);
   } catch (e) {
-    if (e instanceof MoeError) {
-      err.write(`moe-inspect ${command}: error [${e.code}] ${e.message}\n`);
-      return 2;
-    }
-    err.write(`moe-inspect ${command}: internal error: ${(e as Error).stack ?? String(e)}\n`);
-    return 70;
+    const f = describeFailure(e, command ?? '', rest);
+    err.write(`${f.line}\n${f.debug ? `${f.debug}\n` : ''}`);
+    return f.exitCode;
   }
 }
 
@@ -37,8 +34,9 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (e) => {
-      process.stderr.write(`${String(e)}\n`);
-      process.exitCode = 70;
+      const f = describeFailure(e, process.argv[2] ?? '', process.argv.slice(3));
+      process.stderr.write(`${f.line}\n${f.debug ? `${f.debug}\n` : ''}`);
+      process.exitCode = f.exitCode;
     },
   );
 }

@@ -35,3 +35,18 @@ export function expectShape(tensor: string, actual: readonly number[], expected:
     throw new MoeError('E_SHAPE', `${tensor}: expected shape [${exp}]${what ? ` (${what})` : ''}, got ${shapeStr(actual)}`, tensor);
   }
 }
+
+/**
+ * A list of names for an error message, capped: the first `max` names then "… and N more". A file may hold 100 000
+ * tensors (or one name a megabyte long); an error must stay one readable line. Each name is cut at 80 characters.
+ */
+export function listNames(names: readonly string[], max = 20): string {
+  if (names.length === 0) return 'none';
+  const shown = names.slice(0, max).map((n) => briefName(n));
+  return names.length > max ? `${shown.join(', ')}, … and ${names.length - max} more` : shown.join(', ');
+}
+
+/** a name cut to `max` characters (with "…") so one hostile name cannot make a megabyte-long message */
+export function briefName(name: string, max = 80): string {
+  return name.length > max ? `${name.slice(0, max)}…` : name;
+}

@@ -7,12 +7,13 @@
  */
 import { SafetensorsFile } from './io/safetensors';
 import { Tensor } from './tensor';
-import { MoeError, shapeStr } from './errors';
+import { listNames, MoeError, shapeStr } from './errors';
 import { decodeUe8m0 } from './dtypes/ue8m0';
 import { DEFAULT_RECIPE, type LayerSpec } from './spec';
 import type { LayerInputs } from './backend/types';
 import { validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
+import { checkMagnitudes } from './magnitude';
 
 export const LAYER_TENSOR_NAMES = [
   'hidden_states',
@@ -169,7 +170,7 @@ export function inputsFromTensors(raw: Record<string, Tensor | undefined>, opts:
   return inputs;
 }
 
-/** Non-finite activations, routing weights and scales, and NaN FP8 weight codes, refused with their position. */
+/** Non-finite activations, routing weights and scales, NaN FP8 weight codes and overflowing magnitudes, refused with their position. */
 export function validateValues(inputs: LayerInputs): void {
   checkFinite(inputs.hidden_states, 'hidden_states', false);
   checkFinite(inputs.topk_weights, 'topk_weights', false);
@@ -177,6 +178,8 @@ export function validateValues(inputs: LayerInputs): void {
   checkFinite(inputs.w2_weight_scale_inv, 'w2_weight_scale_inv', true);
   checkFp8Codes(inputs.w13_weight, 'w13_weight');
   checkFp8Codes(inputs.w2_weight, 'w2_weight');
+  // finite but absurd magnitudes (3e38) that would overflow a stage: see kernels/magnitude.ts for the bounds
+  checkMagnitudes(inputs);
 }
 
 export function loadLayerFile(path: string): LayerInputs {
@@ -188,7 +191,7 @@ export function loadLayerFile(path: string): LayerInputs {
     if (missing.length)
       throw new MoeError(
         'E_FORMAT',
-        `${path}: missing ${missing.join(', ')}; a layer file needs vLLM FusedMoE names (${LAYER_TENSOR_NAMES.join(', ')}, optional expert_map); it has: ${f.names().join(', ') || 'no tensors'}`,
+        `${path}: missing ${missing.join(', ')}; a layer file needs vLLM FusedMoE names (${LAYER_TENSOR_NAMES.join(', ')}, optional expert_map); it has: ${listNames(f.names())}`,
         missing[0],
       );
     return inputsFromTensors(raw);

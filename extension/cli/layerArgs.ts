@@ -11,6 +11,7 @@ import { ARCHS, ARCH_IDS, archById, GPU_MODELS } from '../../kernels/arch/index'
 import { RECIPES, recipeById, recipeIds } from '../../kernels/recipes/index';
 import { loadLayer } from '../../kernels/layerFile';
 import { type Flags, type FlagSpec, int, num, oneOf, str } from './args';
+import { refuseContradictoryLayerFlags } from './layerFlagRules';
 
 /** the recipes a `--dispatch` names: how tokens reach the experts */
 const DISPATCH = { contiguous: 'contiguous', masked: 'masked' } as const;
@@ -81,6 +82,7 @@ export function layerFromFlags(flags: Flags, command: string): LayerChoice {
   const layer = str(flags, 'layer');
   const preset = str(flags, 'preset');
   if (!layer === !preset) throw new MoeError('E_SPEC', `${command}: give exactly one of --layer FILE.safetensors or --preset NAME (presets: ${PRESETS.map((p) => p.id).join(', ')})`);
+  refuseContradictoryLayerFlags(flags, command);
   const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);
   const backend = oneOf(flags, 'backend', ['auto', 'cpu', 'cuda'] as const, 'auto');
   const gpuModel = oneOf(flags, 'gpu', ['auto', ...GPU_MODELS.map((g) => g.id)], 'auto');

@@ -5,12 +5,19 @@
  * then the data buffer; data_offsets are relative to the start of the data buffer.
  * Data is little-endian on disk; typed arrays use the host byte order, which is little-endian on every platform
  * VS Code ships for (x64, arm64), so raw bytes are copied straight into the tensor's storage.
+ * Hostile files: only regular files are opened (a FIFO would block), the header must be UTF-8 JSON without duplicate
+ * keys and at most MAX_HEADER_DEPTH deep, and messages cap the names they list. Tensors past 2 GiB are read in
+ * chunks (one readSync call takes < 2 GiB) at offsets past 4 GiB; past 2^32 elements a read is refused by name.
+ * The writer replaces its target atomically (atomicWrite.ts): concurrent writers never leave a mixed file.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { allocStorage, DTYPES, type DType, type StorageFor } from '../dtypes/index';
-import { MoeError, shapeStr } from '../errors';
+import { briefName, listNames, MoeError, shapeStr } from '../errors';
 import { numelOf, Tensor } from '../tensor';
 import { decodeF16 } from '../dtypes/f16';
+import { writeFileAtomic } from './atomicWrite';
+import { fileKind } from './fileKind';
+import { firstInvalidUtf8, scanJson } from './strictJson';
 
 export interface SafetensorsEntry {
   name: string;
@@ -49,6 +56,25 @@ const BYTE_DTYPES: ReadonlySet<DType> = new Set<DType>(['u8', 'f8e4m3fn', 'ue8m0
 
 /** The reference implementation refuses headers above 100 MB; so do we (a corrupt length must not allocate GBs). */
 const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * A valid header nests 3 deep (object → tensor entry → shape array); anything past this bound is refused before
+ * JSON.parse's result is walked (a 200 000-deep header must be an error, not a stack overflow).
+ */
+export const MAX_HEADER_DEPTH = 64;
+/**
+ * The most elements one tensor read may return: Node 20's typed-array length limit (2^32), the lowest of the Node
+ * versions we support. A bigger tensor is refused by name and size (read it in pieces with readRows).
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 32;
+/** readSync takes at most 2^31 − 1 bytes per call (Linux returns at most 0x7ffff000): read big tensors in chunks */
+const READ_CHUNK_BYTES = 1 << 30;
+/** F16/F64 tensors are read through a bounded scratch buffer and converted chunk by chunk */
+const CONVERT_CHUNK_ELEMS = 1 << 24;
+
+export interface SafetensorsOpenOptions {
+  /** bytes per positional read (default 1 GiB, must stay below 2 GiB); tests use small chunks to exercise the loop */
+  readChunkBytes?: number;
+}
 
 export function safetensorsDtype(dtype: DType): string {
   return DTYPES[dtype].safetensors;
@@ -58,32 +84,48 @@ function isNonNegInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+/** a header value for a message, cut short (a shape may be a million-element array) */
+function brief(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+}
+
+const GiB = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
 export class SafetensorsFile {
   readonly metadata: Record<string, string>;
   private fd: number | undefined;
   private readonly entries: Map<string, SafetensorsEntry>;
+
+  private readonly readChunkBytes: number;
 
   private constructor(
     readonly path: string,
     fd: number,
     entries: Map<string, SafetensorsEntry>,
     metadata: Record<string, string>,
+    opts: SafetensorsOpenOptions,
   ) {
     this.fd = fd;
     this.entries = entries;
     this.metadata = metadata;
+    this.readChunkBytes = Math.max(1, Math.min(READ_CHUNK_BYTES, Math.floor(opts.readChunkBytes ?? READ_CHUNK_BYTES)));
   }
 
-  static open(path: string): SafetensorsFile {
+  static open(path: string, opts: SafetensorsOpenOptions = {}): SafetensorsFile {
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      // O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer; for a regular file it
+      // changes nothing. The fstat below then refuses anything that is not a regular file.
+      fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     } catch (e) {
       throw new MoeError('E_IO', `${path}: cannot open safetensors file (${(e as Error).message})`);
     }
     try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new MoeError('E_IO', `${path}: is ${fileKind(st)}, not a regular file; give a .safetensors file`);
       const { entries, metadata } = parseHeader(path, fd);
-      return new SafetensorsFile(path, fd, entries, metadata);
+      return new SafetensorsFile(path, fd, entries, metadata, opts);
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -100,11 +142,7 @@ export class SafetensorsFile {
 
   entry(name: string): SafetensorsEntry {
     const e = this.entries.get(name);
-    if (!e) {
-      const known = this.names();
-      const list = known.length > 12 ? `${known.slice(0, 12).join(', ')}, … (${known.length} in all)` : known.join(', ');
-      throw new MoeError('E_FORMAT', `${this.path}: no tensor named '${name}' (has: ${list || 'none'})`, name);
-    }
+    if (!e) throw new MoeError('E_FORMAT', `${this.path}: no tensor named '${briefName(name)}' (has: ${listNames(this.names())})`, name);
     return { ...e, shape: [...e.shape] };
   }
 
@@ -149,33 +187,49 @@ export class SafetensorsFile {
     const n = numelOf(shape);
     const nbytes = n * disk.itemBytes;
     const pos = e.begin + rowStart * rowElems * disk.itemBytes;
+    const what = `${this.path}: tensor '${briefName(e.name)}' ${shapeStr(shape)} ${e.dtype}`;
+    if (n > MAX_TENSOR_ELEMENTS)
+      throw new MoeError(
+        'E_RANGE',
+        `${what} has ${n} elements (${GiB(nbytes)}), more than the ${MAX_TENSOR_ELEMENTS} (2^32) one typed array can hold; read it in row ranges (readRows) instead`,
+        e.name,
+      );
     let storage: StorageFor<DType>;
-    if (disk.convert) {
-      const raw = new Uint8Array(nbytes);
-      this.readExactly(raw, pos, e.name);
-      const f = new Float32Array(n);
-      const dv = new DataView(raw.buffer);
-      if (disk.convert === 'f16') for (let i = 0; i < n; i++) f[i] = decodeF16(dv.getUint16(2 * i, true));
-      else for (let i = 0; i < n; i++) f[i] = dv.getFloat64(8 * i, true);
-      storage = f;
-    } else {
+    try {
       storage = allocStorage(dtype, n);
+    } catch (err) {
+      // V8 says "Array buffer allocation failed" (out of memory) or "Invalid typed array length"
+      throw new MoeError('E_RANGE', `${what}: cannot allocate ${GiB(n * DTYPES[dtype].itemBytes)} to read it (${(err as Error).message})`, e.name);
+    }
+    if (disk.convert) {
+      const f = storage as Float32Array;
+      const chunk = Math.min(n, CONVERT_CHUNK_ELEMS);
+      const raw = new Uint8Array(chunk * disk.itemBytes);
+      const dv = new DataView(raw.buffer);
+      for (let from = 0; from < n; from += chunk) {
+        const m = Math.min(chunk, n - from);
+        this.readExactly(raw.subarray(0, m * disk.itemBytes), pos + from * disk.itemBytes, e.name);
+        if (disk.convert === 'f16') for (let i = 0; i < m; i++) f[from + i] = decodeF16(dv.getUint16(2 * i, true));
+        else for (let i = 0; i < m; i++) f[from + i] = dv.getFloat64(8 * i, true);
+      }
+    } else {
       this.readExactly(new Uint8Array(storage.buffer, storage.byteOffset, nbytes), pos, e.name);
     }
     return new Tensor(dtype, shape, storage, undefined, 0, e.name);
   }
 
+  /** fills dst from file position pos with positional reads of at most readChunkBytes (readSync caps one call below 2 GiB) */
   private readExactly(dst: Uint8Array, pos: number, name: string): void {
     let done = 0;
     while (done < dst.length) {
       let got: number;
       try {
-        got = readSync(this.fd!, dst, done, dst.length - done, pos + done);
+        got = readSync(this.fd!, dst, done, Math.min(this.readChunkBytes, dst.length - done), pos + done);
       } catch (err) {
-        throw new MoeError('E_IO', `${this.path}: reading tensor '${name}' failed: ${(err as Error).message}`, name);
+        throw new MoeError('E_IO', `${this.path}: reading tensor '${briefName(name)}' failed: ${(err as Error).message}`, name);
       }
       if (got === 0)
-        throw new MoeError('E_IO', `${this.path}: tensor '${name}' ends at byte ${pos + dst.length} but the file ends at ${pos + done} (file shrank?)`, name);
+        throw new MoeError('E_IO', `${this.path}: tensor '${briefName(name)}' ends at byte ${pos + dst.length} but the file ends at ${pos + done} (file shrank?)`, name);
       done += got;
     }
   }
@@ -202,12 +256,25 @@ function parseHeader(path: string, fd: number): { entries: Map<string, Safetenso
   const headerLen = Number(headerLen64);
   if (headerLen > MAX_HEADER_BYTES) throw new MoeError('E_FORMAT', `${path}: header length ${headerLen} is above the ${MAX_HEADER_BYTES}-byte limit`);
   if (headerLen < 2) throw new MoeError('E_FORMAT', `${path}: header length ${headerLen} is too small for a JSON object`);
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(readAt(path, fd, headerLen, 8));
+  const raw = readAt(path, fd, headerLen, 8);
+  // the reference implementation refuses a header that is not UTF-8; a lenient decode would turn bad bytes into
+  // U+FFFD and let two different files name the same tensor
+  const badByte = firstInvalidUtf8(raw);
+  if (badByte >= 0)
+    throw new MoeError('E_FORMAT', `${path}: header is not valid UTF-8 (byte 0x${raw[badByte]!.toString(16).padStart(2, '0')} at header offset ${badByte}); tensor names and metadata must be UTF-8`);
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(raw);
+  const problem = scanJson(text, MAX_HEADER_DEPTH);
+  if (problem?.kind === 'depth')
+    throw new MoeError('E_FORMAT', `${path}: header nests deeper than ${MAX_HEADER_DEPTH} levels (at character ${problem.at}); a safetensors header is 3 deep: not a safetensors file`);
+  if (problem?.kind === 'duplicate') {
+    const where = problem.path.length === 0 ? 'tensor name' : `key in ${problem.path.map((p) => `'${briefName(p)}'`).join(' → ')}`;
+    throw new MoeError('E_FORMAT', `${path}: duplicate ${where}: '${briefName(problem.key)}' appears twice in the header (JSON readers disagree on which one wins); the file is corrupt`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new MoeError('E_FORMAT', `${path}: header is not valid JSON (${(e as Error).message}); starts with ${JSON.stringify(text.slice(0, 40))}`);
+    throw new MoeError('E_FORMAT', `${path}: header is not valid JSON (${brief((e as Error).message)}); starts with ${JSON.stringify(text.slice(0, 40))}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw new MoeError('E_FORMAT', `${path}: header must be a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`);
@@ -219,7 +286,7 @@ function parseHeader(path: string, fd: number): { entries: Map<string, Safetenso
     if (name === '__metadata__') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MoeError('E_FORMAT', `${path}: __metadata__ must be an object of strings`);
       for (const [k, mv] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof mv !== 'string') throw new MoeError('E_FORMAT', `${path}: __metadata__['${k}'] must be a string, got ${typeof mv}`);
+        if (typeof mv !== 'string') throw new MoeError('E_FORMAT', `${path}: __metadata__['${briefName(k)}'] must be a string, got ${typeof mv}`);
         metadata[k] = mv;
       }
       continue;
@@ -234,7 +301,7 @@ function parseHeader(path: string, fd: number): { entries: Map<string, Safetenso
     if (c.begin < p.end)
       throw new MoeError(
         'E_FORMAT',
-        `${path}: tensor '${c.name}' data [${c.begin - dataStart}, ${c.end - dataStart}) overlaps '${p.name}' [${p.begin - dataStart}, ${p.end - dataStart})`,
+        `${path}: tensor '${briefName(c.name)}' data [${c.begin - dataStart}, ${c.end - dataStart}) overlaps '${briefName(p.name)}' [${p.begin - dataStart}, ${p.end - dataStart})`,
         c.name,
       );
   }
@@ -242,23 +309,23 @@ function parseHeader(path: string, fd: number): { entries: Map<string, Safetenso
 }
 
 function validateEntry(path: string, name: string, v: unknown, dataStart: number, dataLen: number): SafetensorsEntry {
-  const bad = (why: string): MoeError => new MoeError('E_FORMAT', `${path}: tensor '${name}': ${why}`, name);
+  const bad = (why: string): MoeError => new MoeError('E_FORMAT', `${path}: tensor '${briefName(name)}': ${why}`, name);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('header entry must be an object {dtype, shape, data_offsets}');
   const o = v as Record<string, unknown>;
   if (typeof o.dtype !== 'string') throw bad('missing dtype');
   const disk = DISK_DTYPES[o.dtype];
-  if (!disk) throw new MoeError('E_FORMAT', `${path}: tensor '${name}': unsupported dtype ${o.dtype} (supported: ${Object.keys(DISK_DTYPES).join(', ')})`, name);
-  if (!Array.isArray(o.shape) || !o.shape.every(isNonNegInt)) throw bad(`shape must be an array of non-negative integers, got ${JSON.stringify(o.shape)}`);
+  if (!disk) throw bad(`unsupported dtype ${briefName(o.dtype)} (supported: ${Object.keys(DISK_DTYPES).join(', ')})`);
+  if (!Array.isArray(o.shape) || !o.shape.every(isNonNegInt)) throw bad(`shape must be an array of non-negative integers, got ${brief(o.shape)}`);
   const shape = o.shape as number[];
   const off = o.data_offsets;
-  if (!Array.isArray(off) || off.length !== 2) throw bad(`data_offsets must be [begin, end], got ${JSON.stringify(off)}`);
+  if (!Array.isArray(off) || off.length !== 2) throw bad(`data_offsets must be [begin, end], got ${brief(off)}`);
   const [b, e] = off as unknown[];
-  if (!isNonNegInt(b) || !isNonNegInt(e)) throw bad(`data_offsets must be non-negative integers, got ${JSON.stringify(off)}`);
+  if (!isNonNegInt(b) || !isNonNegInt(e)) throw bad(`data_offsets must be non-negative integers, got ${brief(off)}`);
   if (e < b) throw bad(`data_offsets [${b}, ${e}] end before they begin`);
   if (e > dataLen) throw bad(`data_offsets [${b}, ${e}] run past the end of the data (${dataLen} bytes): truncated file?`);
   const expect = numelOf(shape) * disk.itemBytes;
   if (expect !== e - b)
-    throw bad(`shape ${shapeStr(shape)} × ${disk.itemBytes} bytes (${o.dtype}) = ${expect} bytes, but data_offsets [${b}, ${e}] span ${e - b}`);
+    throw bad(`shape ${brief(shape)} × ${disk.itemBytes} bytes (${o.dtype}) = ${expect} bytes, but data_offsets [${b}, ${e}] span ${e - b}`);
   return { name, dtype: o.dtype, shape: [...shape], begin: dataStart + b, end: dataStart + e };
 }
 
@@ -293,23 +360,6 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
   const head = new Uint8Array(8 + padded);
   new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
   head.set(new TextEncoder().encode(json), 8);
-  let fd: number;
-  try {
-    fd = openSync(path, 'w');
-  } catch (e) {
-    throw new MoeError('E_IO', `${path}: cannot write safetensors file (${(e as Error).message})`);
-  }
-  try {
-    writeAll(fd, head);
-    for (const b of blobs) writeAll(fd, b);
-  } catch (e) {
-    throw new MoeError('E_IO', `${path}: write failed (${(e as Error).message})`);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+  // temp file + rename: concurrent writers of one path leave one whole file, a failed write leaves the old one
+  writeFileAtomic(path, [head, ...blobs]);
 }

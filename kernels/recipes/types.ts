@@ -9,6 +9,7 @@ import type { Tensor } from '../tensor';
 import type { LayerSpec } from '../spec';
 import type { CheckResult, PermutationStats, StageId } from '../trace';
 import type { Packing } from '../layout/descriptor';
+import type { RunEstimate } from '../estimate';
 
 /** Tensors of one layer under their DESIGN.md names; which ones a recipe needs is the recipe's business. */
 export type LayerTensors = Record<string, Tensor>;
@@ -121,6 +122,11 @@ export interface RecipeSpec {
    * interleaved, scales cast and reordered), named like the inputs. Absent = the kernels take the layer as stored.
    */
   transformLayer?(raw: Readonly<Record<string, Tensor>>, opts: { arch: string }): { tensors: Record<string, Tensor>; notes: string[]; metadata?: Record<string, string> };
+  /**
+   * Peak memory and rough CPU time of a run from its spec alone (kernels/estimate.ts for the FP8 recipes): the CLI
+   * refuses what cannot fit before generating anything. Absent = no estimate (the run is not guarded).
+   */
+  estimate?(spec: LayerSpec, opts: { cores?: number }): RunEstimate;
   /** stage ids the bundled CUDA addon runs for this recipe; absent = CPU only (auto falls back, saying so) */
   cudaStages?: readonly StageId[];
 }

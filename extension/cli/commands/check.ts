@@ -6,11 +6,13 @@ import { ARCH_IDS } from '../../../kernels/arch/index';
 import { oneOf, parseFlags, required, str } from '../args';
 import { recipeFlags, recipeFromFlags } from '../layerArgs';
 import { checkCheckpointCommand } from '../checkpointArgs';
+import { checkFileFlags } from '../paths';
 
 export function checkCommand(argv: string[], out: NodeJS.WritableStream): number {
   if (argv.some((a) => a === '--checkpoint' || a.startsWith('--checkpoint='))) return checkCheckpointCommand(argv, out);
   const flags = parseFlags(argv, { layer: { type: 'string' }, ...recipeFlags() }, 'check');
   const path = required(flags, 'layer', 'check');
+  checkFileFlags(flags, { inputs: ['layer'] });
   const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);
   const forced = str(flags, 'dispatch') ?? str(flags, 'recipe');
   const loaded = loadLayer(path, forced ? { recipe: recipeById(forced).id } : {});

@@ -5,9 +5,10 @@
 import { SafetensorsFile, writeSafetensors } from '../../../kernels/io/safetensors';
 import { describeLayout, layoutPicture } from '../../../kernels/layout/index';
 import { ARCH_IDS, transformScalesFor } from '../../../kernels/arch/index';
-import { MoeError } from '../../../kernels/errors';
+import { briefName, listNames, MoeError } from '../../../kernels/errors';
 import { Tensor } from '../../../kernels/tensor';
 import { int, oneOf, parseFlags, required } from '../args';
+import { checkFileFlags } from '../paths';
 
 export function layoutCommand(argv: string[], out: NodeJS.WritableStream): number {
   const flags = parseFlags(
@@ -15,10 +16,13 @@ export function layoutCommand(argv: string[], out: NodeJS.WritableStream): numbe
     { in: { type: 'string' }, tensor: { type: 'string' }, arch: { type: 'string' }, role: { type: 'string' }, mn: { type: 'string' }, k: { type: 'string' }, out: { type: 'string' } },
     'layout',
   );
-  const file = SafetensorsFile.open(required(flags, 'in', 'layout'));
+  const inPath = required(flags, 'in', 'layout');
+  const outPath = required(flags, 'out', 'layout');
+  checkFileFlags(flags, { inputs: ['in'], outputs: ['out'] });
+  const file = SafetensorsFile.open(inPath);
   try {
     const name = required(flags, 'tensor', 'layout');
-    if (!file.has(name)) throw new MoeError('E_SHAPE', `layout: ${file.path} has no tensor '${name}' (it has: ${file.names().join(', ')})`, name);
+    if (!file.has(name)) throw new MoeError('E_SHAPE', `layout: ${file.path} has no tensor '${briefName(name)}' (it has: ${listNames(file.names())})`, name);
     const sf = file.read(name).withName(name);
     if (sf.dtype !== 'f32' && sf.dtype !== 'i32') throw new MoeError('E_DTYPE', `${name}: scale factors must be F32 (or packed I32), got ${sf.dtype}`, name);
     if (sf.rank !== 2 && sf.rank !== 3) throw new MoeError('E_SHAPE', `${name}: expected [MN, K/128] or [G, MN, K/128], got [${sf.shape.join(', ')}]`, name);
@@ -33,7 +37,6 @@ export function layoutCommand(argv: string[], out: NodeJS.WritableStream): numbe
     const t = res.tensor;
     const packing = t.dtype === 'i32' ? { perWord: 4, alongDim: t.rank - 1, byteOrder: 'little' as const, logicalExtent: Math.ceil(k / 128) } : undefined;
     const desc = describeLayout(t, packing ? { packing } : {});
-    const outPath = required(flags, 'out', 'layout');
     const storage = new Tensor(t.dtype, [t.storage.length], t.storage);
     writeSafetensors(outPath, { storage }, {
       shape: JSON.stringify(t.shape),

@@ -1,7 +1,7 @@
 /** moe-inspect run: the whole layer, a per-stage table, optional stage tensors (--out) and Trace JSON (--trace). */
-import { writeFileSync } from 'node:fs';
 import { runLayer } from '../../../kernels/pipeline';
 import { writeSafetensors } from '../../../kernels/io/safetensors';
+import { writeFileAtomic } from '../../../kernels/io/atomicWrite';
 import type { Tensor } from '../../../kernels/tensor';
 import { fmtPercent } from '../../../kernels/format';
 import { parseFlags, str } from '../args';
@@ -9,12 +9,17 @@ import { layerFlags, layerFromFlags } from '../layerArgs';
 import { CHECKPOINT_FLAGS, checkpointFromFlags } from '../checkpointArgs';
 import { ProgressBar } from '../progress';
 import { stageTable } from '../table';
+import { checkFileFlags } from '../paths';
+import { guardRunSize } from '../sizeGuard';
 
 export async function runCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const flags = parseFlags(argv, { ...layerFlags(), ...CHECKPOINT_FLAGS, out: { type: 'string' }, trace: { type: 'string' } }, 'run');
+  checkFileFlags(flags, { inputs: ['layer', 'inputs'], outputs: ['out', 'trace'] });
   const fromCheckpoint = str(flags, 'checkpoint') !== undefined ? checkpointFromFlags(flags, 'run') : undefined;
   const choice = fromCheckpoint ?? layerFromFlags(flags, 'run');
   for (const n of fromCheckpoint?.notes ?? []) out.write(`note: ${n}\n`);
+  // refuse what cannot fit before any input is generated; show the estimate of a long run
+  guardRunSize(choice.spec, out, 'run');
   const bar = new ProgressBar();
   const result = await runLayer(choice.spec, {
     backend: choice.backend,
@@ -45,7 +50,7 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream): Pr
   }
   const tracePath = str(flags, 'trace');
   if (tracePath) {
-    writeFileSync(tracePath, JSON.stringify(trace, null, 1));
+    writeFileAtomic(tracePath, JSON.stringify(trace, null, 1), { what: '--trace' });
     out.write(`wrote trace to ${tracePath}\n`);
   }
   return trace.checks.some((c) => c.level === 'fail') ? 1 : 0;

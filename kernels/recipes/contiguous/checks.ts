@@ -92,6 +92,8 @@ export function contiguousChecks(spec: LayerSpec, inputs?: LayerInputs): CheckRe
       : pass('inputs.contiguous', 'hidden_states and weights are contiguous (K-major)'),
   );
 
+  out.push(duplicateExpertCheck(inputs));
+
   const map = inputs.expert_map;
   if (map) {
     const m = map.contiguous().storage;
@@ -107,4 +109,49 @@ export function contiguousChecks(spec: LayerSpec, inputs?: LayerInputs): CheckRe
     out.push({ id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `w13_weight holds ${El} experts but the spec has ${E} and there is no expert_map to say which are local; add expert_map [${E}] (global → local, −1 elsewhere)` });
   }
   return out;
+}
+
+/**
+ * A router picks k DISTINCT experts per token. A repeated id in one token's row is legal input to the kernels (the
+ * token is simply computed twice for that expert and both copies are added in the reduce, doubling that expert's
+ * share), so it is a warning, not a failure: it usually means a top-k implemented with replacement or a corrupt
+ * dump. −1 slots (no expert) are not compared. Names the first such token and counts them all.
+ */
+export function duplicateExpertCheck(inputs: Pick<LayerInputs, 'topk_ids'>): CheckResult {
+  const ids = inputs.topk_ids.contiguous();
+  const [M, k] = ids.shape as [number, number];
+  const st = ids.storage;
+  const row: number[] = new Array<number>(k);
+  let first = -1;
+  let firstExpert = -1;
+  let count = 0;
+  for (let t = 0; t < M; t++) {
+    for (let s = 0; s < k; s++) row[s] = Number(st[ids.offset + t * k + s]!);
+    let dup: number | undefined;
+    for (let a = 0; a < k && dup === undefined; a++) {
+      if (row[a] === -1) continue;
+      for (let b = a + 1; b < k; b++)
+        if (row[b] === row[a]) {
+          dup = row[a]!;
+          break;
+        }
+    }
+    if (dup !== undefined) {
+      if (first < 0) {
+        first = t;
+        firstExpert = dup;
+      }
+      count++;
+    }
+  }
+  if (first < 0) return pass('routing.distinct-experts', `every token's top-${k} experts are distinct`);
+  const shown = Array.from({ length: Math.min(k, 16) }, (_, s) => Number(st[ids.offset + first * k + s]!));
+  return {
+    id: 'routing.distinct-experts',
+    level: 'warn',
+    tensor: 'topk_ids',
+    message:
+      `token ${first} picks expert ${firstExpert} more than once (topk_ids[${first}] = [${shown.join(', ')}${k > 16 ? ', …' : ''}])` +
+      `${count > 1 ? `, and ${count - 1} more token${count > 2 ? 's' : ''} repeat an expert` : ''}: that expert's output is added twice in the reduce; a router picks k distinct experts (top-k without replacement)`,
+  };
 }

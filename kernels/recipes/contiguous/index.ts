@@ -4,6 +4,7 @@
  * (docs/layouts-and-stages.md §"Contiguous").
  */
 import type { RecipeSpec } from '../types';
+import { estimateRun } from '../../estimate';
 import type { LayerInputs } from '../../backend/types';
 import { T } from '../tensors';
 import { inputsFromTensors, specFromInputs, LAYER_TENSOR_NAMES } from '../../inputs';
@@ -34,6 +35,7 @@ export const contiguous: RecipeSpec = {
   checks: (spec, inputs) => contiguousChecks(spec, inputs ? typed(inputs) : undefined),
   blocking: CONTIGUOUS_BLOCKING,
   plan: (spec, inputs, env) => planContiguous(spec, typed(inputs), env),
+  estimate: estimateRun,
   tolerances: {
     a1q: { kind: 'exact' },
     a1q_scale: { kind: 'exact' },

@@ -3,6 +3,7 @@
  * expert with masked_m valid rows (docs/layouts-and-stages.md §"Masked").
  */
 import type { RecipeSpec } from '../types';
+import { estimateRun } from '../../estimate';
 import { optionValue } from '../types';
 import { T } from '../tensors';
 import { MT } from './tensors';
@@ -28,6 +29,7 @@ export const masked: RecipeSpec = {
   checks: (spec, inputs) => maskedChecks(spec, inputs ? typed(inputs) : undefined),
   blocking: MASKED_BLOCKING,
   plan: (spec, inputs, env) => planMasked(spec, typed(inputs), env),
+  estimate: estimateRun,
   tolerances: {
     [T.a1q]: { kind: 'exact' },
     [T.a1q_scale]: { kind: 'exact' },

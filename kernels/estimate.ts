@@ -1,0 +1,128 @@
+/**
+ * What a run will cost, from the spec alone (no allocation, microseconds): the bytes of every input and stage
+ * tensor the CPU engine holds at once, the FP8 weights of the experts expected to receive tokens, the GEMM work
+ * space, and a rough CPU time. A caller refuses a run that cannot fit before any memory is touched, and shows the
+ * estimate for large runs that can.
+ *
+ * Routing is taken as uniform (the expected value; a skewed router moves rows between experts, not their total):
+ * - routed local rows R = M · topk · E_local / E;
+ * - experts with tokens ≈ E_local · (1 − (1 − topk/E)^M);
+ * - M_sum ≤ R + active · (blockM − 1) (each active expert's segment is padded up to a multiple of 128 rows).
+ * Tensor names and dtypes follow DESIGN.md's stage tensors (kernels/backend/types.ts).
+ * The time is rough: the CPU GEMM's measured useful rate (BENCHMARKS.md: ~5 GFLOP/s on 2 cores, scaled by cores)
+ * plus decoding each active expert's weights once per GEMM (~1 GB/s) and generating synthetic inputs.
+ */
+import type { LayerSpec } from './spec';
+
+export interface TensorEstimate {
+  name: string;
+  elements: number;
+  bytes: number;
+}
+
+export interface RunEstimate {
+  /** expected routed (token, expert) pairs on this rank */
+  routedRows: number;
+  /** upper bound of the padded row count M_sum */
+  mSum: number;
+  /** local experts, and how many are expected to receive tokens */
+  localExperts: number;
+  activeExperts: number;
+  /** inputs and stage tensors, largest first */
+  tensors: TensorEstimate[];
+  /** FP8 weights resident for the active experts (synthetic) or all local experts (a file) */
+  weightBytes: number;
+  /** the GEMMs' temporary buffers (dense A rows and the output before it becomes a tensor) */
+  workspaceBytes: number;
+  /** everything above plus the runtime's own baseline */
+  peakBytes: number;
+  /** the largest single typed array the run allocates */
+  largest: TensorEstimate;
+  /** useful FLOPs of the two GEMMs */
+  flops: number;
+  /** rough wall time on the CPU backend */
+  cpuSeconds: number;
+}
+
+/** Node and V8 themselves, the bundled code and the GEMM worker threads */
+const BASELINE_BYTES = 300e6;
+/** useful GEMM FLOP/s per core of the CPU backend (BENCHMARKS.md: 5.2–5.5 GFLOP/s on 2 cores) */
+const GEMM_FLOPS_PER_CORE = 2.6e9;
+/** FP8 weight bytes decoded per second per core inside the GEMM (BENCHMARKS.md: ~0.85 GB/s on 2 cores) */
+const WEIGHT_DECODE_PER_CORE = 0.45e9;
+/** synthetic hidden_states values per second (Box–Muller + BF16 encode) and FP8 weight codes per second */
+const SYNTH_VALUES_PER_S = 3e7;
+const SYNTH_CODES_PER_S = 4e8;
+
+function localExperts(spec: LayerSpec): number {
+  const ep = spec.expertParallel;
+  if (!ep || ep.size <= 1) return spec.experts;
+  if (ep.strategy === 'round_robin') return Math.max(0, Math.ceil((spec.experts - ep.rank) / ep.size));
+  return Math.floor(spec.experts / ep.size) + (ep.rank < spec.experts % ep.size ? 1 : 0);
+}
+
+export function estimateRun(spec: LayerSpec, opts: { cores?: number } = {}): RunEstimate {
+  const { tokens: M, hidden: K, intermediate: N, experts: E, topk } = spec;
+  const cores = Math.max(1, opts.cores ?? 2);
+  const El = localExperts(spec);
+  const R = (M * topk * El) / E;
+  // P(an expert gets no token) = (1 − topk/E)^M under uniform routing; computed in log space (M can be 1e12)
+  const pIdle = topk >= E ? 0 : Math.exp(M * Math.log1p(-topk / E));
+  const active = Math.min(El, Math.ceil(El * (1 - pIdle)), Math.ceil(R));
+  const mSum = Math.ceil(R) + active * (spec.blockM - 1);
+  const Kb = Math.ceil(K / 128);
+  const Nb = Math.ceil(N / 128);
+  const N2b = Math.ceil((2 * N) / 128);
+  const fromFile = spec.source.kind === 'file';
+  const weightExperts = fromFile ? El : active;
+  const t = (name: string, elements: number, itemBytes: number): TensorEstimate => ({ name, elements, bytes: elements * itemBytes });
+  const tensors: TensorEstimate[] = [
+    t('hidden_states', M * K, 2),
+    t('topk_ids', M * topk, 4),
+    t('topk_weights', M * topk, 4),
+    // the whole (E_l, 2N, K) extent is one buffer; only active experts' pages are written (synthetic)
+    { name: 'w13_weight', elements: El * 2 * N * K, bytes: weightExperts * 2 * N * K },
+    { name: 'w2_weight', elements: El * K * N, bytes: weightExperts * K * N },
+    t('w13_weight_scale_inv', El * N2b * Kb, 4),
+    t('w2_weight_scale_inv', El * Kb * Nb, 4),
+    t('a1q', M * K, 1),
+    t('a1q_scale', M * Kb, 4),
+    t('a1q_scale_layout', M * Kb, 4),
+    t('a1q_permuted', mSum * K, 1),
+    t('a1q_scale_permuted', mSum * Kb, 4),
+    t('m_indices', mSum, 4 + 4 /* and the row → pair map */),
+    t('inv_perm', M * topk, 4 + 4 /* and the pair → expert map */),
+    t('mm1_out', mSum * 2 * N, 2),
+    t('act_out', mSum * N, 2),
+    t('a2q', mSum * N, 1),
+    t('a2q_scale', mSum * Nb, 4),
+    t('a2q_scale_layout', mSum * Nb, 4),
+    t('mm2_out', mSum * K, 2),
+    t('output', M * K, 2),
+  ];
+  tensors.sort((a, b) => b.bytes - a.bytes);
+  const weightBytes = weightExperts * 3 * N * K;
+  // GEMM1 gathers the valid A rows densely and writes a shared output before it becomes mm1_out (GEMM2 likewise)
+  const workspaceBytes = Math.max(mSum * K + mSum * 2 * N * 2, mSum * N + mSum * K * 2);
+  const peakBytes = tensors.reduce((a, x) => a + x.bytes, 0) + workspaceBytes + BASELINE_BYTES;
+  const largest = tensors.reduce((a, x) => (x.elements > a.elements ? x : a));
+  const flops = 6 * R * N * K;
+  const cpuSeconds =
+    flops / (GEMM_FLOPS_PER_CORE * cores) +
+    (2 * active * 3 * N * K) / (WEIGHT_DECODE_PER_CORE * cores) +
+    (spec.source.kind === 'synthetic' ? (M * K) / SYNTH_VALUES_PER_S + weightBytes / SYNTH_CODES_PER_S : 0);
+  return { routedRows: R, mSum, localExperts: El, activeExperts: active, tensors, weightBytes, workspaceBytes, peakBytes, largest, flops, cpuSeconds };
+}
+
+/** The most tokens (up to the spec's own, at its other settings) whose estimate `fits`; 0 when none does. */
+export function maxTokens(spec: LayerSpec, fits: (e: RunEstimate) => boolean): number {
+  if (fits(estimateRun(spec))) return spec.tokens;
+  let lo = 0;
+  let hi = spec.tokens;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(estimateRun({ ...spec, tokens: mid }))) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
