@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor';
 import type { LayerSpec } from '../spec';
 import type { StageId } from '../trace';
 import type { RunPlan } from '../recipes/types';
+import type { AddonGemmKernel } from '../arch/addonKernels';
 
 /** The contiguous recipe's inputs under vLLM FusedMoE names (other recipes declare their own in their folder). */
 export type LayerInputs = {
@@ -56,6 +57,8 @@ export interface BackendRun {
   /** device name as the backend reports it, e.g. "NVIDIA H100 80GB HBM3" or "CPU (2 threads)" */
   device: string;
   notes?: string[];
+  /** the addon's grouped-GEMM kernel that really ran (CUDA): the trace reports it, not the one the spec asked for */
+  gemmKernel?: AddonGemmKernel;
 }
 
 export interface ComputeBackend {

@@ -34,4 +34,5 @@ export const masked: RecipeSpec = {
     [T.mm1_out]: { kind: 'relL2', max: 1e-2 },
     [T.output]: { kind: 'relL2', max: 1e-2 },
   },
+  cudaStages: MASKED_STAGES.map((s) => s.id),
 };
