@@ -194,6 +194,8 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   let run: Awaited<ReturnType<typeof backend.run>>;
   try {
     run = await backend.run(inputs, spec, plan, {
+      // a synthetic spec with the caller's tensors: the GPU worker must not regenerate other ones from the seed
+      ...(opts.inputs && spec.source.kind === 'synthetic' ? { inputsGiven: true } : {}),
       ...(signal ? { signal } : {}),
       ...(onProgress ? { onProgress } : {}),
       ...(onStageDone ? { onStageDone } : {}),

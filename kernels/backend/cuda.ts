@@ -150,7 +150,7 @@ export class CudaBackend implements ComputeBackend {
     if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000)
       throw new MoeError('E_VALUE', `repeats: expected an integer within 1…1000, got ${repeats}`);
     opts.onProgress?.('setup', 0, 'running the layer on the GPU');
-    const source = inputSource(inputs, spec, this.opts.inputTransport ?? 'auto');
+    const source = inputSource(inputs, spec, opts.inputsGiven ? 'tensors' : (this.opts.inputTransport ?? 'auto'));
     // tensors given by the caller are checked here, before anything is sent (the worker and the addon check again)
     if (source.kind === 'tensors') nativeArgs(inputs, spec, stages, repeats);
     const r = CudaBackend.unwrap(await this.request((id) => ({ type: 'run', id, spec, source, stages, repeats }), opts.signal));

@@ -43,6 +43,11 @@ export interface RunOptions {
   /** timed repetitions per stage after warm-up (GPU); the median is reported */
   repeats?: number;
   /**
+   * The inputs are the caller's own tensors, not what the spec's source would make: a backend that rebuilds inputs
+   * elsewhere (the CUDA worker regenerates synthetic specs from their seed) must send these instead.
+   */
+  inputsGiven?: boolean;
+  /**
    * A stage finished; `tensors` is the record the backend fills (the stages done so far). Awaited, so the caller can
    * yield and post a partial picture before the next (long) stage starts. Backends that run the layer in one piece
    * (CUDA) need not call it.
