@@ -1,7 +1,7 @@
 /**
  * Moving tensors between the parent process and the GPU worker, and from the addon's outputs to tensors (the inputs
- * the addon takes are built in layerArgs.ts). Tensors cross the process boundary as plain objects (structured clone, `serialization:
- * 'advanced'`); SharedArrayBuffers cannot cross it and are copied first.
+ * the addon takes are built in layerArgs.ts). Tensors cross the process boundary as plain objects (structured
+ * clone, `serialization: 'advanced'`); SharedArrayBuffers cannot cross it and are copied first.
  */
 import { Tensor } from '../tensor';
 import type { DType, StorageFor } from '../dtypes/index';

@@ -1,5 +1,5 @@
-// Host-side launchers of the stage kernels (one .cu per family). Plain C++ types only, so binding.cc compiles
-// with the host compiler. Pointers are device pointers; every launcher validates its sizes before launching and
+// Host-side launchers of the stage kernels (one .cu per family). Plain C++ types only, so the bindings
+// (binding/*.cc) compile with the host compiler. Pointers are device pointers; every launcher validates its sizes before launching and
 // checks the launch (MOE_LAUNCH_CHECK).
 #pragma once
 #include <cuda_runtime.h>
