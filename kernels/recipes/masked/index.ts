@@ -8,7 +8,7 @@ import { T } from '../tensors';
 import { MT } from './tensors';
 import { MASKED_INPUT_NAMES, maskedInputsFromTensors, maskedSpecFromInputs, type MaskedInputs } from './inputs';
 import { maskedChecks, MASKED_BLOCKING } from './checks';
-import { planMasked } from './stages';
+import { MASKED_STAGES, planMasked } from './stages';
 import { syntheticMasked } from './synthetic';
 import { maxMOption } from './options';
 

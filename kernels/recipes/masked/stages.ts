@@ -95,7 +95,7 @@ function kernelLayout(ctx: CpuStageContext, spec: LayerSpec, scale: Tensor<'f32'
   }
 }
 
-export function planMasked(spec: LayerSpec, inputs: MaskedInputs, env: { backend: 'cpu' | 'cuda' }): RunPlan {
+export function planMasked(spec: LayerSpec, inputs: MaskedInputs, _env: { backend: 'cpu' | 'cuda' }): RunPlan {
   const [E, maxM, K] = inputs.hidden_states.shape as [number, number, number];
   const N = inputs.w2_weight.shape[2]!;
   const counts = maskedCounts(inputs.masked_m, maxM);
