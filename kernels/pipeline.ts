@@ -13,6 +13,7 @@ import { selectBackend, type SelectedBackend } from './backend/index';
 import { runChecks, refuseBlocking } from './checks';
 import { recipeById } from './recipes/index';
 import { archById, gpuModelById, gpuModelForDevice } from './arch/index';
+import { ADDON_GEMM_KERNELS } from './arch/addonKernels';
 import { loadLayer, VALIDATED } from './layerFile';
 import { roofline, throughputNote } from './roofline';
 import { tensorRef } from './summary';
@@ -70,7 +71,7 @@ export async function runLayer(spec: LayerSpec, opts: RunLayerOptions = {}): Pro
   const recipe = recipeById(spec.recipe.id);
   archById(spec.arch);
   refuseBlocking(spec, runChecks(spec));
-  const selected = await selectBackend(opts.backend ?? 'auto', recipe);
+  const selected = await selectBackend(opts.backend ?? 'auto', recipe, spec);
   // a backend lives for one run: the CUDA one holds a worker process (and its CUDA context), which must not
   // outlive the run — a CLI would never exit, and an editor would collect one idle process per run
   try {
@@ -104,7 +105,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   const plan = recipe.plan(spec, inputs, { backend: backend.name });
   if (signal?.aborted) throw new MoeError('E_CANCELLED', 'run cancelled before the first stage');
 
-  const gemm = { production: arch.gemm.production, ran: backend.name === 'cuda' ? arch.gemm.addonKernel : 'CPU reference (exact 128-wide block sums in float64)', ...(backend.name === 'cuda' && arch.gemm.addonCaveat ? { caveat: arch.gemm.addonCaveat } : {}) };
+  const gemm: Trace['gemm'] = { production: arch.gemm.production, ran: backend.name === 'cuda' ? arch.gemm.addonKernel : 'CPU reference (exact 128-wide block sums in float64)', ...(backend.name === 'cuda' && arch.gemm.addonCaveat ? { caveat: arch.gemm.addonCaveat } : {}) };
   const stageRecord = (s: PlannedStage, timeMs: number, tensors: ReadonlyMap<string, Tensor>, device: string, runNotes: readonly string[]): StageRecord => {
     const notes = [throughputNote(s.cost, timeMs, backend.name), ...(s.notes?.(backend.name) ?? [])];
     // layout notes of the scale tensors this stage writes ("a1q_scale: …")
@@ -193,6 +194,8 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   let run: Awaited<ReturnType<typeof backend.run>>;
   try {
     run = await backend.run(inputs, spec, plan, {
+      // a synthetic spec with the caller's tensors: the GPU worker must not regenerate other ones from the seed
+      ...(opts.inputs && spec.source.kind === 'synthetic' ? { inputsGiven: true } : {}),
       ...(signal ? { signal } : {}),
       ...(onProgress ? { onProgress } : {}),
       ...(onStageDone ? { onStageDone } : {}),
@@ -204,6 +207,12 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   if (weightsPending && onStageDone && plan.stages.some((s) => s.heavy))
     throw new MoeError('E_BACKEND', `the ${backend.name} backend ran a heavy stage without reporting the stage before it done, so the synthetic weights were written too late; run without onStage`);
 
+  // the kernel that really ran, when it is not the one the architecture asks for (MOE_GEMM=mma, or a device without it)
+  if (run.gemmKernel && run.gemmKernel !== arch.gemm.addonKernelId) {
+    gemm.ran = ADDON_GEMM_KERNELS[run.gemmKernel];
+    const why = `this run's GEMMs ran the addon's ${gemm.ran} fallback, not ${arch.gemm.addonKernel} (MOE_GEMM=mma, or a device without it): compare layouts, not speed`;
+    gemm.caveat = gemm.caveat ? `${gemm.caveat}; ${why}` : why;
+  }
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of Object.entries(inputs)) tensors.set(name, t);
   for (const [name, t] of Object.entries(run.tensors)) tensors.set(name, t);

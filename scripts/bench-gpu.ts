@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadAddon, packageRoot, type NativeLayerConfig } from '../kernels/native/addon';
+import { loadDevAddon, packageRoot, type NativeBenchLayerConfig } from '../kernels/native/addon';
 import { interpretProbe } from '../kernels/backend/probe';
 import type { StageId } from '../kernels/trace';
 import { CONTIGUOUS_STAGES } from '../kernels/recipes/contiguous/stages';
@@ -30,7 +30,7 @@ const GEMMS = [
   { name: 'large', experts: 4, rows: 9200, N: 6144, K: 7168, deepgemmUs: 2336, deepgemmTflops: 1388 },
 ];
 const QUANT: [number, number] = [32768, 7168];
-const LAYERS: { name: string; cfg: NativeLayerConfig }[] = [
+const LAYERS: { name: string; cfg: NativeBenchLayerConfig }[] = [
   { name: 'DeepSeek-V3 (EP8 rank: 32 local experts, 4096 tokens, top-8)', cfg: { M: 4096, K: 7168, N: 2048, E: 32, topk: 8, arch: 90, quant: 'vllm', scaleFormat: 'ue8m0', activation: 'silu', routerWeight: 'reduce' } },
   { name: 'Qwen3-30B-A3B (128 experts, 8192 tokens, top-8)', cfg: { M: 8192, K: 2048, N: 768, E: 128, topk: 8, arch: 90, quant: 'vllm', scaleFormat: 'f32', activation: 'silu', routerWeight: 'reduce' } },
 ];
@@ -66,7 +66,7 @@ function runTorch(): TorchResult {
 }
 
 /** minimum compulsory bytes per stage (layout-spec.md §12), S = executed rows, R = routed pairs */
-function stageBytes(c: NativeLayerConfig, S: number): Record<StageId, number> {
+function stageBytes(c: NativeBenchLayerConfig, S: number): Record<StageId, number> {
   const { M, K, N, topk: k } = c;
   const G = K / 128;
   const GN = N / 128;
@@ -93,7 +93,7 @@ function replaceGpuSection(md: string, section: string): string {
 }
 
 function main(): void {
-  const addon = loadAddon();
+  const addon = loadDevAddon();
   const probe = interpretProbe(addon.probe());
   if (!probe.ok) {
     console.log(`bench:gpu needs a GPU: ${probe.reason}`);

@@ -109,8 +109,15 @@ async function main() {
   mkdirSync(OBJ, { recursive: true });
   mkdirSync(RELEASE, { recursive: true });
   const files = readdirSync(SRC);
+  // the Node-API bindings (host compiler), one file per concern, in kernels/native/binding/
+  const BINDING = join(SRC, 'binding');
+  const bindingFiles = readdirSync(BINDING);
   // the flags live in this script: editing it rebuilds everything
-  const headers = [...files.filter((f) => /\.(h|cuh)$/.test(f)).map((f) => join(SRC, f)), fileURLToPath(import.meta.url)];
+  const headers = [
+    ...files.filter((f) => /\.(h|cuh)$/.test(f)).map((f) => join(SRC, f)),
+    ...bindingFiles.filter((f) => f.endsWith('.h')).map((f) => join(BINDING, f)),
+    fileURLToPath(import.meta.url),
+  ];
   const cuSources = files.filter((f) => f.endsWith('.cu')).sort();
   const t0 = Date.now();
   const tasks = [];
@@ -126,15 +133,17 @@ async function main() {
       });
     }
   }
-  const bsrc = join(SRC, 'binding.cc');
-  const bobj = join(OBJ, 'binding.o');
-  objs.push(bobj);
-  if (stale(bobj, [bsrc, ...headers])) {
-    tasks.push(() => {
-      console.log('c++ binding.cc');
-      return run('c++', ['-O2', '-std=c++17', '-fPIC', '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
-        `-I${nodeInclude}`, `-I${napiInclude}`, `-I${join(cuda, 'include')}`, '-c', bsrc, '-o', bobj]);
-    });
+  for (const f of bindingFiles.filter((x) => x.endsWith('.cc')).sort()) {
+    const src = join(BINDING, f);
+    const obj = join(OBJ, `binding-${f.replace(/\.cc$/, '.o')}`);
+    objs.push(obj);
+    if (stale(obj, [src, ...headers])) {
+      tasks.push(() => {
+        console.log(`c++ binding/${f}`);
+        return run('c++', ['-O2', '-std=c++17', '-fPIC', '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+          `-I${nodeInclude}`, `-I${napiInclude}`, `-I${join(cuda, 'include')}`, '-c', src, '-o', obj]);
+      });
+    }
   }
   await pool(tasks, 2);
   if (tasks.length || !existsSync(ADDON) || stale(ADDON, objs)) {

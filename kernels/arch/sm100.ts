@@ -4,6 +4,7 @@ import type { CheckResult } from '../trace';
 import { transformActivationOrWeight } from '../layout/transform';
 import { ceilDiv, tmaAlignedSize } from '../layout/tma';
 import { isPowerOfTwoF32 } from '../dtypes/ue8m0';
+import { ADDON_GEMM_KERNELS } from './addonKernels';
 
 function firstNonPowerOfTwo(v: Float32Array): number {
   for (let i = 0; i < v.length; i++) if (!isPowerOfTwoF32(v[i]!)) return i;
@@ -22,7 +23,8 @@ export const sm100: ArchSpec = {
   maskedRowBlock: 128,
   gemm: {
     production: 'DeepGEMM sm100_fp8_gemm_1d1d (tcgen05 UMMA, UE8M0 scales through UTCCP)',
-    addonKernel: 'mma.sync m16n8k32 e4m3 (the addon has no tcgen05 kernel)',
+    addonKernelId: 'mma.sync',
+    addonKernel: `${ADDON_GEMM_KERNELS['mma.sync']} (the addon has no tcgen05 kernel)`,
     addonCaveat:
       'SM100 timings from the CUDA addon come from its mma.sync fallback, not a Blackwell tcgen05 kernel: compare layouts, not speed',
   },

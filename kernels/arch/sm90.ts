@@ -2,6 +2,7 @@
 import type { ArchSpec } from './types';
 import { transformActivationOrWeight } from '../layout/transform';
 import { tmaAlignedSize } from '../layout/tma';
+import { ADDON_GEMM_KERNELS } from './addonKernels';
 
 export const sm90: ArchSpec = {
   id: 'sm90',
@@ -16,7 +17,8 @@ export const sm90: ArchSpec = {
   maskedRowBlock: 64,
   gemm: {
     production: 'DeepGEMM sm90_fp8_gemm_1d2d (TMA + wgmma, warp-specialised)',
-    addonKernel: 'wgmma m64n128k32 e4m3 (sm_90a)',
+    addonKernelId: 'wgmma',
+    addonKernel: ADDON_GEMM_KERNELS.wgmma,
   },
   gpus: [
     { id: 'H100', label: 'H100 SXM', bandwidth: 3.35e12, flops: 1979e12, source: 'H100 SXM5 80 GB datasheet: 3.35 TB/s HBM3, 1979 TFLOP/s dense FP8', deviceName: /H100/ },

@@ -7,6 +7,7 @@ import type { ScaleFormat } from '../spec';
 import type { CheckResult } from '../trace';
 import type { Tensor } from '../tensor';
 import type { ScaleRole, ScaleTransform } from '../layout/transform';
+import type { AddonGemmKernel } from './addonKernels';
 
 /** A GPU model's peaks: the roofline a stage's time is measured against. */
 export interface GpuModelSpec {
@@ -25,7 +26,9 @@ export interface GpuModelSpec {
 export interface GemmChoice {
   /** the production kernel a user would run here, e.g. "DeepGEMM sm90_fp8_gemm_1d2d (wgmma)" */
   production: string;
-  /** what the bundled CUDA addon runs for this architecture */
+  /** which of the bundled CUDA addon's kernels runs for this architecture (kernels/arch/addonKernels.ts) */
+  addonKernelId: AddonGemmKernel;
+  /** the same in words, for the trace */
   addonKernel: string;
   /** set when the addon's kernel is a stand-in for the production one: said in the trace next to the timing */
   addonCaveat?: string;

@@ -7,14 +7,17 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BackendRun, ComputeBackend, LayerInputs, RunOptions } from './types';
+import type { BackendRun, ComputeBackend, RunOptions } from './types';
 import type { LayerSpec } from '../spec';
 import type { StageId } from '../trace';
 import type { RunPlan } from '../recipes/types';
 import type { Tensor } from '../tensor';
 import { MoeError, type ErrorCode } from '../errors';
 import { packageRoot } from '../native/addon';
-import { nativeArgs, tensorsFromWire, tensorsToWire } from '../native/marshal';
+import { tensorsFromWire, tensorsToWire } from '../native/marshal';
+import { nativeArgs } from '../native/layerArgs';
+import { recipeById } from '../recipes/index';
+import { isAddonGemmKernel } from '../arch/addonKernels';
 import type { InputSource, WorkerRequest, WorkerResponse } from './gpuWorker';
 
 export interface CudaBackendOptions {
@@ -41,7 +44,7 @@ export function locateWorker(explicit?: string): WorkerEntry {
   return { file: join(packageRoot(), 'dist', 'gpuWorker.js'), execArgv: [] };
 }
 
-function inputSource(inputs: LayerInputs, spec: LayerSpec, transport: 'auto' | 'tensors'): InputSource {
+function inputSource(inputs: Record<string, Tensor>, spec: LayerSpec, transport: 'auto' | 'tensors'): InputSource {
   if (transport === 'auto' && spec.source.kind === 'synthetic') return { kind: 'synthetic' };
   if (transport === 'auto' && spec.source.kind === 'file') return { kind: 'file', path: spec.source.path };
   return { kind: 'tensors', tensors: tensorsToWire(inputs as unknown as Record<string, never>) };
@@ -97,7 +100,7 @@ export class CudaBackend implements ComputeBackend {
     return child;
   }
 
-  private request(make: (id: number) => WorkerRequest, signal?: AbortSignal): Promise<WorkerResponse> {
+  protected request(make: (id: number) => WorkerRequest, signal?: AbortSignal): Promise<WorkerResponse> {
     if (signal?.aborted) return Promise.reject(new MoeError('E_CANCELLED', 'GPU run cancelled before it started'));
     const child = this.worker();
     const id = this.nextId++;
@@ -129,25 +132,28 @@ export class CudaBackend implements ComputeBackend {
     });
   }
 
-  private static unwrap(r: WorkerResponse): Extract<WorkerResponse, { ok: true }> {
+  protected static unwrap(r: WorkerResponse): Extract<WorkerResponse, { ok: true }> {
     if (r.ok) return r;
     throw new MoeError(r.error.code as ErrorCode, r.error.message, 'tensor' in r.error ? r.error.tensor : undefined);
   }
 
   async run(raw: Record<string, Tensor>, spec: LayerSpec, plan: RunPlan, opts: RunOptions = {}): Promise<BackendRun> {
-    // the addon runs the contiguous recipe's stages; other recipes are refused by selectBackend before this
-    if (spec.recipe.id !== 'contiguous')
-      throw new MoeError('E_BACKEND', `the CUDA addon has no kernels for the ${spec.recipe.id} recipe; run it with --backend cpu`);
-    const inputs = raw as unknown as LayerInputs;
+    // the addon runs the stages its recipe lists in cudaStages (selectBackend refuses recipes without any)
+    const recipe = recipeById(spec.recipe.id);
+    const stages = plan.stages.map((s) => s.id);
+    const missing = stages.filter((id) => !recipe.cudaStages?.includes(id));
+    if (missing.length)
+      throw new MoeError('E_BACKEND', `the CUDA addon has no kernels for stage${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of the ${recipe.id} recipe; run it with --backend cpu`);
+    const inputs = raw;
     const last = plan.stages.at(-1)?.id ?? 'setup';
     const repeats = opts.repeats ?? 5;
     if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000)
       throw new MoeError('E_VALUE', `repeats: expected an integer within 1…1000, got ${repeats}`);
     opts.onProgress?.('setup', 0, 'running the layer on the GPU');
-    const source = inputSource(inputs, spec, this.opts.inputTransport ?? 'auto');
+    const source = inputSource(inputs, spec, opts.inputsGiven ? 'tensors' : (this.opts.inputTransport ?? 'auto'));
     // tensors given by the caller are checked here, before anything is sent (the worker and the addon check again)
-    if (source.kind === 'tensors') nativeArgs(inputs, spec, repeats);
-    const r = CudaBackend.unwrap(await this.request((id) => ({ type: 'run', id, spec, source, repeats }), opts.signal));
+    if (source.kind === 'tensors') nativeArgs(inputs, spec, stages, repeats);
+    const r = CudaBackend.unwrap(await this.request((id) => ({ type: 'run', id, spec, source, stages, repeats }), opts.signal));
     const run = r.run;
     if (!run) throw new MoeError('E_BACKEND', 'the GPU worker answered without a result');
     opts.onProgress?.(last, 1, 'done');
@@ -156,6 +162,7 @@ export class CudaBackend implements ComputeBackend {
       timesMs: run.timesMs as Record<StageId, number>,
       device: run.device,
       notes: run.notes,
+      ...(isAddonGemmKernel(run.gemmKernel) ? { gemmKernel: run.gemmKernel } : {}),
     };
   }
 
@@ -164,11 +171,6 @@ export class CudaBackend implements ComputeBackend {
     const r = CudaBackend.unwrap(await this.request((id) => ({ type: 'memInfo', id })));
     if (!r.memInfo) throw new MoeError('E_BACKEND', 'the GPU worker answered without memory figures');
     return r.memInfo;
-  }
-
-  /** Test hook: a trapping kernel in the worker; resolves to the E_BACKEND error it produced. */
-  async faultForTest(): Promise<void> {
-    CudaBackend.unwrap(await this.request((id) => ({ type: 'fault', id })));
   }
 
   dispose(): void {

@@ -6,21 +6,23 @@
  * worker and starts a fresh one for the next run. Bundled to dist/gpuWorker.js by esbuild.mjs.
  */
 import { MoeError } from '../errors';
-import type { LayerInputs } from './types';
 import type { LayerSpec } from '../spec';
 import type { StageId } from '../trace';
-import { loadAddon, type NativeAddon } from '../native/addon';
-import { inputsFromWire, nativeArgs, stageTensorsFromNative, tensorsToWire, type WireTensor } from '../native/marshal';
-import { syntheticInputs } from '../synthetic';
-import { loadLayerFile } from '../inputs';
+import type { Tensor } from '../tensor';
+import { DEV_EXPORTS_ENV, loadAddon, type NativeAddon, type NativeDevAddon } from '../native/addon';
+import { stageTensorsFromNative, tensorsFromWire, tensorsToWire, type WireTensor } from '../native/marshal';
+import { nativeArgs } from '../native/layerArgs';
+import { recipeById } from '../recipes/index';
+import { loadLayer } from '../layerFile';
 import { interpretProbe } from './probe';
 
 export type InputSource = { kind: 'synthetic' } | { kind: 'file'; path: string } | { kind: 'tensors'; tensors: Record<string, WireTensor> };
 
 export type WorkerRequest =
-  | { type: 'run'; id: number; spec: LayerSpec; source: InputSource; repeats: number }
+  /** `stages`: the plan's stage ids, in order (the addon runs exactly these) */
+  | { type: 'run'; id: number; spec: LayerSpec; source: InputSource; stages: StageId[]; repeats: number }
   | { type: 'memInfo'; id: number }
-  /** test hook: launches a trapping kernel, to show that a device fault is contained */
+  /** test hook, answered only when the worker runs with MOE_NATIVE_DEV=1: a trapping kernel (a contained device fault) */
   | { type: 'fault'; id: number };
 
 export interface WorkerRunResult {
@@ -28,7 +30,8 @@ export interface WorkerRunResult {
   timesMs: Record<StageId, number>;
   device: string;
   notes: string[];
-  mSum: number;
+  /** the grouped-GEMM kernel the addon really ran ('wgmma' or 'mma.sync') */
+  gemmKernel: string;
 }
 
 export type WorkerResponse =
@@ -50,25 +53,29 @@ function ensureAddon(): NativeAddon {
   return a;
 }
 
-function inputsFor(spec: LayerSpec, source: InputSource): LayerInputs {
-  if (source.kind === 'synthetic') return syntheticInputs(spec);
-  if (source.kind === 'file') return loadLayerFile(source.path);
-  return inputsFromWire(source.tensors);
+/** the recipe's inputs: regenerated from the seed, read from the file, or as sent */
+function inputsFor(spec: LayerSpec, source: InputSource): Record<string, Tensor> {
+  const recipe = recipeById(spec.recipe.id);
+  if (source.kind === 'synthetic') return recipe.synthetic(spec, { defer: false }).inputs;
+  if (source.kind === 'file') return loadLayer(source.path, { recipe: recipe.id }).inputs;
+  return tensorsFromWire(source.tensors);
 }
 
 function handle(req: WorkerRequest): WorkerResponse {
   const a = ensureAddon();
   if (req.type === 'memInfo') return { id: req.id, ok: true, memInfo: a.memInfo() };
   if (req.type === 'fault') {
-    a.faultForTest();
+    const dev = a as Partial<NativeDevAddon>;
+    if (!dev.faultForTest) throw new MoeError('E_SPEC', `the fault hook is a test hook: start the worker with ${DEV_EXPORTS_ENV}=1`);
+    dev.faultForTest();
     return { id: req.id, ok: true };
   }
   const inputs = inputsFor(req.spec, req.source);
-  const { cfg, tensors, notes } = nativeArgs(inputs, req.spec, req.repeats);
+  const { cfg, tensors, notes } = nativeArgs(inputs, req.spec, req.stages, req.repeats);
   const r = a.runLayer(cfg, tensors);
-  const stage = stageTensorsFromNative(r, cfg);
+  const stage = stageTensorsFromNative(r);
   notes.push(`GPU times: CUDA events, median of ${req.repeats} runs per stage after one warm-up`);
-  return { id: req.id, ok: true, run: { tensors: tensorsToWire(stage), timesMs: r.timesMs, device, notes, mSum: r.mSum } };
+  return { id: req.id, ok: true, run: { tensors: tensorsToWire(stage), timesMs: r.timesMs, device, notes, gemmKernel: r.gemmKernel } };
 }
 
 function send(msg: WorkerResponse): void {

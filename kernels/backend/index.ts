@@ -3,10 +3,11 @@
  * with the probe's reason; 'cuda' → CUDA or a MoeError 'E_BACKEND' carrying the reason. The CUDA module is loaded
  * only when the probe succeeds, so a machine without the addon never touches it.
  */
-import type { BackendChoice } from '../spec';
+import type { BackendChoice, LayerSpec } from '../spec';
 import type { ComputeBackend } from './types';
 import type { RecipeSpec } from '../recipes/types';
 import { MoeError } from '../errors';
+import { cudaRefusal } from './cudaSupport';
 import { probeCuda } from './probe';
 import { CpuBackend } from './cpu';
 
@@ -16,14 +17,14 @@ export interface SelectedBackend {
   reason: string;
 }
 
-export async function selectBackend(choice: BackendChoice, recipe?: RecipeSpec): Promise<SelectedBackend> {
+export async function selectBackend(choice: BackendChoice, recipe?: RecipeSpec, spec?: LayerSpec): Promise<SelectedBackend> {
   if (choice === 'cpu') return { backend: new CpuBackend(), reason: 'CPU backend requested' };
   if (choice !== 'auto' && choice !== 'cuda')
     throw new MoeError('E_SPEC', `backend must be 'auto', 'cpu' or 'cuda', got '${String(choice)}'`);
-  if (recipe && !recipe.cudaStages) {
-    const why = `the CUDA addon has no kernels for the ${recipe.id} recipe (${recipe.label})`;
-    if (choice === 'cuda') throw new MoeError('E_BACKEND', `CUDA backend requested but ${why}; run it with --backend cpu`);
-    return { backend: new CpuBackend(), reason: `${why} — using the CPU reference` };
+  const refused = cudaRefusal(recipe, spec);
+  if (refused) {
+    if (choice === 'cuda') throw new MoeError('E_BACKEND', `CUDA backend requested but ${refused}; run it with --backend cpu`);
+    return { backend: new CpuBackend(), reason: `${refused} — using the CPU reference` };
   }
   const probe = await probeCuda();
   if (probe.ok) {

@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor';
 import type { LayerSpec } from '../spec';
 import type { StageId } from '../trace';
 import type { RunPlan } from '../recipes/types';
+import type { AddonGemmKernel } from '../arch/addonKernels';
 
 /** The contiguous recipe's inputs under vLLM FusedMoE names (other recipes declare their own in their folder). */
 export type LayerInputs = {
@@ -42,6 +43,11 @@ export interface RunOptions {
   /** timed repetitions per stage after warm-up (GPU); the median is reported */
   repeats?: number;
   /**
+   * The inputs are the caller's own tensors, not what the spec's source would make: a backend that rebuilds inputs
+   * elsewhere (the CUDA worker regenerates synthetic specs from their seed) must send these instead.
+   */
+  inputsGiven?: boolean;
+  /**
    * A stage finished; `tensors` is the record the backend fills (the stages done so far). Awaited, so the caller can
    * yield and post a partial picture before the next (long) stage starts. Backends that run the layer in one piece
    * (CUDA) need not call it.
@@ -56,6 +62,8 @@ export interface BackendRun {
   /** device name as the backend reports it, e.g. "NVIDIA H100 80GB HBM3" or "CPU (2 threads)" */
   device: string;
   notes?: string[];
+  /** the addon's grouped-GEMM kernel that really ran (CUDA): the trace reports it, not the one the spec asked for */
+  gemmKernel?: AddonGemmKernel;
 }
 
 export interface ComputeBackend {

@@ -9,11 +9,12 @@ namespace moe {
 namespace {
 
 __global__ void activationKernel(const uint16_t* __restrict__ d1, int rows, int N, Activation kind, float clampLimit,
-                                 const float* __restrict__ rowWeight, uint16_t* __restrict__ out) {
+                                 const float* __restrict__ rowWeight, uint16_t* __restrict__ out, MaskedRows valid) {
   const int vecsPerRow = N / 8;
   const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= static_cast<long long>(rows) * vecsPerRow) return;
   const int r = static_cast<int>(i / vecsPerRow);
+  if (!valid.valid(r)) return;
   const int c = static_cast<int>(i % vecsPerRow) * 8;
   const uint16_t* rowIn = d1 + static_cast<size_t>(r) * 2 * N;
   const uint4 g4 = *reinterpret_cast<const uint4*>(rowIn + c);
@@ -43,16 +44,27 @@ __global__ void activationKernel(const uint16_t* __restrict__ d1, int rows, int 
   *reinterpret_cast<uint4*>(out + static_cast<size_t>(r) * N + c) = make_uint4(ow[0], ow[1], ow[2], ow[3]);
 }
 
-}  // namespace
-
-void launchActivation(const uint16_t* d1, int rows, int N, Activation kind, float clampLimit, const float* rowWeight,
-                      uint16_t* out, cudaStream_t stream) {
+void launchActivationRows(const uint16_t* d1, int rows, int N, Activation kind, float clampLimit, const float* rowWeight,
+                          uint16_t* out, MaskedRows valid, cudaStream_t stream) {
   require(N > 0 && N % 8 == 0, "E_SHAPE", "activation: intermediate size N must be a positive multiple of 8, got " + std::to_string(N));
   require(kind == Activation::Silu || clampLimit > 0.f, "E_VALUE", "activation: SwiGLU clamp limit must be positive");
   const long long total = static_cast<long long>(rows) * (N / 8);
   if (total == 0) return;
-  activationKernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream>>>(d1, rows, N, kind, clampLimit, rowWeight, out);
+  activationKernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream>>>(d1, rows, N, kind, clampLimit, rowWeight, out, valid);
   MOE_LAUNCH_CHECK("activationKernel");
+}
+
+}  // namespace
+
+void launchActivation(const uint16_t* d1, int rows, int N, Activation kind, float clampLimit, const float* rowWeight,
+                      uint16_t* out, cudaStream_t stream) {
+  launchActivationRows(d1, rows, N, kind, clampLimit, rowWeight, out, MaskedRows{}, stream);
+}
+
+void launchActivationMasked(const uint16_t* d1, int E, int maxM, int N, const int* maskedM, Activation kind,
+                            float clampLimit, uint16_t* out, cudaStream_t stream) {
+  require(E > 0 && maxM > 0 && maskedM != nullptr, "E_SHAPE", "masked activation: expected E, max_m > 0 and masked_m");
+  launchActivationRows(d1, E * maxM, N, kind, clampLimit, nullptr, out, MaskedRows{maskedM, maxM}, stream);
 }
 
 }  // namespace moe

@@ -35,15 +35,15 @@ export interface NativeProbe {
   devices: NativeDevice[];
 }
 
-export interface NativeLayerConfig {
-  M: number;
+/** What every recipe's layer run is told: the plan, the architecture and the numeric recipe. */
+interface NativeLayerCommon {
+  /** the plan's stage ids, in the order they run (RunPlan.stages); the addon refuses ids it does not implement */
+  stages: readonly StageId[];
   K: number;
   N: number;
   E: number;
-  eGlobal?: number;
-  topk: number;
-  /** 90: float32 MN-major A scales; 100: packed UE8M0 */
-  arch: 90 | 100;
+  /** the spec architecture's compute capability × 10 (ArchSpec.computeCapability): 90 = float32 MN-major A scales, 100 = packed UE8M0 */
+  arch: number;
   quant: 'vllm' | 'deepgemm';
   scaleFormat: 'f32' | 'ue8m0';
   activation: 'silu' | 'swiglu';
@@ -52,40 +52,44 @@ export interface NativeLayerConfig {
   repeats?: number;
 }
 
-export interface NativeLayerTensors {
-  hidden_states: Uint16Array | Float32Array;
-  topk_ids: Int32Array | BigInt64Array;
-  topk_weights: Float32Array;
-  w13_weight: Uint8Array;
-  w13_weight_scale_inv: Float32Array;
-  w2_weight: Uint8Array;
-  w2_weight_scale_inv: Float32Array;
-  expert_map?: Int32Array;
+/** The contiguous recipe: hidden_states (M, K), top-k routing, optional expert map. */
+export interface NativeContiguousConfig extends NativeLayerCommon {
+  recipe: 'contiguous';
+  M: number;
+  eGlobal?: number;
+  topk: number;
+}
+
+/** The masked recipe: hidden_states (E, maxM, K) and masked_m (E). */
+export interface NativeMaskedConfig extends NativeLayerCommon {
+  recipe: 'masked';
+  maxM: number;
+}
+
+export type NativeLayerConfig = NativeContiguousConfig | NativeMaskedConfig;
+
+/** Flat row-major inputs under their DESIGN.md names (hidden_states, topk_ids or masked_m, the weights, …). */
+export type NativeLayerTensors = Record<string, Uint8Array | Uint16Array | Int32Array | BigInt64Array | Float32Array>;
+
+/** One stage tensor as the addon returns it: its storage with the strides that address it. */
+export interface NativeTensor {
+  dtype: 'f8e4m3fn' | 'bf16' | 'f32' | 'i32';
+  shape: number[];
+  strides: number[];
+  /** a kernel layout (the *_scale_layout tensors): kept as strided storage; anything else is made row-major */
+  kernelLayout: boolean;
+  data: Uint8Array | Uint16Array | Float32Array | Int32Array;
 }
 
 export interface NativeLayerResult {
-  mSum: number;
+  /** rows the GEMMs ran over: M_sum (contiguous) or E·max_m (masked) */
+  rows: number;
+  /** per stage id of the plan */
   timesMs: Record<StageId, number>;
-  tensors: {
-    a1q: Uint8Array;
-    a1q_scale: Float32Array;
-    /** SM90: MN-major f32 storage ((G−1)·Ma + M); SM100: packed i32 storage (Ma·⌈G/4⌉) */
-    a1q_scale_layout: Float32Array | Int32Array;
-    expert_counts: Int32Array;
-    m_indices: Int32Array;
-    inv_perm: Int32Array;
-    a1q_permuted: Uint8Array;
-    /** (M_sum, G) MN-major storage, column stride M_sum */
-    a1q_scale_permuted_mn: Float32Array;
-    mm1_out: Uint16Array;
-    act_out: Uint16Array;
-    a2q: Uint8Array;
-    /** (M_sum, N/128) MN-major storage, column stride M_sum */
-    a2q_scale_mn: Float32Array;
-    a2q_scale_packed?: Int32Array;
-    mm2_out: Uint16Array;
-    output: Uint16Array;
-  };
+  /** the grouped-GEMM kernel that really ran (wgmma only for an SM90 spec on an sm_90 device) */
+  gemmKernel: 'wgmma' | 'mma.sync';
+  /** outputs of the stages that ran, under their DESIGN.md names */
+  tensors: Record<string, NativeTensor>;
 }
 
 export interface NativeQuantizeArgs {
@@ -120,6 +124,16 @@ export interface NativeAddon {
     topk: number;
     maxM?: number;
   }): { a: Uint8Array; scale: Float32Array; maskedM: Int32Array; invPerm: Int32Array };
+}
+
+/** The contiguous layer as benchLayer takes it: every stage, inputs generated on the device. */
+export type NativeBenchLayerConfig = Omit<NativeContiguousConfig, 'recipe' | 'stages'> & { seed?: number };
+
+/**
+ * Exports for development only, present when the loading process sets MOE_NATIVE_DEV=1 (the GPU tests,
+ * `npm run bench:gpu`): benchmarks and a trapping kernel.
+ */
+export interface NativeDevAddon extends NativeAddon {
   benchGemm(args: { rows: number[]; N: number; K: number; scaleLayout?: 'sm90' | 'sm100'; repeats?: number }): {
     ms: number;
     mSum: number;
@@ -127,9 +141,12 @@ export interface NativeAddon {
     executedFlops: number;
   };
   benchQuantize(args: { M: number; K: number; repeats?: number }): { ms: number; bytes: number };
-  benchLayer(cfg: NativeLayerConfig & { seed?: number }): { mSum: number; timesMs: Record<StageId, number> };
+  benchLayer(cfg: NativeBenchLayerConfig): { mSum: number; timesMs: Record<StageId, number> };
   faultForTest(): void;
 }
+
+/** The environment variable that makes the addon export NativeDevAddon's functions. */
+export const DEV_EXPORTS_ENV = 'MOE_NATIVE_DEV';
 
 /** The repository (or installed extension) root: the nearest folder above `from` holding package.json. */
 export function packageRoot(from: string = __dirname): string {
@@ -169,4 +186,13 @@ export function missingAddonReason(path = addonPath()): string {
 export function loadAddon(path = addonPath()): NativeAddon {
   const req = createRequire(__filename);
   return req(path) as NativeAddon;
+}
+
+/** Loads the addon with its development exports (sets MOE_NATIVE_DEV=1 first: the addon reads it when it loads). */
+export function loadDevAddon(path = addonPath()): NativeDevAddon {
+  process.env[DEV_EXPORTS_ENV] = '1';
+  const a = loadAddon(path) as Partial<NativeDevAddon>;
+  if (typeof a.benchGemm !== 'function')
+    throw new Error(`the addon at ${path} was loaded earlier in this process without ${DEV_EXPORTS_ENV}=1: its development exports are missing`);
+  return a as NativeDevAddon;
 }

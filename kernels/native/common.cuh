@@ -35,4 +35,16 @@ __device__ inline uint16_t floatToBf16Bits(float x) {
   return *reinterpret_cast<uint16_t*>(&b);
 }
 
+// Masked rows (DeepEP low-latency buffers): a tensor is (E, maxM, ·) and only the first maskedM[e] rows of expert e
+// carry data; kernels neither read nor write the others (the caller zeroes the outputs once). maskedM null: all rows.
+struct MaskedRows {
+  const int* maskedM = nullptr;
+  int maxM = 0;
+  __device__ bool valid(int row) const {
+    if (!maskedM) return true;
+    const int e = row / maxM;
+    return row - e * maxM < __ldg(maskedM + e);
+  }
+};
+
 }  // namespace moe

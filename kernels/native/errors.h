@@ -1,5 +1,5 @@
-// Host-side error discipline of the CUDA addon (no device code, so binding.cc compiles with the host compiler).
-// Every CUDA call goes through MOE_CUDA_CHECK and every launch is followed by MOE_LAUNCH_CHECK, so a fault
+// Host-side error discipline of the CUDA addon (no device code, so the bindings in binding/ compile with the host
+// compiler). Every CUDA call goes through MOE_CUDA_CHECK and every launch is followed by MOE_LAUNCH_CHECK, so a fault
 // surfaces as a MoeNativeError carrying the CUDA error text instead of garbage in a later stage.
 #pragma once
 #include <cuda_runtime.h>

@@ -5,6 +5,9 @@
 // blocks through a 3-stage cp.async pipeline into 128-byte-swizzled shared memory; each K-block's partial sums are
 // "promoted" into the float32 accumulator with their two scales, as DeepGEMM does (so on the golden files the
 // wgmma path reproduces DeepGEMM's outputs bit for bit). Tiles whose first row is padding (m_indices −1) are skipped.
+// The masked variant (DeepEP low-latency buffers, DeepGEMM m_grouped_fp8_gemm_nt_masked) runs the same kernels over
+// (E, max_m, K): expert e owns rows [e·max_m, (e+1)·max_m), tiles start only below masked_m[e], and A's scales are
+// expert e's own MN-major block (docs/layouts-and-stages.md §"Masked").
 #include "common.cuh"
 #include "ops.h"
 #include <cstdlib>
@@ -86,25 +89,46 @@ __device__ inline void wgmma64x128(float (&d)[64], uint64_t da, uint64_t db, int
 #endif
 }
 
+// Which expert a tile of rows belongs to and where its A scales are (contiguous: m_indices, one MN-major (M_sum, G)
+// matrix with column stride M_sum; masked: rows of expert e are [e·maxM, (e+1)·maxM), its scales an MN-major
+// (maxM, G) block at e·sfaGroupStride with column stride align(maxM, 4)). A tile never spans two experts.
+struct RowGroups {
+  const int* mIndices = nullptr;  // contiguous
+  const int* maskedM = nullptr;   // masked
+  int maxM = 0;
+  int sfaColStride = 0;
+  long long sfaGroupStride = 0;
+};
+
+// The tile's expert, or −1 when it holds no valid row (padding, or past masked_m[e]): the whole tile is skipped.
+__device__ inline int tileExpert(const RowGroups& g, int m0) {
+  if (!g.maskedM) return g.mIndices[m0];
+  const int e = m0 / g.maxM;
+  return m0 - e * g.maxM < __ldg(g.maskedM + e) ? e : -1;
+}
+
 template <bool kPackedSfa>
-__device__ inline float loadSfa(const float* sfaMn, const int32_t* sfaPacked, int mSum, int row, int kb) {
+__device__ inline float loadSfa(const float* sfaMn, const int32_t* sfaPacked, size_t base, int colStride, int row, int kb) {
   if constexpr (kPackedSfa) {
-    const uint32_t word = static_cast<uint32_t>(__ldg(sfaPacked + static_cast<size_t>(kb >> 2) * mSum + row));
+    const uint32_t word = static_cast<uint32_t>(__ldg(sfaPacked + base + static_cast<size_t>(kb >> 2) * colStride + row));
     return __uint_as_float(((word >> ((kb & 3) * 8)) & 0xffu) << 23);
   } else {
-    return __ldg(sfaMn + static_cast<size_t>(kb) * mSum + row);
+    return __ldg(sfaMn + base + static_cast<size_t>(kb) * colStride + row);
   }
 }
 
 template <bool kPackedSfa>
 __global__ void __launch_bounds__(THREADS, 1)
     groupedGemmKernel(const uint8_t* __restrict__ A, const float* __restrict__ sfaMn, const int32_t* __restrict__ sfaPacked,
-                      const uint8_t* __restrict__ B, const float* __restrict__ sfb, const int* __restrict__ mIndices,
-                      __nv_bfloat16* __restrict__ D, int mSum, int N, int K, int E) {
+                      const uint8_t* __restrict__ B, const float* __restrict__ sfb,
+                      __nv_bfloat16* __restrict__ D, RowGroups groups, int N, int K, int E) {
   extern __shared__ __align__(128) uint8_t smem[];
   const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
-  const int e = mIndices[m0];
+  const int e = tileExpert(groups, m0);
   if (e < 0 || e >= E) return;  // a padding tile (segments are 128-aligned, so a tile is one expert or none)
+  // masked: this expert's scale block and its rows counted from its first
+  const int sfaRow0 = groups.maskedM ? e * groups.maxM : 0;
+  const size_t sfaBase = groups.maskedM ? static_cast<size_t>(e) * groups.sfaGroupStride : 0;
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp >> 2, wn = warp & 3;  // 2 × 4 warps, each 64 rows × 32 columns
@@ -140,8 +164,8 @@ __global__ void __launch_bounds__(THREADS, 1)
     float sa[4][2];
 #pragma unroll
     for (int mt = 0; mt < 4; mt++) {
-      sa[mt][0] = loadSfa<kPackedSfa>(sfaMn, sfaPacked, mSum, rowBase + mt * 16, kb);
-      sa[mt][1] = loadSfa<kPackedSfa>(sfaMn, sfaPacked, mSum, rowBase + mt * 16 + 8, kb);
+      sa[mt][0] = loadSfa<kPackedSfa>(sfaMn, sfaPacked, sfaBase, groups.sfaColStride, rowBase + mt * 16 - sfaRow0, kb);
+      sa[mt][1] = loadSfa<kPackedSfa>(sfaMn, sfaPacked, sfaBase, groups.sfaColStride, rowBase + mt * 16 + 8 - sfaRow0, kb);
     }
     const float sb = __ldg(sfbTile + kb);
 
@@ -227,15 +251,17 @@ __device__ inline void loadStageW(uint8_t* sA, uint8_t* sB, const uint8_t* A, co
 template <bool kPackedSfa>
 __global__ void __launch_bounds__(W_THREADS, 3)
     groupedGemmWgmmaKernel(const uint8_t* __restrict__ A, const float* __restrict__ sfaMn, const int32_t* __restrict__ sfaPacked,
-                           const uint8_t* __restrict__ B, const float* __restrict__ sfb, const int* __restrict__ mIndices,
-                           __nv_bfloat16* __restrict__ D, int mSum, int N, int K, int E) {
+                           const uint8_t* __restrict__ B, const float* __restrict__ sfb,
+                           __nv_bfloat16* __restrict__ D, RowGroups groups, int N, int K, int E) {
 #ifdef MOE_HAS_WGMMA
   extern __shared__ __align__(1024) uint8_t smemRaw[];
   // the swizzle is a function of address bits 7–9: tiles must start on 1024-byte boundaries
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smemRaw) + 1023) & ~static_cast<uintptr_t>(1023));
   const int m0 = blockIdx.x * W_BM, n0 = blockIdx.y * BN;
-  const int e = mIndices[m0];
+  const int e = tileExpert(groups, m0);
   if (e < 0 || e >= E) return;  // padding only (a segment's valid rows come first)
+  const int sfaRow0 = groups.maskedM ? e * groups.maxM : 0;
+  const size_t sfaBase = groups.maskedM ? static_cast<size_t>(e) * groups.sfaGroupStride : 0;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int nk = K / BK, KB = K / 128, NB = N / 128;
   const float* sfbTile = sfb + (static_cast<size_t>(e) * NB + blockIdx.y) * KB;
@@ -259,8 +285,8 @@ __global__ void __launch_bounds__(W_THREADS, 3)
       if (next < nk) loadStageW(smem + st * W_STAGE_BYTES, smem + st * W_STAGE_BYTES + W_BM * BK, A, B, m0, n0, e, N, K, next);
       cpAsyncCommit();
     }
-    const float sa0 = loadSfa<kPackedSfa>(sfaMn, sfaPacked, mSum, r0, kb);
-    const float sa1 = loadSfa<kPackedSfa>(sfaMn, sfaPacked, mSum, r0 + 8, kb);
+    const float sa0 = loadSfa<kPackedSfa>(sfaMn, sfaPacked, sfaBase, groups.sfaColStride, r0 - sfaRow0, kb);
+    const float sa1 = loadSfa<kPackedSfa>(sfaMn, sfaPacked, sfaBase, groups.sfaColStride, r0 + 8 - sfaRow0, kb);
     const float sb = __ldg(sfbTile + kb);
     const uint8_t* sA = smem + (kb % W_STAGES) * W_STAGE_BYTES;
     const uint8_t* sB = sA + W_BM * BK;
@@ -291,8 +317,8 @@ __global__ void __launch_bounds__(W_THREADS, 3)
 #endif
 }
 
-/** wgmma on Hopper (sm_90) unless MOE_GEMM=mma; mma.sync everywhere else */
-bool useWgmma() {
+/** Hopper (sm_90) device, and MOE_GEMM is not "mma": where the wgmma kernel can run */
+bool deviceRunsWgmma() {
   static int use = -1;
   if (use < 0) {
     int dev = 0, major = 0;
@@ -304,19 +330,20 @@ bool useWgmma() {
   return use == 1;
 }
 
+bool useWgmma(GemmKernel k) { return k == GemmKernel::Auto ? deviceRunsWgmma() : k == GemmKernel::Wgmma; }
+
 template <bool kPacked>
 void launchTyped(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B, const float* sfb,
-                 const int* mIndices, uint16_t* D, int mSum, int N, int K, int E, cudaStream_t stream) {
-  const dim3 grid(mSum / BM, N / BN);
+                 const RowGroups& groups, uint16_t* D, int rows, int N, int K, int E, bool wgmma, cudaStream_t stream) {
   auto* out = reinterpret_cast<__nv_bfloat16*>(D);
-  if (useWgmma()) {
+  if (wgmma) {
     static bool configured = false;  // the attribute is per function; one device per process here
     if (!configured) {
       MOE_CUDA_CHECK(cudaFuncSetAttribute(groupedGemmWgmmaKernel<kPacked>, cudaFuncAttributeMaxDynamicSharedMemorySize, W_SMEM_BYTES));
       configured = true;
     }
-    const dim3 wgrid(mSum / W_BM, N / BN);
-    groupedGemmWgmmaKernel<kPacked><<<wgrid, W_THREADS, W_SMEM_BYTES, stream>>>(A, sfaMn, sfaPacked, B, sfb, mIndices, out, mSum, N, K, E);
+    const dim3 wgrid(rows / W_BM, N / BN);
+    groupedGemmWgmmaKernel<kPacked><<<wgrid, W_THREADS, W_SMEM_BYTES, stream>>>(A, sfaMn, sfaPacked, B, sfb, out, groups, N, K, E);
     MOE_LAUNCH_CHECK("groupedGemmWgmmaKernel");
     return;
   }
@@ -325,24 +352,62 @@ void launchTyped(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked,
     MOE_CUDA_CHECK(cudaFuncSetAttribute(groupedGemmKernel<kPacked>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
     configured = true;
   }
-  groupedGemmKernel<kPacked><<<grid, THREADS, SMEM_BYTES, stream>>>(A, sfaMn, sfaPacked, B, sfb, mIndices, out, mSum, N, K, E);
+  const dim3 grid(rows / BM, N / BN);
+  groupedGemmKernel<kPacked><<<grid, THREADS, SMEM_BYTES, stream>>>(A, sfaMn, sfaPacked, B, sfb, out, groups, N, K, E);
   MOE_LAUNCH_CHECK("groupedGemmKernel");
 }
 
-}  // namespace
-
-void launchGroupedGemm(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B, const float* sfb,
-                       const int* mIndices, uint16_t* D, int mSum, int N, int K, int E, cudaStream_t stream) {
-  const std::string dims = "(M_sum " + std::to_string(mSum) + ", N " + std::to_string(N) + ", K " + std::to_string(K) + ")";
-  require(mSum >= 0 && mSum % BM == 0, "E_SHAPE", "grouped GEMM: M_sum must be a multiple of 128 " + dims);
+void checkGemmSizes(int N, int K, int E, const float* sfaMn, const int32_t* sfaPacked, const std::string& dims) {
   require(N > 0 && N % BN == 0, "E_SHAPE", "grouped GEMM: N must be a positive multiple of 128 " + dims);
   require(K > 0 && K % BK == 0, "E_SHAPE", "grouped GEMM: K must be a positive multiple of 128 " + dims);
   require(E > 0, "E_SHAPE", "grouped GEMM: no experts");
   require((sfaMn != nullptr) != (sfaPacked != nullptr), "E_LAYOUT", "grouped GEMM: exactly one A-scale layout expected");
   require(N / BN <= 65535, "E_SHAPE", "grouped GEMM: N too large " + dims);
+}
+
+}  // namespace
+
+GemmKernel gemmKernelFor(int specArch) {
+  return specArch == 90 && deviceRunsWgmma() ? GemmKernel::Wgmma : GemmKernel::MmaSync;
+}
+
+int gemmRowTile(GemmKernel k) { return useWgmma(k) ? W_BM : BM; }
+
+void launchGroupedGemm(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B, const float* sfb,
+                       const int* mIndices, uint16_t* D, int mSum, int N, int K, int E, cudaStream_t stream, GemmKernel kernel) {
+  const std::string dims = "(M_sum " + std::to_string(mSum) + ", N " + std::to_string(N) + ", K " + std::to_string(K) + ")";
+  require(mSum >= 0 && mSum % BM == 0, "E_SHAPE", "grouped GEMM: M_sum must be a multiple of 128 " + dims);
+  checkGemmSizes(N, K, E, sfaMn, sfaPacked, dims);
   if (mSum == 0) return;
-  if (sfaPacked) launchTyped<true>(A, nullptr, sfaPacked, B, sfb, mIndices, D, mSum, N, K, E, stream);
-  else launchTyped<false>(A, sfaMn, nullptr, B, sfb, mIndices, D, mSum, N, K, E, stream);
+  RowGroups g;
+  g.mIndices = mIndices;
+  g.sfaColStride = mSum;
+  const bool wgmma = useWgmma(kernel);
+  if (sfaPacked) launchTyped<true>(A, nullptr, sfaPacked, B, sfb, g, D, mSum, N, K, E, wgmma, stream);
+  else launchTyped<false>(A, sfaMn, nullptr, B, sfb, g, D, mSum, N, K, E, wgmma, stream);
+}
+
+void launchGroupedGemmMasked(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B, const float* sfb,
+                             const int* maskedM, uint16_t* D, int E, int maxM, int N, int K, GemmKernel kernel, cudaStream_t stream) {
+  const std::string dims = "(E " + std::to_string(E) + ", max_m " + std::to_string(maxM) + ", N " + std::to_string(N) + ", K " + std::to_string(K) + ")";
+  checkGemmSizes(N, K, E, sfaMn, sfaPacked, dims);
+  require(maskedM != nullptr, "E_SHAPE", "masked GEMM: masked_m missing");
+  const bool wgmma = useWgmma(kernel);
+  const int tile = wgmma ? W_BM : BM;
+  // a tile must not span two experts: DeepGEMM's SM90 masked kernel has no such check, and with max_m = 96 it wrote
+  // one expert's last tile over the next expert's rows
+  require(maxM > 0 && maxM % tile == 0, "E_SHAPE",
+          "hidden_states: max_m = " + std::to_string(maxM) + " is not a multiple of the " + std::to_string(tile) + "-row tile of the " +
+              (wgmma ? "wgmma" : "mma.sync") + " masked GEMM " + dims + "; allocate the buffer with max_m = " +
+              std::to_string((maxM + tile - 1) / tile * tile));
+  require(static_cast<long long>(E) * maxM / tile <= 0x7fffffff, "E_SHAPE", "masked GEMM: too many row tiles " + dims);
+  RowGroups g;
+  g.maskedM = maskedM;
+  g.maxM = maxM;
+  g.sfaColStride = alignUp(maxM, 4);
+  g.sfaGroupStride = static_cast<long long>(g.sfaColStride) * (sfaPacked ? ceilDiv(K / 128, 4) : K / 128);
+  if (sfaPacked) launchTyped<true>(A, nullptr, sfaPacked, B, sfb, g, D, E * maxM, N, K, E, wgmma, stream);
+  else launchTyped<false>(A, sfaMn, nullptr, B, sfb, g, D, E * maxM, N, K, E, wgmma, stream);
 }
 
 }  // namespace moe

@@ -1,21 +1,25 @@
-// The whole MoE layer on the device: inputs go up once, every stage runs on device buffers, and only what the
-// caller asks for comes back. Each stage is timed with CUDA events after a warm-up (median of `repeats`).
+// The whole MoE layer on the device for one recipe's plan: the caller names the recipe and the ordered stage ids
+// (the TypeScript plan's), inputs go up once, every stage runs on device buffers, and only the outputs of the stages
+// that ran come back. Each stage is timed with CUDA events after a warm-up (median of `repeats`), keyed by its id.
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 #include "ops.h"
 
 namespace moe {
 
 enum class RouterWeight : int { Reduce = 0, Input = 1, Activation = 2 };
-constexpr int kStages = 8;  // quantize, transform_scales, permute, gemm1, activation, requantize, gemm2, unpermute
-extern const char* const kStageNames[kStages];
 
 struct LayerConfig {
-  int M = 0, K = 0, N = 0, E = 0, eGlobal = 0, topk = 0;
+  std::string recipe = "contiguous";
+  // the plan: stage ids in the order they run (empty: every stage the recipe has, in its order)
+  std::vector<std::string> stages;
+  // contiguous: hidden_states (M, K), top-k routing; masked: hidden_states (E, maxM, K) with masked_m (E)
+  int M = 0, K = 0, N = 0, E = 0, eGlobal = 0, topk = 0, maxM = 0;
   bool xBf16 = true, ids64 = false, hasExpertMap = false;
-  int arch = 90;  // 90 = SM90 float32 MN-major scales, 100 = SM100 packed UE8M0
+  int arch = 90;  // the spec's compute capability × 10: 90 = float32 MN-major scales, 100 = packed UE8M0
   Convention conv = Convention::Vllm;
   bool ue8m0 = false;
   Activation act = Activation::Silu;
@@ -24,7 +28,7 @@ struct LayerConfig {
   int repeats = 5;
 };
 
-// Host views of the inputs (validated, then uploaded). Sizes follow LayerConfig.
+// Host views of the inputs (validated, then uploaded). Sizes follow LayerConfig; a recipe ignores what it does not read.
 struct LayerHostInputs {
   const void* x = nullptr;
   const void* topkIds = nullptr;
@@ -34,6 +38,7 @@ struct LayerHostInputs {
   const uint8_t* w2 = nullptr;
   const float* w2Scale = nullptr;
   const int32_t* expertMap = nullptr;
+  const int32_t* maskedM = nullptr;
 };
 
 // Device-resident inputs (the benchmark generates them on the device).
@@ -46,24 +51,24 @@ struct LayerDeviceInputs {
   const uint8_t* w2 = nullptr;
   const float* w2Scale = nullptr;
   const int32_t* expertMap = nullptr;
+  const int32_t* maskedM = nullptr;
+};
+
+// One stage tensor as the TypeScript side builds it: its DESIGN.md name, dtype ('f8e4m3fn', 'bf16', 'f32', 'i32'),
+// logical shape, and the strides (elements) of `data`. A kernel layout (the *_scale_layout tensors) is kept as its
+// strided storage; anything else is made row-major on the TypeScript side.
+struct OutTensor {
+  std::string name, dtype;
+  std::vector<long long> shape, strides;
+  bool kernelLayout = false;
+  std::vector<uint8_t> data;
 };
 
 struct LayerOutputs {
-  int mSum = 0;
-  double timesMs[kStages] = {0, 0, 0, 0, 0, 0, 0, 0};
-  bool fetched = false;
-  std::vector<uint8_t> a1q;
-  std::vector<float> a1qScale;              // (M, G) row-major
-  std::vector<float> a1qScaleLayoutF32;     // SM90: MN-major storage, (G−1)·Ma + M elements
-  std::vector<int32_t> a1qScaleLayoutI32;   // SM100: packed storage, Ma·⌈G/4⌉ words
-  std::vector<int32_t> counts, mIndices, invPerm;
-  std::vector<uint8_t> aPerm;               // (M_sum, K) permuted FP8 rows
-  std::vector<float> sfaPermMn;             // (M_sum, K/128) MN-major storage, column stride M_sum
-  std::vector<uint16_t> mm1, act;
-  std::vector<uint8_t> a2q;
-  std::vector<float> a2qScaleMn;            // (M_sum, N/128) MN-major storage, column stride M_sum
-  std::vector<int32_t> a2qScalePacked;      // SM100 only
-  std::vector<uint16_t> mm2, y;
+  long long rows = 0;                                  // rows the GEMMs ran over: M_sum, or E·max_m
+  std::vector<std::pair<std::string, double>> timesMs;  // per stage of the plan, in its order
+  std::string gemmKernel;                              // "wgmma" or "mma.sync": what really ran
+  std::vector<OutTensor> tensors;
 };
 
 // Throws MoeNativeError (E_SHAPE / E_VALUE / E_SPEC) before anything touches the device.

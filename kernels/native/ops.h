@@ -1,5 +1,5 @@
-// Host-side launchers of the stage kernels (one .cu per family). Plain C++ types only, so binding.cc compiles
-// with the host compiler. Pointers are device pointers; every launcher validates its sizes before launching and
+// Host-side launchers of the stage kernels (one .cu per family). Plain C++ types only, so the bindings
+// (binding/*.cc) compile with the host compiler. Pointers are device pointers; every launcher validates its sizes before launching and
 // checks the launch (MOE_LAUNCH_CHECK).
 #pragma once
 #include <cuda_runtime.h>
@@ -10,6 +10,8 @@ namespace moe {
 enum class Convention : int { Vllm = 0, DeepGemm = 1 };
 enum class ScaleOut : int { RowMajor = 0, MnMajor = 1 };
 enum class Activation : int { Silu = 0, SwiGlu = 1 };
+// Which grouped-GEMM kernel runs: Auto = wgmma on an sm_90 device (unless MOE_GEMM=mma), mma.sync elsewhere.
+enum class GemmKernel : int { Auto = 0, Wgmma = 1, MmaSync = 2 };
 
 // quantize.cu — per-token-group (1×128) activation quantization. x is (M, K) bf16 (raw bits) or f32.
 // Scales go row-major (M, K/128) or MN-major with column stride `mnStride` (≥ M; align(M, 4) for TMA).
@@ -17,6 +19,12 @@ enum class Activation : int { Silu = 0, SwiGlu = 1 };
 void launchQuantizeActivations(const void* x, bool xIsBf16, int M, int K, Convention conv, bool ue8m0,
                                const float* rowWeight, uint8_t* q, float* scales, ScaleOut layout, int mnStride,
                                cudaStream_t stream);
+
+// quantize.cu — the same per-token-group quantization over DeepEP's masked buffers: x (E, maxM, K), only the first
+// maskedM[e] rows of expert e (device array) are read and written; q (E·maxM, K), scales row-major (E·maxM, K/128).
+// The other rows are left as they are: the caller zeroes q and scales once.
+void launchQuantizeMaskedRows(const void* x, bool xIsBf16, int E, int maxM, int K, const int* maskedM, Convention conv,
+                              bool ue8m0, uint8_t* q, float* scalesRowMajor, cudaStream_t stream);
 
 // quantize.cu — 128×128 block quantization of weights (E, R, C) → q (E, R, C), scales (E, ⌈R/128⌉, ⌈C/128⌉).
 void launchQuantizeWeightBlocks(const void* w, bool isBf16, int E, int R, int C, Convention conv, bool ue8m0,
@@ -61,12 +69,28 @@ void launchMaskedGather(const uint8_t* q, const float* scales, int K, int G, int
 // Tiles whose first row has m_indices −1 are skipped. mSum, N, K multiples of 128.
 void launchGroupedGemm(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B,
                        const float* sfb, const int* mIndices, uint16_t* D, int mSum, int N, int K, int E,
-                       cudaStream_t stream);
+                       cudaStream_t stream, GemmKernel kernel = GemmKernel::Auto);
+// gemm.cu — the masked variant (DeepGEMM m_grouped_fp8_gemm_nt_masked): A (E, maxM, K), D (E, maxM, N); expert e's
+// A scales are its own MN-major block: f32 (E, maxM, K/128) strides (Ma·G, 1, Ma) or packed UE8M0 int32
+// (E, Ma, ⌈G/4⌉), Ma = align(maxM, 4). Only row tiles starting below maskedM[e] (device array) run; rows of those
+// tiles past maskedM[e] are computed from whatever A holds there (zero after launchQuantizeMaskedRows); D's other
+// rows are not written. maxM must be a multiple of the kernel's row tile (gemmRowTile).
+void launchGroupedGemmMasked(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B,
+                             const float* sfb, const int* maskedM, uint16_t* D, int E, int maxM, int N, int K,
+                             GemmKernel kernel, cudaStream_t stream);
+// The kernel that runs for a spec of this architecture (compute capability × 10) on this device: wgmma only for an
+// SM90 spec on an sm_90 device (and not MOE_GEMM=mma); otherwise mma.sync (the addon has no tcgen05 kernel).
+GemmKernel gemmKernelFor(int specArch);
+// Rows per tile of a kernel (wgmma 64, mma.sync 128).
+int gemmRowTile(GemmKernel kernel);
 
 // activation.cu — d1 (rows, 2N) bf16 → (rows, N) bf16: silu(gate)·up (optionally clamped SwiGLU and a per-row
 // weight), f32 math, one BF16 rounding.
 void launchActivation(const uint16_t* d1, int rows, int N, Activation kind, float clampLimit, const float* rowWeight,
                       uint16_t* out, cudaStream_t stream);
+// activation.cu — over masked buffers d1 (E, maxM, 2N) → out (E, maxM, N): rows past maskedM[e] are not written.
+void launchActivationMasked(const uint16_t* d1, int E, int maxM, int N, const int* maskedM, Activation kind,
+                            float clampLimit, uint16_t* out, cudaStream_t stream);
 
 // unpermute.cu — y[t] = Σ_slot w · d2[inv_perm[t,slot]] (f32 in slot order, BF16 out); weights nullable (= 1).
 void launchUnpermute(const uint16_t* d2, int K, const int* invPerm, const float* topkWeights, int M, int k,

@@ -92,21 +92,24 @@ template <bool kBf16, int kGroupsPerHalf>
 __global__ void __launch_bounds__(256) quantizeActivationsKernel(const void* __restrict__ x, long long groups, int G,
                                                                  Convention conv, bool ue8m0, const float* __restrict__ rowWeight,
                                                                  uint8_t* __restrict__ q, float* __restrict__ scales,
-                                                                 ScaleOut layout, int mnStride) {
+                                                                 ScaleOut layout, int mnStride, MaskedRows rows) {
   const int lane = threadIdx.x & 15;
   const long long warp = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const long long first = warp * 2 * kGroupsPerHalf + ((threadIdx.x >> 4) & 1);
   const unsigned mask = 0xffffu << (threadIdx.x & 16);
   GroupSlice<kBf16> raw[kGroupsPerHalf];
+  bool live[kGroupsPerHalf];
 #pragma unroll
   for (int u = 0; u < kGroupsPerHalf; u++) {
     const long long g = first + 2 * u;
-    if (g < groups) raw[u] = loadSlice<kBf16>(x, static_cast<size_t>(g) * 128 + lane * 8);
+    live[u] = g < groups && rows.valid(static_cast<int>(g / G));
+    if (live[u]) raw[u] = loadSlice<kBf16>(x, static_cast<size_t>(g) * 128 + lane * 8);
   }
 #pragma unroll
   for (int u = 0; u < kGroupsPerHalf; u++) {
     const long long g = first + 2 * u;
     if (g >= groups) break;  // uniform per half-warp: the shuffles below use only that half's lanes
+    if (!live[u]) continue;  // a masked row: uniform per half-warp too (one group, one row)
     const int row = static_cast<int>(g / G);
     const int j = static_cast<int>(g - static_cast<long long>(row) * G);
     float v[8];
@@ -190,11 +193,8 @@ __global__ void quantizeWeightBlocksKernel(const void* __restrict__ w, int R, in
   if (threadIdx.x == 0) scales[(static_cast<size_t>(e) * RB + rb) * CB + cb] = s;
 }
 
-}  // namespace
-
-void launchQuantizeActivations(const void* x, bool xIsBf16, int M, int K, Convention conv, bool ue8m0,
-                               const float* rowWeight, uint8_t* q, float* scales, ScaleOut layout, int mnStride,
-                               cudaStream_t stream) {
+void launchQuantize(const void* x, bool xIsBf16, int M, int K, Convention conv, bool ue8m0, const float* rowWeight,
+                    uint8_t* q, float* scales, ScaleOut layout, int mnStride, MaskedRows rows, cudaStream_t stream) {
   require(M >= 0 && K > 0 && K % 128 == 0, "E_SHAPE",
           "quantize: hidden size K must be a positive multiple of 128, got " + std::to_string(K));
   require(layout == ScaleOut::RowMajor || mnStride >= M, "E_LAYOUT",
@@ -207,11 +207,27 @@ void launchQuantizeActivations(const void* x, bool xIsBf16, int M, int K, Conven
   require(grid < (1ll << 31), "E_SHAPE", "quantize: tensor too large for one launch");
   if (xIsBf16)
     quantizeActivationsKernel<true, kQuantGroupsPerHalf><<<static_cast<unsigned>(grid), kBlock, 0, stream>>>(
-        x, groups, K / 128, conv, ue8m0, rowWeight, q, scales, layout, mnStride);
+        x, groups, K / 128, conv, ue8m0, rowWeight, q, scales, layout, mnStride, rows);
   else
     quantizeActivationsKernel<false, kQuantGroupsPerHalf><<<static_cast<unsigned>(grid), kBlock, 0, stream>>>(
-        x, groups, K / 128, conv, ue8m0, rowWeight, q, scales, layout, mnStride);
+        x, groups, K / 128, conv, ue8m0, rowWeight, q, scales, layout, mnStride, rows);
   MOE_LAUNCH_CHECK("quantizeActivationsKernel");
+}
+
+}  // namespace
+
+void launchQuantizeActivations(const void* x, bool xIsBf16, int M, int K, Convention conv, bool ue8m0,
+                               const float* rowWeight, uint8_t* q, float* scales, ScaleOut layout, int mnStride,
+                               cudaStream_t stream) {
+  launchQuantize(x, xIsBf16, M, K, conv, ue8m0, rowWeight, q, scales, layout, mnStride, MaskedRows{}, stream);
+}
+
+void launchQuantizeMaskedRows(const void* x, bool xIsBf16, int E, int maxM, int K, const int* maskedM, Convention conv,
+                              bool ue8m0, uint8_t* q, float* scalesRowMajor, cudaStream_t stream) {
+  require(E > 0 && maxM > 0 && maskedM != nullptr, "E_SHAPE", "masked quantize: expected E, max_m > 0 and masked_m");
+  require(static_cast<long long>(E) * maxM < (1ll << 31), "E_SHAPE", "masked quantize: E·max_m too large");
+  launchQuantize(x, xIsBf16, E * maxM, K, conv, ue8m0, nullptr, q, scalesRowMajor, ScaleOut::RowMajor, 0,
+                 MaskedRows{maskedM, maxM}, stream);
 }
 
 void launchQuantizeWeightBlocks(const void* w, bool isBf16, int E, int R, int C, Convention conv, bool ue8m0,

@@ -9,7 +9,7 @@ import { T } from '../tensors';
 import { MT } from './tensors';
 import { MASKED_INPUT_NAMES, maskedInputsFromTensors, maskedSpecFromInputs, type MaskedInputs } from './inputs';
 import { maskedChecks, MASKED_BLOCKING } from './checks';
-import { planMasked } from './stages';
+import { MASKED_STAGES, planMasked } from './stages';
 import { syntheticMasked } from './synthetic';
 import { maxMOption } from './options';
 
@@ -36,4 +36,5 @@ export const masked: RecipeSpec = {
     [T.mm1_out]: { kind: 'relL2', max: 1e-2 },
     [T.output]: { kind: 'relL2', max: 1e-2 },
   },
+  cudaStages: MASKED_STAGES.map((s) => s.id),
 };

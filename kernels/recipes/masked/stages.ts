@@ -95,7 +95,7 @@ function kernelLayout(ctx: CpuStageContext, spec: LayerSpec, scale: Tensor<'f32'
   }
 }
 
-export function planMasked(spec: LayerSpec, inputs: MaskedInputs, env: { backend: 'cpu' | 'cuda' }): RunPlan {
+export function planMasked(spec: LayerSpec, inputs: MaskedInputs, _env: { backend: 'cpu' | 'cuda' }): RunPlan {
   const [E, maxM, K] = inputs.hidden_states.shape as [number, number, number];
   const N = inputs.w2_weight.shape[2]!;
   const counts = maskedCounts(inputs.masked_m, maxM);
@@ -111,8 +111,9 @@ export function planMasked(spec: LayerSpec, inputs: MaskedInputs, env: { backend
   }
   const GK = Math.ceil(K / 128);
   const GN = Math.ceil(N / 128);
-  // the GPU kernels touch only valid rows (and whole row blocks in the GEMMs); the CPU reference valid rows only
-  const rows = env.backend === 'cpu' ? R : executed;
+  // activation and requantize touch valid rows only on both backends (kernels/native/layer_masked.cu skips the
+  // others); the GEMMs run whole row blocks on the GPU (their costs count `executed`)
+  const rows = R;
   const mem = (bytes: number): StageCost => ({ bytes, flops: 0, usefulFlops: 0 });
   const costs: Record<MaskedStageId, StageCost> = {
     quantize: mem(2 * R * K + R * K + 4 * R * GK + 4 * E),

@@ -3,8 +3,20 @@
  * the addon loaded in the test process, and error measures.
  */
 import { probeCuda } from '../../../kernels/backend/probe';
-import { loadAddon, type NativeAddon } from '../../../kernels/native/addon';
+import { CudaBackend } from '../../../kernels/backend/cuda';
+import { DEV_EXPORTS_ENV, loadAddon, type NativeAddon } from '../../../kernels/native/addon';
 import type { Tensor } from '../../../kernels/tensor';
+
+// GPU workers forked by these tests (and the addon loaded here) get the development exports: the fault hook
+process.env[DEV_EXPORTS_ENV] = '1';
+
+/** The CUDA backend with the test hook production does not carry: a trapping kernel in the worker. */
+export class TestCudaBackend extends CudaBackend {
+  /** resolves to the E_BACKEND error the trap produced (and the worker is retired) */
+  async faultForTest(): Promise<void> {
+    CudaBackend.unwrap(await this.request((id) => ({ type: 'fault', id })));
+  }
+}
 
 let reason: string | undefined;
 let ok: boolean | undefined;

@@ -1,0 +1,19 @@
+/**
+ * What the bundled CUDA addon can run, asked before a backend is chosen (auto falls back to the CPU with the reason;
+ * cuda fails with it) and again before a layer is sent to the GPU worker.
+ */
+import type { LayerSpec } from '../spec';
+import type { RecipeSpec } from '../recipes/types';
+import { archById } from '../arch/index';
+
+/** Why the CUDA addon cannot run this recipe / spec, or undefined when it can. */
+export function cudaRefusal(recipe?: RecipeSpec, spec?: LayerSpec): string | undefined {
+  if (recipe && !recipe.cudaStages) return `the CUDA addon has no kernels for the ${recipe.id} recipe (${recipe.label})`;
+  if (spec) {
+    // the architecture decides the scale layout the addon produces; a format it cannot take is not silently replaced
+    const arch = archById(spec.arch);
+    if (!arch.scaleFormats.includes(spec.recipe.scaleFormat))
+      return `the CUDA addon produces ${arch.label} scale layouts from ${arch.scaleFormats.join(' or ')} scales only, and the recipe has ${spec.recipe.scaleFormat}`;
+  }
+  return undefined;
+}

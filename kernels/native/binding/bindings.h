@@ -1,0 +1,28 @@
+// The Node-API functions of the addon, one file per concern: layer.cc (the whole layer of a recipe's plan),
+// ops.cc (probe, memory, single stages), bench.cc (benchmarks and the fault hook, exported only for development:
+// see module.cc).
+#pragma once
+#include <napi.h>
+#include "../layer.h"
+
+namespace moe_binding {
+
+// layer.cc
+moe::LayerConfig layerConfig(const Napi::Object& c);
+Napi::Value RunLayer(const Napi::CallbackInfo& info);
+
+// ops.cc
+Napi::Value Probe(const Napi::CallbackInfo& info);
+Napi::Value MemInfo(const Napi::CallbackInfo& info);
+Napi::Value Quantize(const Napi::CallbackInfo& info);
+Napi::Value QuantizeWeights(const Napi::CallbackInfo& info);
+Napi::Value TransformScales(const Napi::CallbackInfo& info);
+Napi::Value MaskedLayout(const Napi::CallbackInfo& info);
+
+// bench.cc
+Napi::Value BenchGemm(const Napi::CallbackInfo& info);
+Napi::Value BenchQuantize(const Napi::CallbackInfo& info);
+Napi::Value BenchLayer(const Napi::CallbackInfo& info);
+Napi::Value FaultForTest(const Napi::CallbackInfo& info);
+
+}  // namespace moe_binding

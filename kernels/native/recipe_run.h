@@ -1,0 +1,73 @@
+// What the layer runner (layer.cu) needs from a recipe's device implementation (layer_<recipe>.cu): its stages by
+// id, each with the stages whose outputs it reads, and a way to fetch the outputs of the stages that ran. A recipe
+// run owns its device buffers (RAII): memory is flat across runs.
+#pragma once
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+#include "errors.h"
+#include "layer.h"
+
+namespace moe {
+
+// One stage as the runner sees it. `launch` enqueues the stage's kernels on the default stream and must be
+// idempotent (it rewrites its outputs from inputs that stay put): the runner replays it to time it.
+struct StageImpl {
+  std::string id;
+  std::vector<std::string> needs;
+  std::function<void()> launch;
+};
+
+class RecipeRun {
+ public:
+  virtual ~RecipeRun() = default;
+  // every stage this recipe implements, in its natural order
+  virtual std::vector<StageImpl> stages() = 0;
+  virtual long long rows() const = 0;
+  virtual GemmKernel gemmKernel() const = 0;
+  // the outputs of the stages in `ran`, under their DESIGN.md names
+  virtual void fetch(const std::set<std::string>& ran, std::vector<OutTensor>& out) = 0;
+};
+
+// Per recipe: input checks (host, before any launch), and the run over device inputs.
+void validateContiguous(const LayerConfig& c, const LayerHostInputs& in);
+std::unique_ptr<RecipeRun> makeContiguousRun(const LayerConfig& c, const LayerDeviceInputs& in);
+void validateMasked(const LayerConfig& c, const LayerHostInputs& in);
+std::unique_ptr<RecipeRun> makeMaskedRun(const LayerConfig& c, const LayerDeviceInputs& in);
+
+// ---- helpers shared by the recipe runs ------------------------------------------------------------------------
+template <typename T>
+void upload(DeviceBuffer<T>& d, const void* host, size_t n) {
+  d.alloc(n);
+  if (n) MOE_CUDA_CHECK(cudaMemcpy(d.ptr, host, n * sizeof(T), cudaMemcpyHostToDevice));
+}
+
+template <typename T>
+void zero(DeviceBuffer<T>& d, int byte = 0) {
+  if (d.bytes()) MOE_CUDA_CHECK(cudaMemsetAsync(d.ptr, byte, d.bytes(), nullptr));
+}
+
+// `n` elements of a device buffer as a stage tensor; empty strides = row-major.
+template <typename T>
+OutTensor fetchTensor(const std::string& name, const char* dtype, std::vector<long long> shape, const T* d, size_t n,
+                      std::vector<long long> strides = {}, bool kernelLayout = false) {
+  OutTensor t;
+  t.name = name;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  if (strides.empty()) {
+    strides.assign(t.shape.size(), 1);
+    for (int i = static_cast<int>(t.shape.size()) - 2; i >= 0; i--) strides[i] = strides[i + 1] * t.shape[i + 1];
+  }
+  t.strides = std::move(strides);
+  t.kernelLayout = kernelLayout;
+  t.data.resize(n * sizeof(T));
+  if (n) MOE_CUDA_CHECK(cudaMemcpy(t.data.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+  return t;
+}
+
+inline const char* gemmKernelName(GemmKernel k) { return k == GemmKernel::Wgmma ? "wgmma" : "mma.sync"; }
+
+}  // namespace moe
