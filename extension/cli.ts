@@ -13,7 +13,7 @@ export const USAGE = `moe-inspect — run and inspect an FP8 MoE layer (MoE Layo
 
   moe-inspect run (--layer FILE.safetensors | --preset NAME --tokens M [--seed S] [--skew Z] [--ep N --rank R])
                   [--arch sm90|sm100] [--act-scale f32|ue8m0] [--quant vllm|deepgemm] [--backend auto|cpu|cuda]
-                  [--gpu H100|H200|B200|H100-measured] [--out OUT.safetensors] [--trace TRACE.json]
+                  [--gpu H100|H200|B200|H100-measured|H200-measured] [--out OUT.safetensors] [--trace TRACE.json]
   moe-inspect quantize --in FILE --tensor NAME [--act-scale f32|ue8m0] [--quant vllm|deepgemm] --out OUT
   moe-inspect layout --in FILE --tensor NAME --arch sm90|sm100 [--role activation|weight] [--mn MN --k K] --out OUT
   moe-inspect check --layer FILE [--arch sm90|sm100]

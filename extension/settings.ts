@@ -36,7 +36,7 @@ export function readSettings(get: (key: string) => unknown): InspectorSettings {
   return {
     backend: oneOf(get('backend'), ['auto', 'cpu', 'cuda'] as const, d.backend),
     arch: oneOf(get('architecture'), ['sm90', 'sm100'] as const, d.arch),
-    gpuModel: oneOf(get('gpuModel'), ['H100', 'H200', 'B200', 'H100-measured'] as const, d.gpuModel),
+    gpuModel: oneOf(get('gpuModel'), ['H100', 'H200', 'B200', 'H100-measured', 'H200-measured'] as const, d.gpuModel),
     inlineLimit: posInt(get('maxInlineElements'), d.inlineLimit),
     preset: typeof get('defaultPreset') === 'string' && get('defaultPreset') !== '' ? (get('defaultPreset') as string) : d.preset,
     tokens: posInt(get('defaultTokens'), d.tokens),

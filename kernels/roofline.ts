@@ -20,7 +20,27 @@ export const GPU_PEAKS: Readonly<Record<GpuModel, GpuPeak>> = {
   H200: { model: 'H200', bandwidth: 4.8e12, flops: 1979e12, source: 'H200 SXM 141 GB: 4.8 TB/s HBM3e, 1979 TFLOP/s dense FP8' },
   B200: { model: 'B200', bandwidth: 8e12, flops: 4500e12, source: 'B200 HGX: 8 TB/s, 4500 TFLOP/s dense FP8 (not checked against NVIDIA datasheet)' },
   'H100-measured': { model: 'H100-measured', bandwidth: 2.99e12, flops: 1395e12, source: 'measured on the project H100: copy 2.99 TB/s, FP8 GEMM 8192³ 1395 TFLOP/s' },
+  'H200-measured': {
+    model: 'H200-measured',
+    bandwidth: 4.11e12,
+    flops: 1302e12,
+    source: 'measured on the project H200 (2026-12-02): device-to-device copy 4.11 TB/s, FP8 torch._scaled_mm 8192³ 1302 TFLOP/s',
+  },
 };
+
+/**
+ * The roofline model for a device as its backend names it (e.g. "NVIDIA H200", "NVIDIA H100 80GB HBM3"): the
+ * measured model where the project has one for that chip, else its datasheet model; undefined for anything else
+ * (a CPU, another GPU), where the caller keeps its configured model.
+ */
+export function gpuModelForDevice(device: string): GpuModel | undefined {
+  const name = device.toUpperCase();
+  // H200 before H100: no H100 name contains "H200", but test the more specific chip first anyway
+  if (/\bH200\b/.test(name)) return 'H200-measured';
+  if (/\bH100\b/.test(name)) return 'H100-measured';
+  if (/\bB200\b/.test(name)) return 'B200';
+  return undefined;
+}
 
 export interface StageCost {
   bytes: number;

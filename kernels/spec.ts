@@ -4,7 +4,7 @@ export type ScaleFormat = 'f32' | 'ue8m0';
 export type QuantConvention = 'vllm' | 'deepgemm';
 export type ActivationKind = 'silu' | 'swiglu';
 export type BackendChoice = 'auto' | 'cpu' | 'cuda';
-export type GpuModel = 'H100' | 'H200' | 'B200' | 'H100-measured';
+export type GpuModel = 'H100' | 'H200' | 'B200' | 'H100-measured' | 'H200-measured';
 /** where the routing weight is multiplied in: at the final reduce (vLLM), on the input (k = 1 only), or at the activation (MegaMoE) */
 export type RouterWeightPlacement = 'reduce' | 'input' | 'activation';
 

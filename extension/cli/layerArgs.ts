@@ -36,7 +36,7 @@ export function layerFromFlags(flags: Flags, command: string): LayerChoice {
   const scaleFormat = oneOf(flags, 'act-scale', ['f32', 'ue8m0'] as const, arch === 'sm100' ? 'ue8m0' : 'f32');
   const quant = oneOf(flags, 'quant', ['vllm', 'deepgemm'] as const, 'vllm');
   const backend = oneOf(flags, 'backend', ['auto', 'cpu', 'cuda'] as const, 'auto');
-  const gpuModel = oneOf(flags, 'gpu', ['H100', 'H200', 'B200', 'H100-measured'] as const, 'H100');
+  const gpuModel = oneOf(flags, 'gpu', ['H100', 'H200', 'B200', 'H100-measured', 'H200-measured'] as const, 'H100');
   const recipe = { actGroup: 128 as const, weightBlock: 128 as const, scaleFormat, quant };
   const epSize = int(flags, 'ep', undefined, 1);
   const expertParallel = epSize && epSize > 1 ? { size: epSize, rank: int(flags, 'rank', 0, 0)!, strategy: 'linear' as const } : undefined;

@@ -6,6 +6,7 @@
 // "promoted" into the float32 accumulator with their two scales, as DeepGEMM does (so on the golden files the
 // wgmma path reproduces DeepGEMM's outputs bit for bit). Tiles whose first row is padding (m_indices −1) are skipped.
 #include "common.cuh"
+#include "gemm_sm90_tma.h"
 #include "ops.h"
 #include <cstdlib>
 #include <string>
@@ -341,6 +342,9 @@ void launchGroupedGemm(const uint8_t* A, const float* sfaMn, const int32_t* sfaP
   require((sfaMn != nullptr) != (sfaPacked != nullptr), "E_LAYOUT", "grouped GEMM: exactly one A-scale layout expected");
   require(N / BN <= 65535, "E_SHAPE", "grouped GEMM: N too large " + dims);
   if (mSum == 0) return;
+  // Hopper: the TMA + warp-specialised kernel (gemm_sm90_tma.cu); the kernels below are the fallback for other
+  // chips, for the packed UE8M0 scales of the SM100 recipe, and for MOE_GEMM=wgmma / mma
+  if (sfaMn && sm90TmaEnabled() && launchGroupedGemmSm90Tma(A, sfaMn, B, sfb, mIndices, D, mSum, N, K, E, stream)) return;
   if (sfaPacked) launchTyped<true>(A, nullptr, sfaPacked, B, sfb, mIndices, D, mSum, N, K, E, stream);
   else launchTyped<false>(A, sfaMn, nullptr, B, sfb, mIndices, D, mSum, N, K, E, stream);
 }

@@ -1,7 +1,7 @@
 /** The roofline model against layout-spec.md §12's worked examples. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stageCosts, roofline, GPU_PEAKS } from '../../kernels/roofline';
+import { stageCosts, roofline, GPU_PEAKS, gpuModelForDevice } from '../../kernels/roofline';
 
 test('roofline: Qwen3-30B-A3B T=128 worked example (GEMM1 ≈ 488 MB → 146 µs on H100, memory-bound)', () => {
   const counts = new Array<number>(128).fill(8);
@@ -21,4 +21,14 @@ test('roofline: Qwen3-30B-A3B T=128 worked example (GEMM1 ≈ 488 MB → 146 µs
   assert.ok(Math.abs(rd.floorMs - 0.972) < 0.002, `${rd.floorMs}`);
   assert.equal(GPU_PEAKS['H100-measured'].bandwidth, 2.99e12);
   assert.equal(roofline(ds.gemm1, 0, 'B200').fraction, 0);
+});
+
+test('roofline: the model is picked from the device name (measured models where the project has them)', () => {
+  assert.equal(gpuModelForDevice('NVIDIA H200'), 'H200-measured');
+  assert.equal(gpuModelForDevice('NVIDIA H200 NVL'), 'H200-measured');
+  assert.equal(gpuModelForDevice('NVIDIA H100 80GB HBM3'), 'H100-measured');
+  assert.equal(gpuModelForDevice('NVIDIA B200'), 'B200');
+  assert.equal(gpuModelForDevice('CPU (2 threads)'), undefined);
+  assert.equal(gpuModelForDevice('NVIDIA GH100X'), undefined, 'a word match, not a substring');
+  assert.ok(GPU_PEAKS['H200-measured'].bandwidth > GPU_PEAKS['H100-measured'].bandwidth);
 });

@@ -1,0 +1,67 @@
+#!/bin/bash
+# The GPU-machine half of scripts/gpu/pack-device.sh: run from the packed folder (cd .device/gemm). Steps, chosen
+# with STEPS="..." (default: all but ncu), each bounded by a timeout so that a hang costs minutes, not the call:
+#   check   the harness's correctness sweep of every tile configuration (contiguous and masked layouts)
+#   tests   npm run test:gpu (node scripts/run-tests.mjs .gpu.test.ts)
+#   time    the harness's timings of every configuration on the five shapes and a masked one
+#   bench   npm run bench:gpu (ours, DeepGEMM, torch in one run; writes BENCHMARKS.md here and $OUT/gpu-section.md)
+#   masked  DeepGEMM's masked GEMM on the harness's masked shape
+#   ncu     Nsight Compute on the DeepSeek-V3 GEMM1 shape: our kernel and DeepGEMM's
+#   sass    instruction counts of our kernel's SASS
+# DeepGEMM is built (or unpacked from a carried build) in the background from the start; its build and JIT cache
+# come back as $OUT/deepgemm-built.tar for the next call to carry.
+set -u
+cd "$(dirname "$0")/../.."
+O=${OUT:-/tmp/out}
+mkdir -p "$O"
+STEPS=${STEPS:-"check tests time bench masked sass"}
+exec > >(tee -a "$O/run.log") 2>&1
+step() { echo; echo "=== $* ($(date +%T))"; }
+has() { [[ " $STEPS " == *" $1 "* ]]; }
+D=$PWD/.device
+export PYTHONUNBUFFERED=1
+[ -x "$D/node" ] || { xz -dc "$D/node.xz" > "$D/node" && chmod +x "$D/node"; }
+export PATH="$D:$PATH"
+[ -d node_modules/tsx ] || tar xJf "$D/nm.tar.xz"
+[ -d "$D/golden" ] || { mkdir -p "$D/golden" && tar xJf "$D/golden.tar.xz" -C "$D/golden"; }
+export MOE_GOLDEN_DIR="$D/golden" ESBUILD_BINARY_PATH="$PWD/node_modules/esbuild/bin/esbuild"
+export CUDA_HOME=/usr/local/cuda DG_JIT_CACHE_DIR=/tmp/deepgemm-jit MOE_DEEPGEMM_DIR=/tmp/deepgemm/DeepGEMM
+step "machine"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv
+node --version; python3 -c 'import torch; print("torch", torch.__version__)'
+( . scripts/gpu/setup-deepgemm.sh "$D" > "$O/dgbuild.log" 2>&1 ) &
+DGPID=$!
+
+if has check; then step "check"; timeout 150 "$D/gemm_variants" check; echo "exit $?"; fi
+if has tests; then
+  step "tests"
+  timeout 400 node scripts/run-tests.mjs .gpu.test.ts > "$O/test-gpu.log" 2>&1; echo "exit $?"
+  grep -E "^# (tests|pass|fail|skipped)|^not ok|e2e_small|rel mm1|stage-isolated|^# parity" "$O/test-gpu.log" | head -40
+fi
+step "wait for DeepGEMM"; wait $DGPID; tail -3 "$O/dgbuild.log"
+if has time; then step "time"; timeout 240 "$D/gemm_variants" time; echo "exit $?"; fi
+if has bench; then step "bench"; timeout 400 node --import tsx scripts/bench-gpu.ts; echo "exit $?"; cp BENCHMARKS.md "$O/BENCHMARKS.md"; fi
+if has masked; then
+  step "DeepGEMM masked (the harness's masked shape)"
+  MM=$(python3 -c 'print([160 + (e * 37) % 64 for e in range(32)])')
+  timeout 120 python3 scripts/bench_gpu_deepgemm.py "{\"masked\": [{\"name\": \"masked 32x256 4096 7168\", \"maskedM\": $MM, \"maxM\": 256, \"N\": 4096, \"K\": 7168}], \"repeats\": 20}" | tail -1
+fi
+if has ncu; then
+  step "ncu"
+  SECS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats"
+  timeout 150 ncu --clock-control none $SECS -k regex:sm90TmaGroupedGemm --launch-skip 1 --launch-count 1 "$D/gemm_variants" one 0 ${NCU_BN:-192} ${NCU_MC:-2} > "$O/ncu.txt" 2>&1; echo "exit $?"
+  cat > /tmp/dg_one.py <<'PY'
+import json, subprocess, sys
+sys.argv = ["x", json.dumps({"gemms": [{"name": "g1", "rows": [240] * 32, "N": 4096, "K": 7168}], "repeats": 1})]
+exec(open("scripts/bench_gpu_deepgemm.py").read())
+PY
+  timeout 200 ncu --clock-control none $SECS -k regex:sm90_fp8_gemm_1d2d --launch-skip 2 --launch-count 1 python3 /tmp/dg_one.py >> "$O/ncu.txt" 2>&1; echo "exit $?"
+  grep -E "sm90|Duration|Compute \(SM\) Throughput|DRAM Throughput|L1/TEX Hit|L2 Hit|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Eligible Warps|Block Size|Grid Size|Dynamic Shared" "$O/ncu.txt" | head -60
+fi
+if has sass; then
+  step "sass"
+  cuobjdump -sass -fun sm90TmaGroupedGemm build/Release/moe_native.node > /tmp/sass.txt 2>&1 || cuobjdump -sass build/Release/moe_native.node > /tmp/sass.txt 2>&1
+  grep -o "Function : [^ ]*\|QGMMA[.A-Z0-9_]*\|UTMALDG[.A-Z0-9_]*\|UTMASTG[.A-Z0-9_]*\|STSM[.A-Z0-9_]*\|USETMAXREG[.A-Z0-9_]*\| LDL[.A-Z0-9_]*\| STL[.A-Z0-9_]*\|SYNCS[.A-Z0-9_]*" /tmp/sass.txt | sort | uniq -c | sort -rn | head -40
+fi
+step "pack DeepGEMM build"
+( cd /tmp/deepgemm && mkdir -p jit && cp -r /tmp/deepgemm-jit/. jit/ 2>/dev/null; tar cf "$O/deepgemm-built.tar" DeepGEMM/deep_gemm/*.so jit 2>/dev/null ); ls -la "$O"
