@@ -229,6 +229,9 @@ double timeMedian(F f, int repeats) {
 }
 
 int failures = 0;
+// BF16 rounding of the output alone puts ~1.7e-3 between any correct kernel and the float reference (the previous
+// kernel, bit-identical to DeepGEMM on the golden files, measures 1.65e-3 here); a wrong tile is off by O(1)
+constexpr double kTolerance = 4e-3;
 
 void checkContig(const char* name, const std::vector<int>& rows, int N, int K, const std::vector<Sm90TmaConfig>& cfgs) {
   Contig c(rows, N, K, 17 + N + K);
@@ -248,7 +251,7 @@ void checkContig(const char* name, const std::vector<int>& rows, int N, int K, c
     MOE_CUDA_CHECK(cudaDeviceSynchronize());
     const auto got = download(c.D.ptr, c.D.count);
     const Compare r = compare(got, ref, &old, c.mSum, N, valid);
-    const bool ok = r.nan == 0 && r.rel < 1e-3;
+    const bool ok = r.nan == 0 && r.rel < kTolerance;
     failures += !ok;
     std::printf("check %-28s bn %3d mc %d %s rel %.2e nan %lld, differs from old kernel in %lld of %lld\n", name, cfg.bn, cfg.multicast,
                 ok ? "ok  " : "FAIL", r.rel, r.nan, r.bitsDiffer, r.compared);
@@ -268,7 +271,7 @@ void checkMasked(const char* name, const std::vector<int>& mm, int maxM, int N, 
     MOE_CUDA_CHECK(cudaDeviceSynchronize());
     const auto got = download(c.D.ptr, c.D.count);
     const Compare r = compare(got, ref, nullptr, c.E * maxM, N, valid);
-    const bool ok = r.nan == 0 && r.rel < 1e-3;
+    const bool ok = r.nan == 0 && r.rel < kTolerance;
     failures += !ok;
     std::printf("check %-28s bn %3d mc %d %s rel %.2e nan %lld (%lld compared)\n", name, cfg.bn, cfg.multicast, ok ? "ok  " : "FAIL", r.rel,
                 r.nan, r.compared);
