@@ -62,9 +62,10 @@ if has tests; then
   grep -E "^# (tests|pass|fail|skipped)|^not ok|e2e_small|rel mm1|stage-isolated|^# parity" "$O/test-gpu.log" | head -40
 fi
 if has masked; then
-  step "DeepGEMM masked (the harness's masked shape)"
+  step "DeepGEMM: its configurations on the five shapes, and its masked GEMM on the harness's masked shape"
   MM=$(python3 -c 'print([160 + (e * 37) % 64 for e in range(32)])')
-  timeout 120 python3 scripts/bench_gpu_deepgemm.py "{\"masked\": [{\"name\": \"masked 32x256 4096 7168\", \"maskedM\": $MM, \"maxM\": 256, \"N\": 4096, \"K\": 7168}], \"repeats\": 20}" | tail -1
+  G='[{"name":"g1","rows":'$(python3 -c 'print([240]*32)')',"N":4096,"K":7168},{"name":"g2","rows":'$(python3 -c 'print([255]*32)')',"N":7168,"K":2048},{"name":"q1","rows":'$(python3 -c 'print([250]*128)')',"N":1536,"K":2048},{"name":"q2","rows":'$(python3 -c 'print([259]*128)')',"N":2048,"K":768},{"name":"large","rows":[9200,9200,9200,9200],"N":6144,"K":7168}]'
+  DG_PRINT_CONFIGS=1 timeout 120 python3 scripts/bench_gpu_deepgemm.py "{\"gemms\": $G, \"masked\": [{\"name\": \"masked 32x256 4096 7168\", \"maskedM\": $MM, \"maxM\": 256, \"N\": 4096, \"K\": 7168}], \"repeats\": 20}" 2>&1 | grep -v "^\s*$" | cut -c1-400 | tail -14
 fi
 if has ncu && [ "$(left)" -gt 60 ]; then
   step "ncu (time left $(left) s)"
