@@ -13,7 +13,7 @@ import { selectBackend, type SelectedBackend } from './backend/index';
 import { runChecks, refuseBlocking } from './checks';
 import { recipeById } from './recipes/index';
 import { archById, gpuModelById, gpuModelForDevice } from './arch/index';
-import { ADDON_GEMM_KERNELS } from './arch/addonKernels';
+import { STAND_IN_KERNEL, ADDON_GEMM_KERNELS } from './arch/addonKernels';
 import { loadLayer, VALIDATED } from './layerFile';
 import { roofline, throughputNote } from './roofline';
 import { tensorRef } from './summary';
@@ -207,11 +207,13 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   if (weightsPending && onStageDone && plan.stages.some((s) => s.heavy))
     throw new MoeError('E_BACKEND', `the ${backend.name} backend ran a heavy stage without reporting the stage before it done, so the synthetic weights were written too late; run without onStage`);
 
-  // the kernel that really ran, when it is not the one the architecture asks for (MOE_GEMM=mma, or a device without it)
+  // the kernel that really ran, when it is not the one the architecture asks for (the masked layout's wgmma kernel,
+  // MOE_GEMM=wgmma|mma, or a device without wgmma); a stand-in's timings are not the architecture's
   if (run.gemmKernel && run.gemmKernel !== arch.gemm.addonKernelId) {
     gemm.ran = ADDON_GEMM_KERNELS[run.gemmKernel];
-    const why = `this run's GEMMs ran the addon's ${gemm.ran} fallback, not ${arch.gemm.addonKernel} (MOE_GEMM=mma, or a device without it): compare layouts, not speed`;
-    gemm.caveat = gemm.caveat ? `${gemm.caveat}; ${why}` : why;
+    if (run.gemmKernel === STAND_IN_KERNEL && !gemm.caveat) {
+      gemm.caveat = `this run's GEMMs ran the addon's ${gemm.ran} stand-in, not ${arch.gemm.addonKernel} (MOE_GEMM=mma, or a device without wgmma): compare layouts, not speed`;
+    }
   }
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of Object.entries(inputs)) tensors.set(name, t);

@@ -1,11 +1,14 @@
 /**
  * `npm run bench:gpu`: one run on the GPU machine, everything side by side in the same call.
+ * - the GPU's name and the roofline model picked from it (kernels/arch gpuModelForDevice)
  * - ceilings measured now (python3/torch): device-to-device copy bandwidth and FP8 torch._scaled_mm 8192³
- * - our grouped FP8 GEMM on DEVICE.md's shapes next to torch._scaled_grouped_mm (FP8) and torch._grouped_mm (BF16),
- *   and next to DeepGEMM's published time on this H100
+ * - our grouped FP8 GEMM on the five shapes of ../shared/DEVICE.md, beside DeepGEMM's
+ *   m_grouped_fp8_gemm_nt_contiguous (scripts/bench_gpu_deepgemm.py; built from source on the GPU machine, see
+ *   scripts/gpu/setup-deepgemm.sh) and torch._scaled_grouped_mm (FP8, row-wise) / torch._grouped_mm (BF16), all
+ *   timed in this run; when DeepGEMM cannot be imported the table says so and prints no ratio
  * - our quantizer at 32768×7168 vs eager PyTorch
- * - every stage of two whole layers (times from the addon's CUDA events), as a fraction of the copy bandwidth
- *   (memory-bound stages) or of the FP8 rate (GEMMs)
+ * - every stage of two whole layers (times from the addon's CUDA events), memory-bound stages as a fraction of the
+ *   copy bandwidth measured in this run, GEMMs as a fraction of the FP8 rate measured in this run
  * Writes the `## GPU` section of BENCHMARKS.md (other sections are left as they are) and prints the tables.
  */
 import { spawnSync } from 'node:child_process';
@@ -17,17 +20,18 @@ import type { StageId } from '../kernels/trace';
 import { CONTIGUOUS_STAGES } from '../kernels/recipes/contiguous/stages';
 
 const STAGE_ORDER: readonly StageId[] = CONTIGUOUS_STAGES.map((s) => s.id);
+import { GPU_MODELS, gpuModelForDevice } from '../kernels/arch/index';
 
 const ROOT = packageRoot(__dirname);
 const REPEATS = Number(process.env.MOE_BENCH_REPEATS ?? 20);
 
-/** DeepGEMM m_grouped_fp8_gemm_nt_contiguous on this H100 (../shared/DEVICE.md), FLOPs on valid rows */
+/** the grouped GEMMs of issue 10 / DEVICE.md: experts × valid rows each (128-aligned segments), N, K */
 const GEMMS = [
-  { name: 'DeepSeek-V3 EP8 GEMM1', experts: 32, rows: 240, N: 4096, K: 7168, deepgemmUs: 593, deepgemmTflops: 761 },
-  { name: 'DeepSeek-V3 EP8 GEMM2', experts: 32, rows: 255, N: 7168, K: 2048, deepgemmUs: 341, deepgemmTflops: 701 },
-  { name: 'Qwen3-30B-A3B GEMM1', experts: 128, rows: 250, N: 1536, K: 2048, deepgemmUs: 298, deepgemmTflops: 676 },
-  { name: 'Qwen3-30B-A3B GEMM2', experts: 128, rows: 259, N: 2048, K: 768, deepgemmUs: 186, deepgemmTflops: 561 },
-  { name: 'large', experts: 4, rows: 9200, N: 6144, K: 7168, deepgemmUs: 2336, deepgemmTflops: 1388 },
+  { name: 'DeepSeek-V3 EP8 GEMM1', experts: 32, rows: 240, N: 4096, K: 7168 },
+  { name: 'DeepSeek-V3 EP8 GEMM2', experts: 32, rows: 255, N: 7168, K: 2048 },
+  { name: 'Qwen3-30B-A3B GEMM1', experts: 128, rows: 250, N: 1536, K: 2048 },
+  { name: 'Qwen3-30B-A3B GEMM2', experts: 128, rows: 259, N: 2048, K: 768 },
+  { name: 'large', experts: 4, rows: 9200, N: 6144, K: 7168 },
 ];
 const QUANT: [number, number] = [32768, 7168];
 const LAYERS: { name: string; cfg: NativeBenchLayerConfig }[] = [
@@ -65,6 +69,23 @@ function runTorch(): TorchResult {
   return JSON.parse(line) as TorchResult;
 }
 
+type DeepGemmResult =
+  | { available: true; version: string; path: string; gemms: { name: string; ms?: number; error?: string }[] }
+  | { available: false; reason: string };
+
+/** DeepGEMM on the same shapes in this run (it needs a CUDA build of its own: see scripts/gpu/setup-deepgemm.sh) */
+function runDeepGemm(): DeepGemmResult {
+  const job = { gemms: GEMMS.map((g) => ({ name: g.name, rows: Array(g.experts).fill(g.rows), N: g.N, K: g.K })), repeats: REPEATS };
+  const r = spawnSync('python3', [join(ROOT, 'scripts', 'bench_gpu_deepgemm.py'), JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as DeepGemmResult;
+  } catch {
+    const why = r.error ? r.error.message : `exit ${r.status}: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0] ?? ''}`;
+    return { available: false, reason: `scripts/bench_gpu_deepgemm.py gave no result (${why})` };
+  }
+}
+
 /** minimum compulsory bytes per stage (layout-spec.md §12), S = executed rows, R = routed pairs */
 function stageBytes(c: NativeBenchLayerConfig, S: number): Record<StageId, number> {
   const { M, K, N, topk: k } = c;
@@ -99,28 +120,53 @@ function main(): void {
     console.log(`bench:gpu needs a GPU: ${probe.reason}`);
     return;
   }
+  const device = probe.device ?? 'unknown GPU';
+  // the measured model of this GPU when there is one (H200-measured), else its datasheet model
+  const named = gpuModelForDevice(device);
+  const peak = named ? (GPU_MODELS.find((g) => g.id === `${named.id}-measured`) ?? named) : undefined;
   const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
-  console.log(`# GPU benchmark on ${probe.device}, ${date}, ${REPEATS} timed runs per figure (median)`);
+  console.log(`# GPU benchmark on ${device}, ${date}, ${REPEATS} timed runs per figure (median)`);
+  const modelLine = peak
+    ? `roofline model: ${peak.id} (picked from the device name; ${peak.source})`
+    : `roofline model: none known for "${device}" (the tables use only the ceilings measured below)`;
+  console.log(modelLine);
   const torch = runTorch();
-  console.log(`ceilings: copy ${f(torch.copyTBs, 2)} TB/s, FP8 _scaled_mm 8192³ ${f(torch.fp8TFLOPs, 0)} TFLOP/s (torch ${torch.torch})`);
+  console.log(`ceilings measured now: copy ${f(torch.copyTBs, 2)} TB/s, FP8 _scaled_mm 8192³ ${f(torch.fp8TFLOPs, 0)} TFLOP/s (torch ${torch.torch})`);
+  const dg = runDeepGemm();
+  console.log(dg.available ? `DeepGEMM ${dg.version} (${dg.path})` : `DeepGEMM not available: ${dg.reason}`);
 
   const lines: string[] = [];
   lines.push('## GPU', '');
-  lines.push(`Measured by \`npm run bench:gpu\` on **${probe.device}**, ${date}; PyTorch ${torch.torch}. Every figure is the median of ${REPEATS} CUDA-event timings after warm-up, on random (never zero) data.`);
-  lines.push(`Ceilings measured in the same run: device-to-device copy **${f(torch.copyTBs, 2)} TB/s** (bytes read + written), FP8 \`torch._scaled_mm\` 8192³ **${f(torch.fp8TFLOPs, 0)} TFLOP/s**.`, '');
+  lines.push(`Measured by \`npm run bench:gpu\` on **${device}**, ${date}; PyTorch ${torch.torch}; ${dg.available ? `DeepGEMM **${dg.version}** built from source on the machine` : `DeepGEMM not available (${dg.reason})`}. Every figure is the median of ${REPEATS} CUDA-event timings after warm-up, on random (never zero) data, all in one run.`);
+  lines.push(`${modelLine.replace(/^roofline model: /, 'Roofline model: ')}. Ceilings measured in the same run: device-to-device copy **${f(torch.copyTBs, 2)} TB/s** (bytes read + written), FP8 \`torch._scaled_mm\` 8192³ **${f(torch.fp8TFLOPs, 0)} TFLOP/s**.`, '');
 
   lines.push('### Grouped FP8 GEMM (M-grouped contiguous, 1×128 A scales, 128×128 B scales, BF16 out)', '');
-  lines.push('TFLOP/s on valid rows. DeepGEMM: `m_grouped_fp8_gemm_nt_contiguous` on this H100 (DEVICE.md). Peers run on the same shapes in the same call: `torch._scaled_grouped_mm` (FP8, row-wise scales: a simpler recipe) and `torch._grouped_mm` (BF16).', '');
-  lines.push('| shape (experts × rows, N, K) | ours | TFLOP/s | of DeepGEMM | of FP8 peak | _scaled_grouped_mm FP8 | _grouped_mm BF16 |');
-  lines.push('|---|---|---|---|---|---|---|');
-  const gemmRatios: number[] = [];
+  lines.push('TFLOP/s on valid rows. Peers timed in this run on the same shapes and the same padded layout: DeepGEMM `m_grouped_fp8_gemm_nt_contiguous` (the production kernel, same recipe), `torch._scaled_grouped_mm` (FP8, row-wise scales: a simpler recipe) and `torch._grouped_mm` (BF16). "× DeepGEMM" and "× torch" are speed ratios (their time / ours): above 1 we are faster.', '');
+  lines.push('| shape (experts × rows, N, K) | ours | TFLOP/s | DeepGEMM | × DeepGEMM | _scaled_grouped_mm FP8 | × torch | _grouped_mm BF16 |');
+  lines.push('|---|---|---|---|---|---|---|---|');
+  const dgRatios: number[] = [];
+  const torchRatios: number[] = [];
   for (const g of GEMMS) {
     const r = addon.benchGemm({ rows: Array(g.experts).fill(g.rows), N: g.N, K: g.K, repeats: REPEATS });
     const tflops = r.usefulFlops / r.ms / 1e9;
-    gemmRatios.push(tflops / g.deepgemmTflops);
     const t = torch.gemms.find((x) => x.name === g.name);
-    const peer = (ms?: number, tf?: number, err?: string): string => (ms !== undefined && tf !== undefined ? `${f(ms * 1000, 0)} µs, ${f(tf, 0)} TFLOP/s` : `refused: ${err ?? '?'}`);
-    lines.push(`| ${g.name}: ${g.experts} × ${g.rows}, ${g.N}, ${g.K} | ${f(r.ms * 1000, 0)} µs | ${f(tflops, 0)} | ${pct(tflops / g.deepgemmTflops)} (${g.deepgemmUs} µs) | ${pct(tflops / torch.fp8TFLOPs)} | ${peer(t?.scaledGroupedMs, t?.scaledGroupedTFLOPs, t?.scaledGroupedError)} | ${peer(t?.bf16GroupedMs, t?.bf16GroupedTFLOPs, t?.bf16GroupedError)} |`);
+    const d = dg.available ? dg.gemms.find((x) => x.name === g.name) : undefined;
+    let dgCell = 'not available';
+    let dgRatio = '—';
+    if (dg.available && d?.ms !== undefined) {
+      dgCell = `${f(d.ms * 1000, 0)} µs, ${f(r.usefulFlops / d.ms / 1e9, 0)} TFLOP/s`;
+      dgRatios.push(d.ms / r.ms);
+      dgRatio = `**${f(d.ms / r.ms, 2)}**`;
+    } else if (dg.available) dgCell = `refused: ${d?.error ?? '?'}`;
+    let torchCell = `refused: ${t?.scaledGroupedError ?? '?'}`;
+    let torchRatio = '—';
+    if (t?.scaledGroupedMs !== undefined) {
+      torchCell = `${f(t.scaledGroupedMs * 1000, 0)} µs, ${f(t.scaledGroupedTFLOPs ?? NaN, 0)} TFLOP/s`;
+      torchRatios.push(t.scaledGroupedMs / r.ms);
+      torchRatio = f(t.scaledGroupedMs / r.ms, 2);
+    }
+    const bf16 = t?.bf16GroupedMs !== undefined ? `${f(t.bf16GroupedMs * 1000, 0)} µs, ${f(t.bf16GroupedTFLOPs ?? NaN, 0)} TFLOP/s` : `refused: ${t?.bf16GroupedError ?? '?'}`;
+    lines.push(`| ${g.name}: ${g.experts} × ${g.rows}, ${g.N}, ${g.K} | ${f(r.ms * 1000, 0)} µs | ${f(tflops, 0)} | ${dgCell} | ${dgRatio} | ${torchCell} | ${torchRatio} | ${bf16} |`);
   }
   lines.push('');
 
@@ -133,7 +179,7 @@ function main(): void {
   lines.push(`| ours (CUDA) | ${f(q.ms * 1000, 0)} µs | ${f(qBw, 2)} TB/s | ${pct(qBw / torch.copyTBs)} |`);
   lines.push(`| eager PyTorch | ${f(torch.quantEagerMs * 1000, 0)} µs | ${f(eBw, 2)} TB/s | ${pct(eBw / torch.copyTBs)} |`, '');
 
-  const memFractions: number[] = [];
+  const memFractions: { stage: StageId; layer: string; frac: number }[] = [];
   for (const L of LAYERS) {
     const r = addon.benchLayer({ ...L.cfg, repeats: REPEATS, seed: 7 });
     const S = r.mSum;
@@ -141,7 +187,7 @@ function main(): void {
     const bytes = stageBytes(L.cfg, S);
     const flops: Partial<Record<StageId, number>> = { gemm1: 2 * R * 2 * L.cfg.N * L.cfg.K, gemm2: 2 * R * L.cfg.K * L.cfg.N };
     lines.push(`### Whole layer, stage by stage: ${L.name}`, '');
-    lines.push(`K ${L.cfg.K}, N ${L.cfg.N}, scales ${L.cfg.scaleFormat}, uniform routing; M_sum ${S} rows for ${R} routed pairs (padding ${pct((S - R) / S)}). Memory-bound stages against the copy bandwidth (minimum bytes of layout-spec.md §12), GEMMs against the FP8 rate (useful FLOPs).`, '');
+    lines.push(`K ${L.cfg.K}, N ${L.cfg.N}, scales ${L.cfg.scaleFormat}, uniform routing; M_sum ${S} rows for ${R} routed pairs (padding ${pct((S - R) / S)}). Memory-bound stages against the copy bandwidth measured in this run (minimum bytes of layout-spec.md §12), GEMMs against the FP8 rate measured in this run (useful FLOPs).`, '');
     lines.push('| stage | time | work | achieved | of ceiling |', '|---|---|---|---|---|');
     let total = 0;
     for (const s of STAGE_ORDER) {
@@ -153,25 +199,26 @@ function main(): void {
         lines.push(`| ${s} | ${f(ms * 1000, 0)} µs | ${f(fl / 1e9, 1)} GFLOP | ${f(tf, 0)} TFLOP/s | ${pct(tf / torch.fp8TFLOPs)} |`);
       } else {
         const bw = bytes[s] / ms / 1e9;
-        if (bytes[s] > 64e6) memFractions.push(bw / torch.copyTBs);
+        if (bytes[s] >= 64e6) memFractions.push({ stage: s, layer: L.name.split(' ')[0]!, frac: bw / torch.copyTBs });
         lines.push(`| ${s} | ${f(ms * 1000, 0)} µs | ${f(bytes[s] / 1e6, 1)} MB | ${f(bw, 2)} TB/s | ${pct(bw / torch.copyTBs)} |`);
       }
     }
     lines.push(`| total | ${f(total * 1000, 0)} µs | | | |`, '');
   }
 
-  const worstGemm = Math.min(...gemmRatios);
-  const bestGemm = Math.max(...gemmRatios);
   lines.push('### Against the targets', '');
-  lines.push(`- Memory-bound stages at large sizes (≥ 64 MB moved): ${memFractions.map(pct).join(', ')} of the copy bandwidth; quantizer ${pct(qBw / torch.copyTBs)} (target ≥ 70%).`);
-  lines.push(`- Grouped GEMM: ${pct(worstGemm)}–${pct(bestGemm)} of DeepGEMM's TFLOP/s (target ≥ 50%)${worstGemm >= 0.5 ? '.' : ': **not met**.'}`);
-  if (worstGemm < 0.5)
-    lines.push(
-      '  The Hopper kernel: `wgmma.mma_async` m64n128k32 e4m3, one warpgroup per 64×128 tile, 3-stage `cp.async` into 128B-swizzled shared memory, per-128-K promotion with the scales (`wgmma.wait_group 0` each K-block), ~150 registers so 3 blocks share an SM; `mma.sync.m16n8k32` is the sm_89/sm_100 fallback (`MOE_GEMM=mma`). ' +
-        'Plan, in order of expected gain: (1) TMA (`cp.async.bulk.tensor`) loads issued by a producer warp with `mbarrier` stages, freeing the math warpgroups (DeepGEMM\'s warp specialisation, `setmaxnreg`); ' +
-        '(2) 128×256 tiles with two consumer warpgroups (fewer B re-reads, longer wgmma chains) and TMA multicast of B across a cluster of 2; ' +
-        '(3) a persistent grid walking each expert\'s tiles M-major so B stays in L2; (4) a TMA-store epilogue. The small-K Qwen3 GEMM2 (K 768, 6 K-blocks) also pays the pipeline fill on every tile: a split-free persistent schedule amortises it.',
-    );
+  const memBelow = memFractions.filter((m) => m.frac < 0.85);
+  lines.push(`- Memory-bound stages moving ≥ 64 MB, of the copy bandwidth (target ≥ 85%): ${memFractions.map((m) => `${m.stage} (${m.layer}) ${pct(m.frac)}`).join(', ')}${memBelow.length ? `; **below target: ${memBelow.map((m) => `${m.stage} (${m.layer})`).join(', ')}**` : ''}.`);
+  if (dgRatios.length) {
+    const worst = Math.min(...dgRatios);
+    lines.push(`- Grouped GEMM against DeepGEMM ${dg.available ? dg.version : ''} in this run (target ≥ 0.8×): ${f(worst, 2)}×–${f(Math.max(...dgRatios), 2)}×${worst >= 0.8 ? ': met on every shape.' : ': **not met on every shape**.'}`);
+  } else {
+    lines.push(`- Grouped GEMM against DeepGEMM: no ratio, DeepGEMM was not available in this run${dg.available ? '' : ` (${dg.reason})`}.`);
+  }
+  if (torchRatios.length) {
+    const worstT = Math.min(...torchRatios);
+    lines.push(`- Against torch._scaled_grouped_mm (target: faster on every shape): ${f(worstT, 2)}×–${f(Math.max(...torchRatios), 2)}×${worstT > 1 ? ': met.' : ': **not met on every shape**.'}`);
+  }
   lines.push('');
   const section = lines.join('\n');
   console.log(section);

@@ -87,7 +87,7 @@ export interface NativeLayerResult {
   /** per stage id of the plan */
   timesMs: Record<StageId, number>;
   /** the grouped-GEMM kernel that really ran (wgmma only for an SM90 spec on an sm_90 device) */
-  gemmKernel: 'wgmma' | 'mma.sync';
+  gemmKernel: 'sm90-tma' | 'wgmma' | 'mma.sync';
   /** outputs of the stages that ran, under their DESIGN.md names */
   tensors: Record<string, NativeTensor>;
 }

@@ -9,6 +9,7 @@
 // (E, max_m, K): expert e owns rows [e·max_m, (e+1)·max_m), tiles start only below masked_m[e], and A's scales are
 // expert e's own MN-major block (docs/layouts-and-stages.md §"Masked").
 #include "common.cuh"
+#include "gemm_sm90_tma.h"
 #include "ops.h"
 #include <cstdlib>
 #include <string>
@@ -330,7 +331,7 @@ bool deviceRunsWgmma() {
   return use == 1;
 }
 
-bool useWgmma(GemmKernel k) { return k == GemmKernel::Auto ? deviceRunsWgmma() : k == GemmKernel::Wgmma; }
+bool useWgmma(GemmKernel k) { return k == GemmKernel::Auto ? deviceRunsWgmma() : k == GemmKernel::Wgmma || k == GemmKernel::Sm90Tma; }
 
 template <bool kPacked>
 void launchTyped(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B, const float* sfb,
@@ -368,7 +369,9 @@ void checkGemmSizes(int N, int K, int E, const float* sfaMn, const int32_t* sfaP
 }  // namespace
 
 GemmKernel gemmKernelFor(int specArch) {
-  return specArch == 90 && deviceRunsWgmma() ? GemmKernel::Wgmma : GemmKernel::MmaSync;
+  if (specArch != 90) return GemmKernel::MmaSync;
+  if (sm90TmaEnabled()) return GemmKernel::Sm90Tma;
+  return deviceRunsWgmma() ? GemmKernel::Wgmma : GemmKernel::MmaSync;
 }
 
 int gemmRowTile(GemmKernel k) { return useWgmma(k) ? W_BM : BM; }
@@ -379,6 +382,9 @@ void launchGroupedGemm(const uint8_t* A, const float* sfaMn, const int32_t* sfaP
   require(mSum >= 0 && mSum % BM == 0, "E_SHAPE", "grouped GEMM: M_sum must be a multiple of 128 " + dims);
   checkGemmSizes(N, K, E, sfaMn, sfaPacked, dims);
   if (mSum == 0) return;
+  // Hopper: the TMA + warp-specialised kernel (gemm_sm90_tma.cu) for float32 scales; it declines (false) only for
+  // shapes that need more shared memory than the device has, and the one-warpgroup wgmma kernel below runs instead
+  if (kernel == GemmKernel::Sm90Tma && sfaMn && launchGroupedGemmSm90Tma(A, sfaMn, B, sfb, mIndices, D, mSum, N, K, E, stream)) return;
   RowGroups g;
   g.mIndices = mIndices;
   g.sfaColStride = mSum;

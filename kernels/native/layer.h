@@ -67,7 +67,7 @@ struct OutTensor {
 struct LayerOutputs {
   long long rows = 0;                                  // rows the GEMMs ran over: M_sum, or E·max_m
   std::vector<std::pair<std::string, double>> timesMs;  // per stage of the plan, in its order
-  std::string gemmKernel;                              // "wgmma" or "mma.sync": what really ran
+  std::string gemmKernel;                              // "sm90-tma", "wgmma" or "mma.sync": what really ran
   std::vector<OutTensor> tensors;
 };
 

@@ -11,7 +11,9 @@ enum class Convention : int { Vllm = 0, DeepGemm = 1 };
 enum class ScaleOut : int { RowMajor = 0, MnMajor = 1 };
 enum class Activation : int { Silu = 0, SwiGlu = 1 };
 // Which grouped-GEMM kernel runs: Auto = wgmma on an sm_90 device (unless MOE_GEMM=mma), mma.sync elsewhere.
-enum class GemmKernel : int { Auto = 0, Wgmma = 1, MmaSync = 2 };
+// Sm90Tma: the TMA + warp-specialised kernel of gemm_sm90_tma.cu (contiguous layout, float32 scales); its masked
+// launches run the one-warpgroup wgmma kernel, which leaves rows past masked_m exactly zero
+enum class GemmKernel : int { Auto = 0, Wgmma = 1, MmaSync = 2, Sm90Tma = 3 };
 
 // quantize.cu — per-token-group (1×128) activation quantization. x is (M, K) bf16 (raw bits) or f32.
 // Scales go row-major (M, K/128) or MN-major with column stride `mnStride` (≥ M; align(M, 4) for TMA).
