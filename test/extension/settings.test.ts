@@ -23,7 +23,7 @@ test('package.json contributes every setting readSettings reads, with the same d
   });
   for (const [k, v] of Object.entries(read)) assert.notEqual(v, undefined, `moeInspector.${k} missing from package.json`);
   assert.deepEqual(readSettings((k) => props[`moeInspector.${k}`]?.default), DEFAULT_SETTINGS);
-  assert.deepEqual(props['moeInspector.gpuModel']!.enum, ['auto', 'H100', 'H200', 'H100-measured', 'B200']);
+  assert.deepEqual(props['moeInspector.gpuModel']!.enum, ['auto', 'H100', 'H200', 'H200-measured', 'H100-measured', 'B200']);
 });
 
 test('package.json: commands, explorer menu on .safetensors, activation', () => {
