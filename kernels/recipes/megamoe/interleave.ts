@@ -27,7 +27,8 @@ export function interleaveSourceRow(r: number, ih: number): number {
 /** which half a row of the interleaved w13 came from */
 export const isGateRow = (r: number): boolean => r % (2 * INTERLEAVE_GRAN) < INTERLEAVE_GRAN;
 
-function checkIh(ih: number, what: string): void {
+/** throws unless rows = 2·IH split into whole groups of 8 gate and 8 up rows */
+export function checkIh(ih: number, what: string): void {
   if (!Number.isInteger(ih) || ih <= 0 || ih % INTERLEAVE_GRAN !== 0)
     throw new MoeError(
       'E_SHAPE',

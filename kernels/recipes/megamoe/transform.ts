@@ -13,7 +13,7 @@ import { archById } from '../../arch/index';
 import { broadcastWeightScaleRows } from '../../layout/weightScales';
 import { toSm100PackedUe8m0 } from '../../layout/sm100';
 import { T } from '../tensors';
-import { interleaveW13, utccpTranspose } from './interleave';
+import { checkIh, interleaveW13, utccpTranspose } from './interleave';
 import { kernelSizeProblems } from './limits';
 
 export interface TransformResult {
@@ -45,6 +45,7 @@ function readWeights(raw: Readonly<Record<string, Tensor>>, recipe: string, allo
     throw new MoeError('E_SHAPE', `${T.w13_weight}: expected shape [E, 2·IH, H] (IH gate rows, then IH up rows), got ${shapeStr(w13.shape)}`, T.w13_weight);
   const [E, twoIh, H] = w13.shape as [number, number, number];
   const IH = twoIh / 2;
+  checkIh(IH, T.w13_weight);
   const w2 = raw[T.w2_weight]!;
   const isFp8 = w13.dtype !== 'bf16';
   wantDtype(w2, T.w2_weight, isFp8 ? fp8 : ['bf16']);
