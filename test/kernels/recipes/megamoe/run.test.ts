@@ -28,6 +28,7 @@ test('stages in order; the symmetric buffer, the pools (MN-major, group 64 at L2
   assert.deepEqual(trace.checks.filter((c) => c.level === 'fail'), []);
   const T = 12, H = 256, IH = 128, k = 2, tMax = 128;
   const ids = tensor(r, 'topk_ids');
+  const idsFlat = ids.toFloat32();
   const w = tensor(r, 'topk_weights');
 
   // staging: FP8 + K-major float32 scales, int64 ids, rows past T untouched
@@ -51,7 +52,7 @@ test('stages in order; the symmetric buffer, the pools (MN-major, group 64 at L2
   const ex = tensor(r, 'pool_expert');
   const R = src.shape[0]!;
   let local = 0;
-  for (let p = 0; p < T * k; p++) if (ids.storage[p]! >= 4) local++;
+  for (let p = 0; p < T * k; p++) if (idsFlat[p]! >= 4) local++;
   assert.equal(R, local);
   for (let i = 1; i < R; i++) assert.ok(ex.get(i) > ex.get(i - 1) || (ex.get(i) === ex.get(i - 1) && src.get(i) > src.get(i - 1)));
   const l1 = tensor(r, 'l1_acts');
@@ -61,7 +62,7 @@ test('stages in order; the symmetric buffer, the pools (MN-major, group 64 at L2
   assert.equal(trace.tensors.l1_acts_sf!.layout.order, 'mn-major');
   for (let i = 0; i < R; i++) {
     const t = Math.floor(src.get(i) / k);
-    assert.equal(ex.get(i), ids.storage[src.get(i)]! - 4);
+    assert.equal(ex.get(i), idsFlat[src.get(i)]! - 4);
     for (const c of [0, 100, 255]) assert.equal(l1.raw(i, c), x.raw(t, c));
     assert.equal(l1sf.get(i, 1), xsf.get(t, 1));
     assert.equal(tensor(r, 'l1_topk_weights').get(i), w.storage[src.get(i)]);
