@@ -9,50 +9,12 @@
  * input's storage order (an MN-major packed scale tensor stays MN-major, as torch.empty_like does).
  */
 import { MoeError, shapeStr } from '../../errors';
+import { UTCCP_ROWS, checkIh, interleaveMap, utccpSourceRow } from './rowMaps';
 import { Tensor, stridedExtent } from '../../tensor';
 import { allocStorage, type DType, type StorageFor } from '../../dtypes/index';
+import { sharedBytes } from '../../ops/gemm';
 
-/** rows of gate (then up) that travel together */
-export const INTERLEAVE_GRAN = 8;
-/** rows per UTCCP chunk */
-export const UTCCP_ROWS = 128;
-
-/** §7.5: the source row (natural gate-then-up order) of output row r of the interleaved w13 with IH gate rows */
-export function interleaveSourceRow(r: number, ih: number): number {
-  const b = Math.floor(r / (2 * INTERLEAVE_GRAN));
-  const w = r % (2 * INTERLEAVE_GRAN);
-  return w < INTERLEAVE_GRAN ? INTERLEAVE_GRAN * b + w : ih + INTERLEAVE_GRAN * b + (w - INTERLEAVE_GRAN);
-}
-
-/** which half a row of the interleaved w13 came from */
-export const isGateRow = (r: number): boolean => r % (2 * INTERLEAVE_GRAN) < INTERLEAVE_GRAN;
-
-/** throws unless rows = 2·IH split into whole groups of 8 gate and 8 up rows */
-export function checkIh(ih: number, what: string): void {
-  if (!Number.isInteger(ih) || ih <= 0 || ih % INTERLEAVE_GRAN !== 0)
-    throw new MoeError(
-      'E_SHAPE',
-      `${what}: the granularity-8 gate/up interleave (layout-spec.md §7.5) needs IH = rows/2 to be a positive multiple of ${INTERLEAVE_GRAN}, got IH = ${ih} (${2 * ih} rows); the gate and up halves must split into whole groups of 8 rows`,
-      what,
-    );
-}
-
-/** (2·IH,) output row → source row */
-export function interleaveMap(ih: number): Int32Array {
-  checkIh(ih, 'w13_weight');
-  const m = new Int32Array(2 * ih);
-  for (let r = 0; r < m.length; r++) m[r] = interleaveSourceRow(r, ih);
-  return m;
-}
-
-/** §7.5 UTCCP: source row of new row r (chunks of 128 rows, 4 × 32 transposed to 32 × 4) */
-export function utccpSourceRow(r: number): number {
-  const c = Math.floor(r / UTCCP_ROWS);
-  const within = r % UTCCP_ROWS;
-  const b = Math.floor(within / 4);
-  const a = within % 4;
-  return UTCCP_ROWS * c + 32 * a + b;
-}
+export { INTERLEAVE_GRAN, UTCCP_ROWS, checkIh, interleaveMap, interleaveSourceRow, isGateRow, utccpSourceRow } from './rowMaps';
 
 function checkRank3(t: Tensor, name: string): [number, number, number] {
   if (t.rank !== 3) throw new MoeError('E_SHAPE', `${name}: expected shape [E, rows, cols] (one matrix per local expert), got ${shapeStr(t.shape)}`, name);
@@ -69,7 +31,8 @@ export function permuteRows<D extends DType>(t: Tensor<D>, src: Int32Array, name
   if (src.length !== rows) throw new MoeError('E_SHAPE', `${name}: a row permutation of ${src.length} rows cannot apply to ${rows} rows (shape ${shapeStr(t.shape)})`, name);
   const dense = stridedExtent(t.shape, t.strides) === t.numel;
   const strides = dense ? [...t.strides] : [rows * cols, cols, 1];
-  const out = allocStorage(t.dtype, t.numel) as StorageFor<D>;
+  // FP8 bytes on shared memory, like every weight tensor of the engine (kernels/inputs.ts asFp8)
+  const out = (t.dtype === 'f8e4m3fn' || t.dtype === 'u8' ? sharedBytes(t.numel) : allocStorage(t.dtype, t.numel)) as StorageFor<D>;
   const dst = new Tensor(t.dtype, t.shape, out, strides, 0, name);
   const list = experts ? [...experts] : Array.from({ length: E }, (_, e) => e);
   const rowMajor = t.isContiguous() && strides[2] === 1;

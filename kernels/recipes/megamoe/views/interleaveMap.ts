@@ -7,7 +7,7 @@
 import type { Trace } from '../../../trace';
 import { createSvg, legendRow } from '../../../../webview/views/svgkit';
 import { MG } from '../tensors';
-import { interleaveMap } from '../interleave';
+import { interleaveMap } from '../rowMaps';
 import { inlineOf, messageSvg, mount, themeOf, type MegamoeViewOptions } from './common';
 
 export interface InterleaveModel {
