@@ -44,7 +44,7 @@ export function render(container: HTMLElement, trace: Trace, options: Interleave
   if (typeof m === 'string') return mount(container, messageSvg(doc, theme, title, m), 'megamoe-interleave-view');
   const W = options.width ?? 760;
   const rowH = 12;
-  const top = 76;
+  const top = 86;
   const gap = 22;
   const half = Math.ceil(m.rows / 2);
   const H = top + m.rows * rowH + gap + 70;
@@ -54,12 +54,13 @@ export function render(container: HTMLElement, trace: Trace, options: Interleave
     .text(`IH = ${m.ih}: output row r, b = ⌊r/16⌋, w = r mod 16 ← gate row 8b + w (w < 8) or up row IH + 8b + w − 8 · first ${m.rows} of ${2 * m.ih} rows${m.fromTrace ? '' : ' (computed from IH: the map is not inline in this trace)'}`);
   const gate = theme.charts.blue;
   const up = theme.charts.orange;
-  const srcX = 24, boxW = 150, outX = W - 24 - 2 * boxW;
+  const srcX = 24, boxW = 140, outX = W - 60 - 2 * boxW;
+  const scaleX = outX + boxW + 24;
   const labels = svg.append('g').attr('class', 'headers').attr('font-size', 11).attr('fill', theme.muted);
   labels.append('text').attr('x', srcX).attr('y', top - 10).text('natural w13 (checkpoint order)');
   labels.append('text').attr('x', outX).attr('y', top - 10).text('interleaved w13 (L1 operand)');
-  labels.append('text').attr('x', outX + boxW + 8).attr('y', top - 22).text('SM90 scale');
-  labels.append('text').attr('x', outX + boxW + 8).attr('y', top - 10).text('(natural order)');
+  labels.append('text').attr('x', scaleX).attr('y', top - 22).text('SM90 scale row');
+  labels.append('text').attr('x', scaleX).attr('y', top - 10).text('(natural order)');
 
   // source rows in view: the gate rows and the up rows the drawn output rows use
   const sources = [...m.map].sort((a, b) => a - b);
@@ -91,11 +92,11 @@ export function render(container: HTMLElement, trace: Trace, options: Interleave
     g.append('rect').attr('x', outX).attr('y', y).attr('width', boxW).attr('height', rowH - 1).attr('fill', isGate ? gate : up).attr('opacity', 0.85);
     const name = isGate ? `g${s}` : `u${s - m.ih}`;
     g.append('text').attr('x', outX + 4).attr('y', y + rowH - 3).attr('font-size', 9).attr('fill', theme.background).text(`out ${r} ← ${name}`);
-    g.append('text').attr('class', 'scale-row').attr('x', outX + boxW + 8).attr('y', y + rowH - 3).attr('font-size', 9).attr('fill', theme.muted)
+    g.append('text').attr('class', 'scale-row').attr('x', scaleX).attr('y', y + rowH - 3).attr('font-size', 9).attr('fill', theme.muted)
       .text(`block ${Math.floor(s / 128)}`);
     g.append('title').text(`interleaved row ${r} ← w13 row ${s} (${isGate ? `gate ${s}` : `up ${s - m.ih}`}); its SM90 scale is w13_weight_scale_inv[e, ${Math.floor(s / 128)}, :] (natural order)`);
     if (r % 16 === 15 && r + 1 < m.rows)
-      out.append('line').attr('class', 'period').attr('x1', outX - 6).attr('x2', outX + boxW + 90).attr('y1', y + rowH - 0.5).attr('y2', y + rowH - 0.5).attr('stroke', theme.border).attr('stroke-dasharray', '3,2');
+      out.append('line').attr('class', 'period').attr('x1', outX - 6).attr('x2', scaleX + 60).attr('y1', y + rowH - 0.5).attr('y2', y + rowH - 0.5).attr('stroke', theme.border).attr('stroke-dasharray', '3,2');
   });
   const legend = svg.append('g').attr('class', 'legend').attr('transform', `translate(14,${H - 30})`);
   legendRow(legend, [

@@ -87,7 +87,7 @@ export function render(container: HTMLElement, trace: Trace, options: MegamoeVie
   const cell = 14;
   const regionsTop = 60, regionsH = 64;
   const rowsTop = regionsTop + regionsH + 46;
-  const gridTop = rowsTop + 70;
+  const gridTop = rowsTop + 84;
   const H = gridTop + showTokens * cell + 90;
   const svg = createSvg(doc, W, H, theme, title);
   const ids = addPatterns(svg, theme, options.idPrefix ?? 'staging');
@@ -127,8 +127,9 @@ export function render(container: HTMLElement, trace: Trace, options: MegamoeVie
 
   // ---- x_sf K-major (storage offset t·G + j) and topk_idx per token
   const grid = svg.append('g').attr('class', 'grids').attr('transform', `translate(14,${gridTop})`);
+  grid.append('text').attr('y', -24).attr('font-size', 11).attr('fill', theme.muted).text('x_sf: one float32 per 128 columns of a token');
   grid.append('text').attr('y', -10).attr('font-size', 11).attr('fill', theme.muted)
-    .text(`x_sf: one float32 per 128 columns, K-major: storage offset of (t, j) = t·${G} + j${showTokens < m.tokens || showG < G ? ` (first ${showTokens} tokens × ${showG} groups)` : ''}`);
+    .text(`K-major: (t, j) at offset t·${G} + j${showTokens < m.tokens || showG < G ? ` (first ${showTokens} × ${showG})` : ''}`);
   if (m.sf) {
     const vals = m.sf.filter((v, i) => Math.floor(i / G) < showTokens && v > 0);
     const lo = Math.log(Math.min(...vals, 1)), hi = Math.log(Math.max(...vals, 1e-30));
@@ -141,7 +142,8 @@ export function render(container: HTMLElement, trace: Trace, options: MegamoeVie
       }
   } else grid.append('text').attr('y', 12).attr('font-size', 10).attr('fill', theme.muted).text('(x_sf is not inline in this trace)');
   const idsX = Math.max(showG * cell + 40, 470);
-  grid.append('text').attr('x', idsX).attr('y', -10).attr('font-size', 11).attr('fill', theme.muted).text(`topk_idx (int64): expert of each (token, slot)`);
+  grid.append('text').attr('x', idsX).attr('y', -24).attr('font-size', 11).attr('fill', theme.muted).text('topk_idx (int64): the expert of each (token, slot)');
+  grid.append('text').attr('x', idsX).attr('y', -10).attr('font-size', 11).attr('fill', theme.muted).text(showTokens < m.tokens ? `first ${showTokens} of ${m.tokens} tokens` : `${m.tokens} tokens × top-${m.topk}`);
   if (m.ids) {
     const bw = 34;
     for (let t = 0; t < showTokens; t++)

@@ -62,7 +62,7 @@ test('staging buffer: the four regions with shapes and sizes, filled rows, K-maj
   assert.match(text, /\(128, 2\) int64/);
   assert.match(text, /64\.0 KB/);
   assert.match(text, /rows 10…127: not written, not read/);
-  assert.match(text, /storage offset of \(t, j\) = t·4 \+ j/);
+  assert.match(text, /K-major: \(t, j\) at offset t·4 \+ j/);
   assert.equal(container.querySelectorAll('rect.sf-cell').length, 10 * 4);
   const cells = container.querySelectorAll('g.id-cell');
   assert.equal(cells.length, 10 * 2);
