@@ -153,3 +153,20 @@ test(`every stage against the float64 reference on random layers (seed ${SEED})`
     }
   }
 });
+
+test('progressive run (UI host): partial traces before each stage, deferred synthetic weights written before the first heavy stage', async () => {
+  const spec = megaSpec({ tokens: 9 });
+  const partials: { done: string[]; pending: string[]; hasW13: boolean }[] = [];
+  const r = await runLayer(spec, {
+    backend: 'cpu',
+    onStage: (p) => {
+      partials.push({ done: p.stages.map((s) => s.id), pending: (p.pending ?? []).map((s) => s.id), hasW13: 'w13_weight' in p.tensors });
+    },
+  });
+  assert.deepEqual(partials[0]!.done, []);
+  assert.equal(partials[0]!.pending.length, 8);
+  assert.equal(partials[0]!.hasW13, false, 'weights not written yet are left out of the first picture');
+  assert.deepEqual(partials.at(-1)!.done.length, 7);
+  const plain = await runLayer(spec, { backend: 'cpu' });
+  assert.deepEqual(r.tensors.get('output')!.storage, plain.tensors.get('output')!.storage, 'deferring the weights changes no value');
+});
