@@ -5,7 +5,7 @@ import { runChecks } from '../../../../kernels/checks';
 import { runLayer } from '../../../../kernels/pipeline';
 import { shutdownGemmWorkers } from '../../../../kernels/ops/gemm';
 import { recipeById } from '../../../../kernels/recipes/index';
-import { MoeError } from '../../../../kernels/errors';
+import type { MoeError } from '../../../../kernels/errors';
 import { Tensor } from '../../../../kernels/tensor';
 import type { CheckResult } from '../../../../kernels/trace';
 import type { LayerSpec } from '../../../../kernels/spec';
