@@ -41,12 +41,19 @@ export function permuteRows<D extends DType>(t: Tensor<D>, src: Int32Array, name
   const srcS = t.storage as unknown as { [i: number]: number | bigint };
   for (const e of list) {
     if (!Number.isInteger(e) || e < 0 || e >= E) throw new MoeError('E_RANGE', `${name}: expert ${e} outside 0…${E - 1}`, name);
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0; r < rows; ) {
       const s = src[r]!;
       if (rowMajor) {
+        // a run of consecutive source rows (8 for the interleave) is one contiguous copy
+        let n = 1;
+        while (r + n < rows && src[r + n] === s + n) n++;
         const from = t.offset + (e * rows + s) * cols;
-        outS.set(inS.subarray(from, from + cols), (e * rows + r) * cols);
-      } else for (let c = 0; c < cols; c++) outS[dst.index(e, r, c)] = srcS[t.index(e, s, c)]!;
+        outS.set(inS.subarray(from, from + n * cols), (e * rows + r) * cols);
+        r += n;
+      } else {
+        for (let c = 0; c < cols; c++) outS[dst.index(e, r, c)] = srcS[t.index(e, s, c)]!;
+        r++;
+      }
     }
   }
   return dst;
