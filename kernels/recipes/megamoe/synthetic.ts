@@ -1,7 +1,7 @@
 /**
  * A synthetic MegaMoE layer: hidden states and FP8 weights from the shared seeded generator (kernels/synthetic.ts),
- * routed by DeepSeek-V4's sqrtsoftplus router (routing.ts) over seeded logits — normal noise plus the spec's Zipf
- * popularity (skew) over a seeded expert order, and a small seeded e_score_correction_bias.
+ * routed by DeepSeek-V4's sqrtsoftplus router (kernels/routing, layout-spec.md §10.3) over seeded logits — normal noise
+ * plus the spec's Zipf popularity (skew) over a seeded expert order, and a small seeded e_score_correction_bias.
  * The shared generator writes weights only for experts its own router picks; since this router picks others, it is
  * asked for weights of EVERY local expert (a spec with top-k = E), which costs memory and time for experts that
  * receive no tokens. The hidden states do not depend on that (they are drawn before any routing).
@@ -13,7 +13,18 @@ import { Tensor } from '../../tensor';
 import { MoeError } from '../../errors';
 import { Rng, syntheticInputsDeferred } from '../../synthetic';
 import { T } from '../tensors';
-import { DEEPSEEK_V4_ROUTING, sqrtSoftplusRouting } from './routing';
+import { routeFromLogits, type RouterConfig } from '../../routing/index';
+
+/** DeepSeek-V4's router (§10.3): √softplus scores, bias for the choice, no group limit, normalised, × 1.5 */
+export const deepseekV4Router = (topk: number): RouterConfig => ({
+  scoring: 'sqrtsoftplus',
+  topk,
+  normTopkProb: true,
+  nGroup: 1,
+  topkGroup: 1,
+  routedScalingFactor: 1.5,
+  usesCorrectionBias: true,
+});
 
 /** seeded router logits (T × E) and correction bias (E) */
 export function syntheticRouterLogits(spec: LayerSpec): { logits: Float32Array; bias: Float32Array } {
@@ -41,7 +52,7 @@ export function syntheticMegamoe(spec: LayerSpec, opts: { defer: boolean }): Syn
     throw new MoeError('E_SPEC', `synthetic MegaMoE layer: top-k (${spec.topk}) must be between 1 and the number of experts (${spec.experts})`);
   const d = syntheticInputsDeferred({ ...spec, topk: spec.experts });
   const { logits, bias } = syntheticRouterLogits(spec);
-  const r = sqrtSoftplusRouting(logits, spec.experts, { topk: spec.topk, bias, ...DEEPSEEK_V4_ROUTING });
+  const r = routeFromLogits(logits, spec.tokens, spec.experts, deepseekV4Router(spec.topk), bias);
   const inputs: LayerInputs = {
     ...d.inputs,
     topk_ids: new Tensor('i32', [spec.tokens, spec.topk], r.topkIds, undefined, 0, T.topk_ids),
