@@ -7,11 +7,12 @@ import { MoeError } from '../errors';
 import { contiguous } from './contiguous/index';
 import { masked } from './masked/index';
 import { w4afp8 } from './w4afp8/index';
+import { torchaoFp8Training } from './torchao-fp8-training/index';
 
 export type { RecipeSpec, RunPlan, PlannedStage, StageDescriptor, RecipeOption, LayerTensors, StageCost, Tolerance } from './types';
 export { optionValue } from './types';
 
-const registry: RecipeSpec[] = [contiguous, masked, w4afp8];
+const registry: RecipeSpec[] = [contiguous, masked, w4afp8, torchaoFp8Training];
 
 /** Every recipe, in the order quick picks and --help list them. */
 export const RECIPES: readonly RecipeSpec[] = registry;
