@@ -11,7 +11,7 @@ import { encodeBf16, decodeBf16 } from '../../../../kernels/dtypes/bf16';
 import { encodeE4M3, decodeE4M3 } from '../../../../kernels/dtypes/fp8e4m3';
 import { f32Bits } from '../../../../kernels/dtypes/float32';
 import { planGroups } from '../../../../kernels/recipes/torchao-fp8-training/groups';
-import { quantizeKGrouped, quantizeRows1x128, quantizeWeight128, torchaoScales, TORCHAO_EPS } from '../../../../kernels/recipes/torchao-fp8-training/quantize';
+import { e4m3OfClamped, quantizeKGrouped, quantizeRows1x128, quantizeWeight128, torchaoScales, TORCHAO_EPS } from '../../../../kernels/recipes/torchao-fp8-training/quantize';
 import { padTokenGroups } from '../../../../kernels/recipes/torchao-fp8-training/pad';
 
 const f32 = (x: number): number => new Float32Array([x])[0]!;
@@ -167,4 +167,20 @@ test('shapes the quantizers refuse: C not a multiple of 128, 2-D weights, fewer 
   assert.throws(() => quantizeWeight128(x, 'forward', 'weight'), /weight: expected a 3-D/);
   const y = new Tensor('bf16', [100, 128], new Uint16Array(12800), undefined, 0, 'y');
   assert.throws(() => quantizeKGrouped(y, planGroups([130]), 'input_padded'), /input_padded: has 100 rows but the padded expert groups need 256/);
+});
+
+test('the clamped-range FP8 encoder equals PyTorch\'s cast on every float32 pattern class in [−448, 448]', () => {
+  const f = new Float32Array(1);
+  const bits = new Int32Array(f.buffer);
+  const lows = [0, 1, 0x7fff, 0x8000, 0x8001, 0xfffe, 0xffff, 0x1234, 0xabcd];
+  let checked = 0;
+  for (let hi = 0; hi < 65536; hi++)
+    for (const lo of lows) {
+      bits[0] = (hi << 16) | lo;
+      const v = f[0]!;
+      if (!(Math.abs(v) <= 448)) continue;
+      assert.equal(e4m3OfClamped(bits[0]!), encodeE4M3(v), `0x${(bits[0]! >>> 0).toString(16)} = ${v}`);
+      checked++;
+    }
+  assert.ok(checked > 300000, `${checked} values`);
 });
