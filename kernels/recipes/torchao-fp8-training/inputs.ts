@@ -10,7 +10,7 @@ import type { Tensor } from '../../tensor';
 import { MoeError, shapeStr } from '../../errors';
 import { DEFAULT_RECIPE, type LayerSpec } from '../../spec';
 import { wantDtype } from '../../inputs';
-import { TT } from './tensors';
+import { RECIPE_ID, TT } from './tensors';
 import { planGroups, type GroupPlan } from './groups';
 import type { FloatTensor } from './quantize';
 
@@ -21,7 +21,7 @@ export interface TorchaoInputs {
   group_sizes: Tensor<'i32'>;
 }
 
-export const RECIPE_ID = 'torchao-fp8-training';
+export { RECIPE_ID };
 export const TORCHAO_INPUT_NAMES = [TT.input, TT.grad_output, TT.weight, TT.group_sizes] as const;
 const FLOAT = ['bf16', 'f32'];
 

@@ -2,6 +2,9 @@
  * Tensor ids of the torchao FP8 training recipe (layout-spec.md §8). The inputs and the three results use the names
  * of `moe-inspect grad`; the stage tensors are named after what torchao hands DeepGEMM.
  */
+/** the recipe's id in the registry (here so the views can name it without importing the engine) */
+export const RECIPE_ID = 'torchao-fp8-training';
+
 export const TT = {
   // layer file (the op's inputs and the upstream gradient)
   input: 'input',
