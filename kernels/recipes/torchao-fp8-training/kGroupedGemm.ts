@@ -111,13 +111,13 @@ export function kGroupedGemmNt(lhs: KGroupedOperand, rhs: KGroupedOperand, ks: A
 function blockUpdate(aF: Float64Array, bF: Float64Array, fa: Float64Array, fb: Float64Array, acc: Float32Array, N: number, K: number, L: number): void {
   const n2 = N - (N % 2);
   const k4 = K - (K % 4);
-  const put = (n: number, k: number, s: number): void => {
-    const i = n * K + k;
-    acc[i] = fround(acc[i]! + fround(fround(fa[n]! * fb[k]!) * s));
-  };
   for (let n = 0; n < n2; n += 2) {
     const p0 = n * L;
     const p1 = p0 + L;
+    const fa0 = fa[n]!;
+    const fa1 = fa[n + 1]!;
+    const r0 = n * K;
+    const r1 = r0 + K;
     for (let k = 0; k < k4; k += 4) {
       const q0 = k * L;
       const q1 = q0 + L;
@@ -140,22 +140,28 @@ function blockUpdate(aF: Float64Array, bF: Float64Array, fa: Float64Array, fb: F
         s12 += a1 * b2;
         s13 += a1 * b3;
       }
-      put(n, k, s00);
-      put(n, k + 1, s01);
-      put(n, k + 2, s02);
-      put(n, k + 3, s03);
-      put(n + 1, k, s10);
-      put(n + 1, k + 1, s11);
-      put(n + 1, k + 2, s12);
-      put(n + 1, k + 3, s13);
+      const fb0 = fb[k]!;
+      const fb1 = fb[k + 1]!;
+      const fb2 = fb[k + 2]!;
+      const fb3 = fb[k + 3]!;
+      // written out (not a helper) so the eight updates stay in registers
+      acc[r0 + k] = fround(acc[r0 + k]! + fround(fround(fa0 * fb0) * s00));
+      acc[r0 + k + 1] = fround(acc[r0 + k + 1]! + fround(fround(fa0 * fb1) * s01));
+      acc[r0 + k + 2] = fround(acc[r0 + k + 2]! + fround(fround(fa0 * fb2) * s02));
+      acc[r0 + k + 3] = fround(acc[r0 + k + 3]! + fround(fround(fa0 * fb3) * s03));
+      acc[r1 + k] = fround(acc[r1 + k]! + fround(fround(fa1 * fb0) * s10));
+      acc[r1 + k + 1] = fround(acc[r1 + k + 1]! + fround(fround(fa1 * fb1) * s11));
+      acc[r1 + k + 2] = fround(acc[r1 + k + 2]! + fround(fround(fa1 * fb2) * s12));
+      acc[r1 + k + 3] = fround(acc[r1 + k + 3]! + fround(fround(fa1 * fb3) * s13));
     }
   }
   // ragged edges (N odd, K not a multiple of 4): one dot at a time
-  const dot = (n: number, k: number): number => {
+  const one = (n: number, k: number): void => {
     let s = 0;
     for (let m = 0; m < L; m++) s += aF[n * L + m]! * bF[k * L + m]!;
-    return s;
+    const i = n * K + k;
+    acc[i] = fround(acc[i]! + fround(fround(fa[n]! * fb[k]!) * s));
   };
-  for (let n = 0; n < n2; n++) for (let k = k4; k < K; k++) put(n, k, dot(n, k));
-  for (let n = n2; n < N; n++) for (let k = 0; k < K; k++) put(n, k, dot(n, k));
+  for (let n = 0; n < n2; n++) for (let k = k4; k < K; k++) one(n, k);
+  for (let n = n2; n < N; n++) for (let k = 0; k < K; k++) one(n, k);
 }

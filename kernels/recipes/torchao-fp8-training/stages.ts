@@ -14,7 +14,6 @@ import { Tensor } from '../../tensor';
 import { MoeError } from '../../errors';
 import { archById } from '../../arch/index';
 import { groupedGemmContiguous } from '../../ops/gemm';
-import { encodeBf16 } from '../../dtypes/bf16';
 import { decodeE4M3 } from '../../dtypes/fp8e4m3';
 import { permutationStats } from '../common';
 import { TT } from './tensors';
@@ -85,11 +84,15 @@ const need = <D extends Tensor['dtype']>(ctx: CpuStageContext, name: string): Te
 
 const i32 = (name: string, v: Int32Array): Tensor<'i32'> => new Tensor('i32', [v.length], v, undefined, 0, name);
 
-/** float32 → BF16 (round to nearest even), the cast torchao applies to DeepGEMM's float32 wgrad */
+/** float32 → BF16 (round to nearest even, NaN kept quiet: kernels/dtypes/bf16.ts), the cast torchao applies to DeepGEMM's float32 wgrad */
 function toBf16(d: Tensor<'f32'>, name: string): Tensor<'bf16'> {
-  const src = d.contiguous().storage;
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = encodeBf16(src[i]!);
+  const c = d.contiguous();
+  const bits = new Uint32Array(c.storage.buffer, c.storage.byteOffset + c.offset * 4, c.numel);
+  const out = new Uint16Array(c.numel);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]!;
+    out[i] = (b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0 ? ((b >>> 16) | 0x40) & 0xffff : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+  }
   return new Tensor('bf16', d.shape, out, undefined, 0, name);
 }
 

@@ -19,6 +19,7 @@ import { writeSafetensors } from '../../../../kernels/io/safetensors';
 import { loadLayer } from '../../../../kernels/layerFile';
 import { tile } from '../../../../kernels/tiles';
 import { TT } from '../../../../kernels/recipes/torchao-fp8-training/tensors';
+import { kGroupedGemmNt } from '../../../../kernels/recipes/torchao-fp8-training/kGroupedGemm';
 import { hoverHints } from '../../../../kernels/recipes/torchao-fp8-training/index';
 import { torchaoInputsFor, workedExampleInputs } from '../../../../kernels/recipes/torchao-fp8-training/synthetic';
 import { TORCHAO_STAGES } from '../../../../kernels/recipes/torchao-fp8-training/stages';
@@ -148,6 +149,18 @@ test('the M-grouped passes equal the naive GEMM on the padded operands bit for b
   }
 });
 
+test('grad_weight is the K-grouped GEMM of the flat operands, cast to BF16 with round-to-nearest-even', async () => {
+  const r = await run(workedExampleInputs(11));
+  const d = kGroupedGemmNt(
+    { data: t2(r, TT.wgrad_lhs) as Tensor<'f8e4m3fn'>, scale: t2(r, TT.wgrad_lhs_scale) as Tensor<'f32'>, name: 'wgrad_lhs' },
+    { data: t2(r, TT.wgrad_rhs) as Tensor<'f8e4m3fn'>, scale: t2(r, TT.wgrad_rhs_scale) as Tensor<'f32'>, name: 'wgrad_rhs' },
+    [128, 128],
+  );
+  const gw = t2(r, TT.grad_weight).storage as Uint16Array;
+  const f = d.storage;
+  for (let i = 0; i < f.length; i++) assert.equal(gw[i], encodeBf16(f[i]!), `element ${i}`);
+});
+
 test('random shapes: output, grad_input, grad_weight within the FP8 GEMM budget of float64 references, and close to the unquantized math', async (t) => {
   const seed = 0x7a0;
   t.diagnostic(`seed ${seed}`);
@@ -252,6 +265,16 @@ test('synthetic inputs from a preset: seeded group sizes summing to tokens, same
   assert.match(ue.find((c) => c.id === 'torchao.scales')!.message, /disable_ue8m0_cast=True/);
   const ep = recipe.synthetic({ ...spec, expertParallel: { size: 3, rank: 1, strategy: 'linear' } }, { defer: false }).inputs as unknown as TorchaoInputs;
   assert.deepEqual(ep.weight.shape, [2, 128, 256], 'EP3: two local experts');
+});
+
+test('F32 operands (torchao accepts them) holding the same values give the same bits as BF16', async () => {
+  const bf = workedExampleInputs(4);
+  const widen = (t: Tensor): Tensor<'f32'> => new Tensor('f32', [...t.shape], t.toFloat32(), undefined, 0, t.name);
+  const f32in = { ...bf, input: widen(bf.input), weight: widen(bf.weight), grad_output: widen(bf.grad_output) } as TorchaoInputs;
+  const a = await run(bf);
+  const b = await run(f32in);
+  for (const n of [TT.output, TT.grad_input, TT.grad_weight, TT.wgrad_lhs_scale]) assert.deepEqual(b.tensors.get(n)!.storage, a.tensors.get(n)!.storage, n);
+  assert.equal(b.tensors.get(TT.input_padded)!.dtype, 'f32');
 });
 
 test('no tokens: every group empty, output and grad_input empty, grad_weight zero', async () => {
