@@ -45,10 +45,6 @@ export class TrainingReference64 {
     this.flatW = inputs.weight.contiguous().reshape([inputs.weight.shape[0]! * this.N, this.K]) as FloatTensor;
   }
 
-  expertOf(t: number): number {
-    return this.experts[t]!;
-  }
-
   private weightOf(e: number): Float32Array {
     let w = this.weights.get(e);
     if (!w) {

@@ -15,8 +15,6 @@ export interface TrainingStep {
   tensors: Map<string, Tensor>;
   groups: GroupPlan;
   spec: LayerSpec;
-  /** the stages' notes, one line each */
-  notes: string[];
 }
 
 export async function computeTrainingStep(inputs: TorchaoInputs, opts: { arch?: string; threads?: number; signal?: AbortSignal } = {}): Promise<TrainingStep> {
@@ -28,6 +26,5 @@ export async function computeTrainingStep(inputs: TorchaoInputs, opts: { arch?: 
     if (opts.signal?.aborted) throw new MoeError('E_CANCELLED', `training step cancelled before stage '${s.id}'`);
     await s.runCpu(ctx);
   }
-  const notes = [...plan.stages.flatMap((s) => s.notes?.('cpu') ?? []), ...ctx.notes];
-  return { tensors, groups: groupsOf(inputs), spec, notes };
+  return { tensors, groups: groupsOf(inputs), spec };
 }
