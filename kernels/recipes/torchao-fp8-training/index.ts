@@ -20,7 +20,7 @@ export const torchaoFp8Training: RecipeSpec = {
   id: RECIPE_ID,
   label: 'torchao FP8 training (DeepGEMM backend)',
   description: 'forward, dgrad and wgrad of an FP8 blockwise MoE grouped GEMM: groups padded to 128, M-grouped GEMMs, K-grouped wgrad',
-  doc: 'docs/layouts-and-stages.md#torchao-fp8-training',
+  doc: 'docs/layouts-and-stages.md#8-torchao-fp8-training-deepgemm-backend',
   options: [],
   inputNames: [...TORCHAO_INPUT_NAMES],
   detect: (shapes) => shapes.has(TT.group_sizes) && shapes.has(TT.grad_output) && shapes.has(TT.weight) && shapes.has(TT.input),

@@ -124,7 +124,12 @@ function drawScales(g: G, m: TrainingModel, op: OperandSpec, w: number, theme: T
   // inline values: log2 shading per column band
   let lo = Infinity;
   let hi = -Infinity;
-  if (inline) for (const v of inline) if (v > 0) ((lo = Math.min(lo, Math.log2(v))), (hi = Math.max(hi, Math.log2(v))));
+  if (inline)
+    for (const v of inline)
+      if (v > 0) {
+        lo = Math.min(lo, Math.log2(v));
+        hi = Math.max(hi, Math.log2(v));
+      }
   for (const { J, n, e } of cols) {
     for (let b = 0; b < bands; b++) {
       const d0 = Math.floor((b * op.D) / bands);

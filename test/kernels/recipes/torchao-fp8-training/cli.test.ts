@@ -134,7 +134,7 @@ test('run and check detect a torchao layer file: the seven stages, the guards', 
   assert.match(b.out, /FAIL .*k_grouped_fp8_gemm_nt_contiguous/);
   const usage = await cli('help');
   assert.match(usage.out, /moe-inspect grad --layer L.safetensors --out G.safetensors/);
-  assert.match(usage.out, /--recipe contiguous\|masked\|torchao-fp8-training/);
+  assert.match(usage.out, /--recipe [a-z0-9|-]*torchao-fp8-training/);
 });
 
 test('the bundled CLI runs grad with nothing but Node', (t) => {
