@@ -8,11 +8,12 @@ import { contiguous } from './contiguous/index';
 import { masked } from './masked/index';
 import { w4afp8 } from './w4afp8/index';
 import { megamoeSm90, megamoeSm100 } from './megamoe/index';
+import { torchaoFp8Training } from './torchao-fp8-training/index';
 
 export type { RecipeSpec, RunPlan, PlannedStage, StageDescriptor, RecipeOption, LayerTensors, StageCost, Tolerance } from './types';
 export { optionValue } from './types';
 
-const registry: RecipeSpec[] = [contiguous, masked, w4afp8, megamoeSm90, megamoeSm100];
+const registry: RecipeSpec[] = [contiguous, masked, w4afp8, megamoeSm90, megamoeSm100, torchaoFp8Training];
 
 /** Every recipe, in the order quick picks and --help list them. */
 export const RECIPES: readonly RecipeSpec[] = registry;

@@ -11,6 +11,7 @@ import { checkCommand } from './check';
 import { exportCommand } from './export';
 import { transformCommand } from './transform';
 import { importTraceCommand } from './importTrace';
+import { gradCommand } from './grad';
 
 export interface CliCommand {
   name: string;
@@ -44,4 +45,5 @@ export const COMMANDS: readonly CliCommand[] = [
     usage: () => `--recipe ${alt(RECIPES.filter((r) => r.transformLayer).map((r) => r.id)) || '(none yet)'} --layer IN.safetensors --out OUT.safetensors`,
     run: transformCommand,
   },
+  { name: 'grad', usage: () => `--layer L.safetensors --out G.safetensors [--arch ${alt(ARCH_IDS)}] [--threads N]  (torchao FP8 training step: output, grad_input, grad_weight)`, run: gradCommand },
 ];
