@@ -384,6 +384,8 @@ void launchGroupedGemm(const uint8_t* A, const float* sfaMn, const int32_t* sfaP
   if (mSum == 0) return;
   // Hopper: the TMA + warp-specialised kernel (gemm_sm90_tma.cu) for float32 scales; it declines (false) only for
   // shapes that need more shared memory than the device has, and the one-warpgroup wgmma kernel below runs instead
+  // Auto (the benchmarks): what an SM90 spec runs on this device
+  if (kernel == GemmKernel::Auto) kernel = gemmKernelFor(90);
   if (kernel == GemmKernel::Sm90Tma && sfaMn && launchGroupedGemmSm90Tma(A, sfaMn, B, sfb, mIndices, D, mSum, N, K, E, stream)) return;
   RowGroups g;
   g.mIndices = mIndices;
