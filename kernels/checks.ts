@@ -41,7 +41,7 @@ export function runChecks(spec: LayerSpec, inputs?: LayerTensors): CheckResult[]
   const recipe = recipeById(spec.recipe.id);
   const arch = archById(spec.arch);
   const weightScales: Record<string, LayerTensors[string]> = {};
-  if (inputs) for (const n of ['w13_weight_scale_inv', 'w2_weight_scale_inv']) if (inputs[n]) weightScales[n] = inputs[n];
+  if (inputs) for (const n of recipe.blockScaleTensors ?? ['w13_weight_scale_inv', 'w2_weight_scale_inv']) if (inputs[n]) weightScales[n] = inputs[n];
   return [...recipe.checks(spec, inputs), ...arch.checks({ scaleFormat: spec.recipe.scaleFormat, ...(inputs ? { weightScales } : {}) })];
 }
 

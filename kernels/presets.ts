@@ -21,6 +21,8 @@ export interface ModelPreset {
   /** where the numbers come from (layout-spec.md §0 tags) */
   source: string;
   notes?: string;
+  /** the recipes (kernels/recipes ids) this model is run with, the usual one first; default contiguous and masked */
+  recipes?: readonly string[];
 }
 
 export const PRESETS: readonly ModelPreset[] = [
@@ -36,6 +38,7 @@ export const PRESETS: readonly ModelPreset[] = [
     routerWeight: 'reduce',
     source: 'transformers Qwen3MoeConfig defaults, checkpoint Qwen/Qwen3-30B-A3B-Base (layout-spec.md §11, S24)',
     notes: 'intermediate 768 per expert: at TP2 (384 ≤ 512) vLLM falls back from DeepGEMM to Triton',
+    recipes: ['contiguous', 'masked', 'torchao-fp8-training'],
   },
   {
     id: 'deepseek-v3',
@@ -61,6 +64,8 @@ export const PRESETS: readonly ModelPreset[] = [
     activation: { kind: 'silu' },
     routerWeight: 'reduce',
     source: 'same architecture as DeepSeek-V3: config_671B.json (layout-spec.md §11, S23)',
+    notes: 'SGLang serves DeepSeek-R1-W4AFP8 (int4 experts × FP8 activations) with the w4afp8 recipe',
+    recipes: ['contiguous', 'masked', 'w4afp8'],
   },
   {
     id: 'deepseek-v3.1',
@@ -98,7 +103,8 @@ export const PRESETS: readonly ModelPreset[] = [
     activation: { kind: 'swiglu', clampLimit: 10 },
     routerWeight: 'activation',
     source: 'transformers DeepseekV4Config defaults (swiglu_limit 10.0), checkpoint deepseek-ai/DeepSeek-V4-Flash-Base; DeepGEMM PR #316 (layout-spec.md §11, S24)',
-    notes: 'MegaMoE applies the routing weight at the activation; sqrtsoftplus routing is not modelled (synthetic router)',
+    notes: 'Hopper MegaMoE (megamoe-sm90, with --ep) applies the routing weight at the activation and routes with sqrtsoftplus; the contiguous and masked recipes use the synthetic router',
+    recipes: ['megamoe-sm90', 'contiguous', 'masked'],
   },
   {
     id: 'deepseek-v4-pro',
@@ -111,6 +117,7 @@ export const PRESETS: readonly ModelPreset[] = [
     activation: { kind: 'swiglu', clampLimit: 10 },
     routerWeight: 'activation',
     source: 'DeepGEMM PR #316 benchmark text; no config file read (unverified, layout-spec.md §11)',
+    recipes: ['megamoe-sm90', 'contiguous', 'masked'],
   },
 ];
 

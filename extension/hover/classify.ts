@@ -8,6 +8,7 @@
 import { tmaAlignedSize } from '../../kernels/layout/tma';
 import { sm90Strides } from '../../kernels/layout/sm90';
 import type { ProbedTensor } from './types';
+import { RECIPES } from '../../kernels/recipes/index';
 
 export type Verdict = 'ok' | 'warn' | 'info';
 
@@ -154,7 +155,26 @@ const byLayoutOnly: Rule = (t) => {
   return undefined;
 };
 
-const RULES: readonly Rule[] = [weightScales, activationScales, fp8Weights, fp8Activations, routing, byLayoutOnly];
+/** engine dtype names (recipes may use them in hints) → the torch/NumPy names the probe reports */
+const PROBE_DTYPE: Readonly<Record<string, string>> = { f32: 'float32', bf16: 'bfloat16', f8e4m3fn: 'float8_e4m3fn', i32: 'int32', i64: 'int64', u8: 'uint8', i4x2: 'int8' };
+
+/**
+ * The recipes' own tensors (kernels/recipes/<id>/hover.ts): a hint names the tensor and what it is in that recipe.
+ * After the generic rules, so a recipe that reuses vLLM's names with vLLM's meaning keeps the generic verdict.
+ */
+const recipeHints: Rule = (t) => {
+  for (const r of RECIPES)
+    for (const h of r.hoverHints ?? []) {
+      if (!h.name.test(t.name)) continue;
+      if (h.dtype && h.dtype !== t.dtype && PROBE_DTYPE[h.dtype] !== t.dtype) continue;
+      if (h.rank !== undefined && h.rank !== t.shape.length) continue;
+      if (h.shape && !h.shape(t.shape)) continue;
+      return { what: h.text, consequence: `${r.label} recipe`, verdict: 'info' };
+    }
+  return undefined;
+};
+
+const RULES: readonly Rule[] = [weightScales, activationScales, fp8Weights, fp8Activations, routing, recipeHints, byLayoutOnly];
 
 export function classifyTensor(t: ClassifyInput): Classification | undefined {
   const input = { ...t, name: t.name.toLowerCase() };

@@ -8,6 +8,10 @@ import type { Arch, BackendChoice, QuantConvention, ScaleFormat } from '../../ke
 import { type InspectChoices, type MakeSpec, type CustomShape } from './choices';
 import { ARCHS, archById } from '../../kernels/arch/index';
 import { RECIPES, recipeById } from '../../kernels/recipes/index';
+import { PRESETS } from '../../kernels/presets';
+
+/** the recipes a preset (by label or id) is run with, if it names them */
+const presetRecipes = (preset: string): readonly string[] | undefined => PRESETS.find((p) => p.label === preset || p.id === preset)?.recipes;
 import {
   parseExpertParallel,
   parsePositiveInt,
@@ -100,7 +104,16 @@ export async function pickChoices(last: InspectChoices, source: SourcePick, make
   }
 
   // the recipe: how tokens reach the experts and which kernels run (kernels/recipes), then its own options
-  const recipe = await pick<string>(2, 'recipe', RECIPES.map((r) => ({ label: r.label, description: r.description, value: r.id })), c.recipe);
+  // the preset's own recipes first (e.g. DeepSeek-V4: MegaMoE), then the rest; transform-only recipes are not offered
+  const presetOwn = source.kind === 'preset' ? (presetRecipes(source.preset) ?? []) : [];
+  const runnable = RECIPES.filter((r) => r.runnable !== false);
+  const ordered = [...runnable.filter((r) => presetOwn.includes(r.id)), ...runnable.filter((r) => !presetOwn.includes(r.id))];
+  const recipe = await pick<string>(
+    2,
+    'recipe',
+    ordered.map((r) => ({ label: r.label, description: `${presetOwn.includes(r.id) ? '(this model) ' : ''}${r.description}`, value: r.id })),
+    presetOwn.includes(c.recipe) || !presetOwn.length ? c.recipe : presetOwn[0]!,
+  );
   if (!recipe) return undefined;
   if (recipe !== c.recipe) c.recipeOptions = {};
   c.recipe = recipe;

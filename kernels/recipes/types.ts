@@ -127,8 +127,29 @@ export interface RecipeSpec {
    * refuses what cannot fit before generating anything. Absent = no estimate (the run is not guarded).
    */
   estimate?(spec: LayerSpec, opts: { cores?: number }): RunEstimate;
+  /**
+   * its tensors that are DeepGEMM 128×128 block scales, which an architecture may have rules for (SM100 packs only
+   * powers of two); default: w13_weight_scale_inv and w2_weight_scale_inv. W4AFP8's group scales are not.
+   */
+  blockScaleTensors?: readonly string[];
+  /** what its tensors are, for the hover */
+  hoverHints?: readonly HoverHint[];
+  /** false for a recipe that only transforms a layer (moe-inspect transform) and cannot run: left out of the quick picks */
+  runnable?: boolean;
   /** stage ids the bundled CUDA addon runs for this recipe; absent = CPU only (auto falls back, saying so) */
   cudaStages?: readonly StageId[];
+}
+
+/** How a recipe's tensor reads when hovered in a notebook or a paused debug session (extension/hover/classify.ts). */
+export interface HoverHint {
+  /** the hovered leaf name */
+  name: RegExp;
+  /** dtype as the probe reports it (torch/NumPy names: float8_e4m3fn, int32, …) or the engine's (f8e4m3fn, i32, …) */
+  dtype?: string;
+  rank?: number;
+  /** an extra test on the shape (e.g. group scales vs block scales under one name) */
+  shape?: (shape: readonly number[]) => boolean;
+  text: string;
 }
 
 /** The option's value for a spec: the one given, else the recipe's default. */

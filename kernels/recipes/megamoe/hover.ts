@@ -3,12 +3,9 @@
  * extension/hover/classify.ts). Names are DeepGEMM's SymmBuffer fields (buffer.x, buffer.x_sf, …, layout-spec.md
  * §7.4) and this recipe's stage tensors; dtypes are torch's names as the notebook probe reports them.
  */
-export interface HoverHint {
-  name: RegExp;
-  dtype?: string;
-  rank?: number;
-  text: string;
-}
+import type { HoverHint } from '../types';
+
+export type { HoverHint };
 
 export const hoverHints: readonly HoverHint[] = [
   {

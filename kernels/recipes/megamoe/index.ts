@@ -18,9 +18,12 @@ import { transformSm90 } from './transform';
 const typed = (inputs: Record<string, unknown>): LayerInputs => inputs as unknown as LayerInputs;
 
 export { megamoeSm100 } from './sm100';
-export { hoverHints } from './hover';
+import { hoverHints } from './hover';
+
+export { hoverHints };
 
 export const megamoeSm90: RecipeSpec = {
+  hoverHints,
   id: 'megamoe-sm90',
   label: 'MegaMoE (Hopper FP8, DeepSeek-V4)',
   description: 'DeepGEMM fp8_mega_moe: symmetric-buffer staging, L1 GEMM over the gate/up-interleaved w13, clamped SwiGLU × routing weight, 1×64 L2 quantization, L2 GEMM, combine (expert parallel)',

@@ -15,6 +15,7 @@ import { transformSm100 } from './transform';
 const RUN_REFUSED = 'megamoe-sm100.run';
 
 export const megamoeSm100: RecipeSpec = {
+  runnable: false,
   id: 'megamoe-sm100',
   label: 'MegaMoE weight layout (Blackwell)',
   description: 'transform only: w13 gate/up interleave, per-row packed UE8M0 scales interleaved and UTCCP-transposed (DeepGEMM transform_weights_for_mega_moe)',

@@ -2,12 +2,9 @@
  * How a notebook hover would classify this recipe's tensors (the lead wires these into extension/hover/classify.ts):
  * name pattern, optionally dtype and rank, and one line saying what the tensor is in torchao's FP8 training op.
  */
-export interface HoverHint {
-  name: RegExp;
-  dtype?: string;
-  rank?: number;
-  text: string;
-}
+import type { HoverHint } from '../types';
+
+export type { HoverHint };
 
 export const hoverHints: readonly HoverHint[] = [
   { name: /^group_sizes$/, dtype: 'i32', rank: 1, text: 'torchao FP8 MoE training: tokens per expert, in order (Σ = M); each group is padded to a multiple of 128 rows' },

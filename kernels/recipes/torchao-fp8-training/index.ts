@@ -12,11 +12,14 @@ import { torchaoChecks, TORCHAO_BLOCKING } from './checks';
 import { planTorchao } from './stages';
 import { syntheticTorchao } from './synthetic';
 
-export { hoverHints } from './hover';
+import { hoverHints } from './hover';
+
+export { hoverHints };
 
 const typed = (inputs: Record<string, unknown>): TorchaoInputs => inputs as unknown as TorchaoInputs;
 
 export const torchaoFp8Training: RecipeSpec = {
+  hoverHints,
   id: RECIPE_ID,
   label: 'torchao FP8 training (DeepGEMM backend)',
   description: 'forward, dgrad and wgrad of an FP8 blockwise MoE grouped GEMM: groups padded to 128, M-grouped GEMMs, K-grouped wgrad',

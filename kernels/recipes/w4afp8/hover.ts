@@ -3,14 +3,9 @@
  * is the torch dtype name the probe reports; `shape`, when given, must also hold (SGLang reuses the FP8 names
  * `*_weight_scale_inv` for its int4 group scales, which only the shape tells apart from 128×128 block scales).
  */
-export interface HoverHint {
-  name: RegExp;
-  dtype?: string;
-  rank?: number;
-  /** an extra test on the shape */
-  shape?: (shape: readonly number[]) => boolean;
-  text: string;
-}
+import type { HoverHint } from '../types';
+
+export type { HoverHint };
 
 /** group scales (E, rows, K/128) have as many rows as the weight, block scales rows/128: rows ≥ 128·(K/128) is not a block grid */
 const manyRows = (s: readonly number[]): boolean => s.length === 3 && s[1]! > 4 * s[2]! && s[1]! % 128 === 0;

@@ -13,11 +13,16 @@ import { syntheticW4 } from './synthetic';
 import { tpOption } from './options';
 import { w4TransformLayer } from './transform';
 
-export { hoverHints } from './hover';
+import { hoverHints } from './hover';
+
+export { hoverHints };
 
 const typed = (inputs: Record<string, unknown>): W4Inputs => inputs as unknown as W4Inputs;
 
 export const w4afp8: RecipeSpec = {
+  // its *_weight_scale_inv are int4 group scales (cast to BF16 by its loader), not DeepGEMM block scales
+  blockScaleTensors: [],
+  hoverHints,
   id: 'w4afp8',
   label: 'W4AFP8 (SGLang int4 × FP8)',
   description: 'int4 weights with group-128 BF16 scales × static per-tensor FP8 activations; SGLang cutlass_w4a8_moe, TP or EP',
