@@ -4,11 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROTOCOL_VERSION, type WebviewState } from '../../webview/protocol';
+import { PROTOCOL_VERSION, type WebviewState } from '../../kernels/protocol';
 import type { Trace } from '../../kernels/trace';
 import { smallTrace } from './fixtures';
 import { bootWebview } from './bootWebview';
-import { missingStagesFor, viewKey, rowSegmentsOf } from '../../webview/model/partial';
+import { rowSegmentsOf } from '../../webview/model/partial';
+import { missingStagesFor, viewKey } from '../../webview/views/registry';
 
 /** The trace as runLayer's onStage sends it after `done` stages: finished stages, pending ones, their tensors only. */
 export function partialOf(full: Trace, done: number): Trace {
@@ -57,7 +58,7 @@ test('partial traces: pending stages greyed with a spinner; scales wait for tran
 
 test('partial traces: permutation after permute; timing shows pending rows; heatmap of a tensor not computed yet says so', async () => {
   const full = smallTrace('cpu');
-  const app = await boot({ version: PROTOCOL_VERSION, view: 'permutation', stage: 'gemm1', arch: 'sm90', heatmapTensor: 'mm1_out' });
+  const app = await boot({ version: PROTOCOL_VERSION, view: 'permutation', stage: 'gemm1', heatmapTensor: 'mm1_out' });
   sendPartial(app, full, 2);
   assert.match(app.doc.querySelector('#view-host .view-pending')!.textContent!, /Permutation: not computed yet — drawn when “Permute/);
   sendPartial(app, full, 3);

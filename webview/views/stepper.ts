@@ -1,15 +1,13 @@
 /**
- * The stepper: the eight pipeline stages in order, each with its time and roofline fraction; next / previous / play,
- * keyboard shortcuts (←/→, space, Home/End, 1–4 switch views) and, for the current stage, what it reads and writes
- * as tensor chips (shape, dtype, layout summary). State lives in the returned handle, not in module globals.
+ * The stepper: the run's stages in the recipe's order (trace.stages, then a partial trace's trace.pending — any
+ * number), each with its time and roofline fraction; next / previous / play, keyboard shortcuts (←/→, space,
+ * Home/End) and, for the current stage, what it reads and writes as tensor chips (shape, dtype, layout summary).
+ * State lives in the returned handle, not in module globals. (Number keys switch views: app/keyboard.ts.)
  */
 import * as d3 from 'd3';
 import type { Trace, StageId, StageRecord, TensorRef, PendingStage } from '../../kernels/trace';
-import type { ViewId } from '../protocol';
 import type { Theme } from '../theme';
 import { fmtTime, fmtBytes, fmtFlops, fmtPct } from './svgkit';
-
-export const VIEW_KEYS: readonly ViewId[] = ['scales', 'permutation', 'timing', 'heatmap'];
 
 export interface StepperData {
   trace: Trace;
@@ -19,7 +17,6 @@ export interface StepperOptions {
   theme: Theme;
   stage?: StageId;
   onStage?: (id: StageId) => void;
-  onView?: (view: ViewId) => void;
   onTensor?: (name: string) => void;
   /** where keyboard shortcuts are listened for (default: the container) */
   keyTarget?: HTMLElement | Document;
@@ -194,7 +191,6 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
     else if (e.key === 'Home') go(0);
     else if (e.key === 'End') go(stages.length - 1);
     else if (e.key === ' ' || e.key === 'Spacebar') timer === undefined ? play() : pause();
-    else if (/^[1-4]$/.test(e.key)) options.onView?.(VIEW_KEYS[+e.key - 1]!);
     else handled = false;
     if (handled) e.preventDefault();
   };

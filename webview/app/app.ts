@@ -1,0 +1,149 @@
+/**
+ * The app shell: wires the state (state.ts), the conversation with the host (messages.ts), the page (page.ts), the
+ * view host (viewHost.ts), the keys (keyboard.ts) and exports (exporter.ts). Everything view-specific is in the view
+ * registry (views/registry.ts).
+ */
+import { PROTOCOL_VERSION, type ExportFormat, type HostEvent } from '../../kernels/protocol';
+import type { StageId } from '../../kernels/trace';
+import { themeFromDocument, type Theme } from '../theme';
+import * as stepperView from '../views/stepper';
+import { viewById, viewsFor } from '../views/registry';
+import { scaleRefsOf, as2d } from '../model/traceData';
+import { AppState, type VsCodeApi } from './state';
+import { connect, type Connection } from './messages';
+import { buildPage, focusTab, renderActions, renderHeader, renderTabs, showError, showProgress, type Page } from './page';
+import { ViewHost } from './viewHost';
+import { bindTabArrows, bindViewKeys } from './keyboard';
+import { exportCurrentView } from './exporter';
+import { marks } from './instrument';
+
+export function startApp(vscode: VsCodeApi, doc: Document): void {
+  const win = doc.defaultView!;
+  const state = new AppState(vscode);
+  const page = buildPage(doc);
+  const mark = marks(doc);
+  let theme: Theme = themeFromDocument(doc);
+  let stepper: stepperView.StepperHandle | undefined;
+
+  const conn: Connection = connect(win, vscode, {
+    event: (m) => onEvent(m),
+    refused: (reason) => {
+      showError(page, `The host sent a message this panel cannot read: ${reason}`);
+      conn.notify({ type: 'log', level: 'warn', message: `webview refused a host message: ${reason}` });
+    },
+  });
+
+  const views = new ViewHost(page, state, () => ({
+    theme,
+    // while the run goes on, the host holds no tensors to cut tiles from: say when they come
+    requestTile: (tensor, rows, cols, mode) =>
+      state.partial ? Promise.reject(new Error('values load when the run finishes (tiles come from the finished run)')) : conn.tile(tensor, rows, cols, mode),
+    loadValues: async (name) => {
+      const ref = state.trace?.tensors[name];
+      if (!ref || state.partial) throw new Error(`the values of ${name} load when the run finishes`);
+      if (!scaleRefsOf(state.trace!).some((r) => r.name === name)) throw new Error(`${name} is not a scale tensor this panel loads whole`);
+      const [R, C] = as2d(ref.shape);
+      state.setValues(name, await conn.wholeTensor(name, [R, C]));
+    },
+    onFrame: mark.frame,
+    notePicture: mark.picture,
+    failed: (view, message) => conn.notify({ type: 'log', level: 'error', message: `${view} view: ${message}` }),
+  }));
+
+  const selectView = (id: string, focus = false): void => {
+    state.save({ view: id });
+    renderTabs(page, state.trace ? viewsFor(state.trace) : [], id, (v) => selectView(v));
+    renderActions(page, state.trace ? viewById(id) : undefined, exportAs);
+    views.render();
+    if (focus) focusTab(page, id);
+  };
+  const viewIds = (): string[] => (state.trace ? viewsFor(state.trace).map((v) => v.id) : []);
+  bindViewKeys(doc, { views: viewIds, current: () => state.saved.view, select: selectView });
+  bindTabArrows(page.tabs.node()!, { views: viewIds, current: () => state.saved.view, select: selectView });
+
+  const exportAs = (format: ExportFormat): void =>
+    void exportCurrentView(format, doc, state, theme, conn, {
+      progress: (t) => page.toast.text(t),
+      done: (t) => page.toast.text(t),
+      failed: (t) => {
+        page.toast.text('');
+        showError(page, t);
+      },
+    });
+
+  /** header and stepper (not the view) */
+  const renderChrome = (): void => {
+    renderHeader(page, state, (arch) => conn.notify({ type: 'rerun', arch }));
+    stepper?.destroy();
+    page.sidebar.selectAll('*').remove();
+    const trace = state.trace;
+    if (!trace || trace.stages.length + (trace.pending?.length ?? 0) === 0) return;
+    stepper = stepperView.render(page.sidebar.node()!, { trace }, {
+      theme,
+      ...(state.saved.stage ? { stage: state.saved.stage } : {}),
+      keyTarget: doc,
+      onStage: (id: StageId) => {
+        if (id === state.saved.stage) return;
+        state.save({ stage: id });
+        if (state.saved.view === 'timing') views.render();
+      },
+      onTensor: (n) => {
+        const isScale = scaleRefsOf(trace).some((t) => t.name === n);
+        state.save(isScale ? { scaleTensor: n } : { heatmapTensor: n });
+        selectView(isScale ? 'scales' : 'heatmap');
+      },
+    });
+  };
+
+  const onTrace = (m: Extract<HostEvent, { type: 'trace' }>): void => {
+    if (m.version !== PROTOCOL_VERSION) {
+      showError(page, `This panel speaks protocol v${PROTOCOL_VERSION}, the host sent v${String(m.version)}: reload the window.`);
+      return;
+    }
+    mark.traceReceived();
+    const samePartialRun = state.showTrace(m);
+    page.app.classed('run-stopped', false).classed('run-partial', state.partial);
+    showError(page, null);
+    if (!state.partial) page.progress.attr('hidden', '');
+    // the next partial of the same run: stepper and header always, the view only when its data changed
+    const unchanged = samePartialRun && views.unchanged();
+    renderChrome();
+    if (unchanged) renderTabs(page, viewsFor(state.trace!), state.saved.view, (v) => selectView(v));
+    else selectView(state.saved.view);
+    conn.notify({ type: 'drawn', partial: state.partial });
+  };
+
+  const onEvent = (m: HostEvent): void => {
+    switch (m.type) {
+      case 'trace':
+        return onTrace(m);
+      case 'progress':
+        return showProgress(page, m.fraction, m.message);
+      case 'error':
+        showError(page, m.message);
+        page.progress.attr('hidden', '');
+        // a partial picture stays, but nothing is running any more
+        page.app.classed('run-stopped', true);
+        return;
+      case 'exportRequest':
+        return exportAs(m.format);
+    }
+  };
+
+  // theme switches: VS Code swaps the body class and the variables; colours are resolved again and views redrawn
+  new win.MutationObserver(() => {
+    theme = themeFromDocument(doc);
+    views.render();
+  }).observe(doc.body, { attributes: true, attributeFilter: ['class'] });
+  let resizeTimer = 0;
+  win.addEventListener('resize', () => {
+    win.clearTimeout(resizeTimer);
+    resizeTimer = win.setTimeout(() => views.render(), 150);
+  });
+
+  renderHeader(page, state, () => undefined);
+  views.render();
+  conn.notify({ type: 'ready', version: PROTOCOL_VERSION });
+}
+
+export type { Page };
