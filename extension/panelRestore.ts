@@ -105,6 +105,11 @@ export function restoredSpec(state: unknown): LayerSpec {
     };
   }
   // the quick picks' own rules (multiples of 128, top-k ≤ experts, EP divides experts, …)
-  checkSpec(spec);
+  try {
+    checkSpec(spec);
+  } catch (e) {
+    if (e instanceof MoeError) bad(e.message);
+    throw e;
+  }
   return spec;
 }

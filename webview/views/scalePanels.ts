@@ -131,15 +131,20 @@ export function storageCell(P: ScalePanels, i: number): PanelCell {
 // ---------------------------------------------------------------- colour
 
 export interface ScaleColours {
-  /** per logical value: 0…255 position on the ramp, 256 for invalid (≤ 0, NaN, inf) */
+  /** per logical value: 0…255 position on the ramp, ZERO_SCALE for 0, INVALID_SCALE for < 0, NaN, inf */
   index: Uint16Array;
-  /** ramp (256 entries) + invalid colour, as CSS colours */
+  /** ramp (256 entries), then the zero and the invalid colour, as CSS colours */
   css: string[];
   /** the same as 0xAABBGGRR for ImageData */
   rgba: Uint32Array;
   lo: number;
   hi: number;
+  /** how many scales are 0 (legend) */
+  zeros: number;
 }
+
+export const ZERO_SCALE = 256;
+export const INVALID_SCALE = 257;
 
 /** Colours by log2 of the scale: scales are (near) powers of two, and their exponent is what a user compares. */
 export function scaleColours(t: ScaleTensor, theme: Theme): ScaleColours {
@@ -160,14 +165,20 @@ export function scaleColours(t: ScaleTensor, theme: Theme): ScaleColours {
   }
   const span = hi - lo || 1;
   const index = new Uint16Array(n);
-  for (let i = 0; i < n; i++) index[i] = Number.isNaN(logs[i]!) ? 256 : Math.round((255 * (logs[i]! - lo)) / span);
+  let zeros = 0;
+  for (let i = 0; i < n; i++) {
+    if (t.values[i] === 0) zeros++;
+    index[i] = t.values[i] === 0 ? ZERO_SCALE : Number.isNaN(logs[i]!) ? INVALID_SCALE : Math.round((255 * (logs[i]! - lo)) / span);
+  }
   const ramp = d3.interpolateLab(theme.charts.blue, theme.charts.yellow);
   const css: string[] = [];
   for (let i = 0; i < 256; i++) css.push(d3.color(ramp(i / 255))!.formatHex());
+  // a scale of 0 is a row never quantized (a masked buffer's rows past masked_m): quiet, not an alarm
+  css.push(d3.color(theme.border)?.formatHex() ?? '#808080');
   css.push(d3.color(theme.charts.red)?.formatHex() ?? '#ff0000');
   const rgba = new Uint32Array(css.length);
   css.forEach((c, i) => (rgba[i] = toRgba(c)));
-  return { index, css, rgba, lo, hi };
+  return { index, css, rgba, lo, hi, zeros };
 }
 
 export function toRgba(c: string): number {

@@ -8,9 +8,9 @@ import * as d3 from 'd3';
 import type { Theme } from '../theme';
 import { logicalIndex, slotInfo, type SlotInfo } from '../model/scaleLayout';
 import { addPatterns, legendRow, type Svg, type G, type LegendItem } from './svgkit';
-import { logicalAt, storageAt, scaleColours, type ScalePanels, type ScaleColours, type PanelCell, type HoverInfo } from './scalePanels';
+import { logicalAt, storageAt, scaleColours, ZERO_SCALE, type ScalePanels, type ScaleColours, type PanelCell, type HoverInfo } from './scalePanels';
 import type { TileGrid } from './grid';
-import { addRamp, type LivePictureOptions } from './scalesSvg';
+import { addRamp, logicalAxes, type LivePictureOptions } from './scalesSvg';
 import { cellLabel, highlightRects, hoverInfo, notTouch, showTooltip, toRgbaSafe, type ScaleInner } from './scaleHover';
 
 interface CanvasPanel {
@@ -85,7 +85,7 @@ function createPanels(wrap: HTMLElement, P: ScalePanels, width: number, height: 
     const box = d3.select(wrap).append('div').attr('class', `panel ${name}`);
     box.append('div').attr('class', 'panel-header').text(
       name === 'logical'
-        ? `Logical order — ${t.groups > 1 ? 'groups × ' : ''}rows × K-blocks (${t.values.length.toLocaleString('en-US')} scales)`
+        ? `Logical order — ${logicalAxes(t)} (${t.values.length.toLocaleString('en-US')} scales)`
         : `Storage order — ${P.pitch} slots per line${P.layout.packed ? ` × ${P.slotW} bytes` : ''} (${P.layout.drawn.toLocaleString('en-US')} slots)`,
     );
     const canvas = box.append('canvas').attr('class', 'cells').attr('tabindex', 0)
@@ -111,6 +111,7 @@ function legendStrip(host: HTMLElement, P: ScalePanels, theme: Theme, colours: S
   const svg = d3.select(host).append('svg').attr('class', 'legend-strip').attr('width', width).attr('height', 24);
   const ids = addPatterns(svg as unknown as Svg, theme, `${prefix}-lg`);
   const items: LegendItem[] = [{ label: `scale, log2 ${colours.lo.toFixed(0)} … ${colours.hi.toFixed(0)}`, fill: `url(#${addRamp(svg as unknown as Svg, `${prefix}-lg-ramp`, colours)})` }];
+  if (colours.zeros) items.push({ label: 'scale 0 (row not quantized)', fill: colours.css[ZERO_SCALE]! });
   if (P.layout.allocated > P.layout.addressed || P.layout.paddedRows > P.layout.storageRows) items.push({ label: 'TMA padding', fill: `url(#${ids.pad})` });
   if (P.layout.packed) items.push({ label: 'zero K-block byte', fill: `url(#${ids.kpad})` }, { label: 'word = b0 b1 b2 b3, little-endian', fill: 'none', stroke: theme.foreground });
   const lw = legendRow(svg.append('g').attr('transform', 'translate(4,5)') as unknown as G, items, theme, width - 8);

@@ -9,7 +9,7 @@ import type { LogicalRef } from '../model/scaleLayout';
 import { logicalIndex, storageOfLogical } from '../model/scaleLayout';
 import { createSvg, addPatterns, legendRow, type Svg, type G, type LegendItem, type PatternIds } from './svgkit';
 import {
-  logicalAt, storageAt, logicalRect, storageRect, storageCellCount, storageCell, scaleColours,
+  logicalAt, storageAt, logicalRect, storageRect, storageCellCount, storageCell, scaleColours, ZERO_SCALE,
   type ScalePanels, type ScaleColours, type HoverInfo, type PanelCell,
 } from './scalePanels';
 import type { TileGrid } from './grid';
@@ -36,6 +36,12 @@ export interface ScalesSvgOptions {
   title: string;
   /** at most this many rectangles per panel; above it cells are aggregated into bins */
   maxRects?: number;
+}
+
+/** What the logical picture's rows and columns are. */
+export function logicalAxes(t: ScalePanels['layout']['tensor']): string {
+  if (t.kind === 'weight') return `${t.groups > 1 ? 'experts × ' : ''}N-blocks × K-blocks`;
+  return `${t.groups > 1 ? 'experts × ' : ''}rows × K-blocks`;
 }
 
 export interface SvgParts {
@@ -91,7 +97,7 @@ export function scalesSvg(doc: Document, P: ScalePanels, theme: Theme, o: Scales
     const vp = g.append('g').attr('class', 'viewport').attr('clip-path', `url(#${clipId})`);
     return vp.append('g').attr('class', 'zoom');
   };
-  const logicalG = mk('logical', margin, `Logical order — ${t.kind === 'weight' ? 'experts × N-blocks × K-blocks' : 'rows × K-blocks'}`, unitL, P.logical);
+  const logicalG = mk('logical', margin, `Logical order — ${logicalAxes(t)}`, unitL, P.logical);
   const storageX = margin + pw + gapBetween + addrW;
   const storageG = mk('storage', storageX, `Storage order — ${P.pitch} slot${P.pitch > 1 ? 's' : ''} per line${P.layout.packed ? `, ${P.slotW} bytes per word` : ''}`, unitS, P.storage);
 
@@ -175,6 +181,7 @@ export function scalesSvg(doc: Document, P: ScalePanels, theme: Theme, o: Scales
   // legend: patterns as well as colours, so the distinction survives greyscale print and colour blindness
   const items: LegendItem[] = [{ label: `scale, log2 ${colours.lo.toFixed(0)} … ${colours.hi.toFixed(0)}`, fill: `url(#${addRamp(svg, `${o.idPrefix}-ramp`, colours)})` }];
   if (P.layout.allocated > P.layout.addressed || P.layout.paddedRows > P.layout.storageRows) items.push({ label: 'TMA padding slot', fill: `url(#${ids.pad})` });
+  if (colours.zeros) items.push({ label: 'scale 0 (row not quantized)', fill: colours.css[ZERO_SCALE]! });
   if (P.layout.drawn > P.layout.allocated) items.push({ label: 'not allocated', fill: `url(#${ids.unalloc})`, stroke: theme.muted, dash: '2,2' });
   if (P.layout.packed) items.push({ label: 'zero K-block byte', fill: `url(#${ids.kpad})` });
   if (P.layout.packed)
@@ -205,18 +212,24 @@ function aggregateInto(
       let data = 0;
       let pad = 0;
       let sum = 0;
+      let off = 0;
       for (let sy = 0; sy < samples; sy++) {
         for (let sx = 0; sx < samples; sx++) {
           const c = at(u0 + ((sx + 0.5) * b) / samples, v0 + ((sy + 0.5) * b) / samples);
           if (!c) continue;
           if (c.kind === 'data' && c.logical) {
-            data++;
-            sum += colours.index[logicalIndex(t, c.logical.group, c.logical.row, c.logical.kBlock)]!;
+            const k = colours.index[logicalIndex(t, c.logical.group, c.logical.row, c.logical.kBlock)]!;
+            // zero and invalid scales are not on the ramp: they win a bin they are most of, never blend into it
+            if (k > 255) off++;
+            else {
+              data++;
+              sum += k;
+            }
           } else pad++;
         }
       }
-      if (data + pad === 0) continue;
-      const fill = data >= pad ? colours.css[Math.round(sum / data)]! : `url(#${ids.pad})`;
+      if (data + pad + off === 0) continue;
+      const fill = off > data && off >= pad ? colours.css[ZERO_SCALE]! : data >= pad && data > 0 ? colours.css[Math.round(sum / data)]! : `url(#${ids.pad})`;
       g.append('rect').attr('class', 'bin').attr('x', u0 * unit).attr('y', v0 * unit)
         .attr('width', Math.min(b, grid.width - u0) * unit).attr('height', Math.min(b, grid.height - v0) * unit).attr('fill', fill);
     }
