@@ -217,12 +217,12 @@ export const smallTrace = (backend: 'cpu' | 'cuda' = 'cpu', scaleFormat: ScaleFo
   makeTrace({ name: 'e2e_small', tokens: 37, hidden: 512, intermediate: 512, experts: 4, topk: 2, scaleFormat, backend, seed: 7, skew: 0.8, arch });
 
 const dsCache = new Map<string, Trace>();
-/** Built once per process and backend (about a second): callers must not mutate it. */
-export function deepseekV3Trace(backend: 'cpu' | 'cuda' = 'cuda'): Trace {
-  let t = dsCache.get(backend);
+/** Built once per process, backend and architecture (about a second): callers must not mutate it. */
+export function deepseekV3Trace(backend: 'cpu' | 'cuda' = 'cuda', arch: 'sm90' | 'sm100' = 'sm90'): Trace {
+  let t = dsCache.get(`${backend}/${arch}`);
   if (!t) {
-    t = makeTrace({ name: 'DeepSeek-V3', tokens: 4096, hidden: 7168, intermediate: 2048, experts: 256, topk: 8, scaleFormat: 'ue8m0', backend, seed: 11, skew: 1.1 });
-    dsCache.set(backend, t);
+    t = makeTrace({ name: 'DeepSeek-V3', tokens: 4096, hidden: 7168, intermediate: 2048, experts: 256, topk: 8, scaleFormat: 'ue8m0', backend, seed: 11, skew: 1.1, arch });
+    dsCache.set(`${backend}/${arch}`, t);
   }
   return t;
 }

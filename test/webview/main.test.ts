@@ -121,3 +121,27 @@ test('a view that fails to draw says why on screen and in the host’s log', asy
   assert.match(app.doc.querySelector('.view-error')!.textContent!, /expert id 99 outside \[0, 4\)/);
   assert.ok(app.posted().some((m) => m.type === 'log' && m.level === 'error' && /permutation view: topk_ids: expert id 99/.test(m.message)));
 });
+
+test('a scale tensor too large to travel inline: its values are fetched whole through tiles, then drawn', async () => {
+  const full = smallTrace('cpu');
+  const { inline, ...rest } = full.tensors['a1q_scale_layout']!;
+  const trace = { ...full, tensors: { ...full.tensors, a1q_scale_layout: rest } };
+  const app = await boot({ version: PROTOCOL_VERSION, view: 'scales', scaleTensor: 'a1q_scale_layout' });
+  app.send({ type: 'trace', version: PROTOCOL_VERSION, trace });
+  assert.match(app.doc.querySelector('#view-host .view-pending')!.textContent!, /Loading the values of a1q_scale_layout/);
+  const [req] = app.requests('tile');
+  assert.deepEqual([req!.body.tensor, req!.body.rows, req!.body.cols, req!.body.mode], ['a1q_scale_layout', [0, 37], [0, 4], 'value']);
+  app.reply(req!.id, { type: 'tile', tile: { tensor: 'a1q_scale_layout', mode: 'value', rows: [0, 37], cols: [0, 4], values: Float32Array.from(inline!), shape2d: [37, 4] } });
+  await settle();
+  assert.equal((app.doc.querySelector('.scales-view select') as HTMLSelectElement).value, 'a1q_scale_layout');
+  assert.equal(app.doc.querySelectorAll('.scales-view rect.logical-cell').length, 37 * 4);
+  // the export draws the fetched values too
+  (app.doc.querySelector('button[data-format="svg"]') as HTMLButtonElement).click();
+  assert.match(app.requests('export')[0]!.body.svg!, /a1q_scale_layout/);
+  // a fetch that fails says why
+  const again = await boot({ version: PROTOCOL_VERSION, view: 'scales', scaleTensor: 'a1q_scale_layout' });
+  again.send({ type: 'trace', version: PROTOCOL_VERSION, trace });
+  again.replyError(again.requests('tile')[0]!.id, { message: 'tile a1q_scale_layout: no run is loaded in this panel' });
+  await settle();
+  assert.match(again.doc.querySelector('#view-host .view-error')!.textContent!, /a1q_scale_layout: tile a1q_scale_layout: no run is loaded/);
+});

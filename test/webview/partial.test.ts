@@ -106,3 +106,21 @@ test('model: missing stages per view, view keys, padding rows of permuted tensor
   assert.equal(seg.paddingRuns.reduce((a, [s, e]) => a + e - s, 0), mSum - full.permutation.routedRows);
   assert.equal(rowSegmentsOf(full, full.tensors['hidden_states']!), undefined, 'token rows have no padding');
 });
+
+test('the next partial of a run updates the stepper in place: its buttons keep their identity (no click lost mid-run)', async () => {
+  const app = await boot();
+  const full = smallTrace('cpu');
+  sendPartial(app, full, 2);
+  const next = app.doc.querySelector('button[aria-label="Next stage (→)"]');
+  (next as HTMLButtonElement).click();
+  sendPartial(app, full, 3);
+  assert.equal(app.doc.querySelector('button[aria-label="Next stage (→)"]'), next, 'same button after a partial');
+  assert.equal(app.doc.querySelector('.stage-item.current')!.getAttribute('data-stage'), 'transform_scales', 'the stage picked stays');
+  assert.equal(app.doc.querySelectorAll('.stage-item.pending').length, 5);
+  app.send({ type: 'trace', version: PROTOCOL_VERSION, trace: full });
+  assert.equal(app.doc.querySelector('button[aria-label="Next stage (→)"]'), next, 'and after the final trace');
+  assert.equal(app.doc.querySelectorAll('.stage-item.pending').length, 0);
+  // another run (a re-run) starts afresh
+  app.send({ type: 'trace', version: PROTOCOL_VERSION, trace: { ...full, createdAt: 'later' } });
+  assert.notEqual(app.doc.querySelector('button[aria-label="Next stage (→)"]'), next);
+});

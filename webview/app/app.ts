@@ -71,12 +71,14 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
       },
     });
 
-  /** header and stepper (not the view) */
-  const renderChrome = (): void => {
+  /** header and stepper (not the view); the next trace of the same run updates the stepper in place */
+  const renderChrome = (sameRun: boolean): void => {
     renderHeader(page, state, (arch) => conn.notify({ type: 'rerun', arch }));
-    stepper?.destroy();
-    page.sidebar.selectAll('*').remove();
     const trace = state.trace;
+    if (sameRun && stepper && trace) return stepper.setTrace(trace);
+    stepper?.destroy();
+    stepper = undefined;
+    page.sidebar.selectAll('*').remove();
     if (!trace || trace.stages.length + (trace.pending?.length ?? 0) === 0) return;
     stepper = stepperView.render(page.sidebar.node()!, { trace }, {
       theme,
@@ -88,7 +90,7 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
         if (state.saved.view === 'timing') views.render();
       },
       onTensor: (n) => {
-        const isScale = scaleRefsOf(trace).some((t) => t.name === n);
+        const isScale = !!state.trace && scaleRefsOf(state.trace).some((t) => t.name === n);
         state.save(isScale ? { scaleTensor: n } : { heatmapTensor: n });
         selectView(isScale ? 'scales' : 'heatmap');
       },
@@ -101,13 +103,17 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
       return;
     }
     mark.traceReceived();
+    const previous = state.trace;
     const samePartialRun = state.showTrace(m);
+    // the next partial of the run shown, or its final trace: the same stages, further on
+    const ids = (t: typeof previous): string => (t ? [...t.stages, ...(t.pending ?? [])].map((x) => x.id).join(',') : '');
+    const sameRun = !!previous?.pending && ids(previous) === ids(m.trace) && previous.spec.name === m.trace.spec.name;
     page.app.classed('run-stopped', false).classed('run-partial', state.partial);
     showError(page, null);
     if (!state.partial) page.progress.attr('hidden', '');
     // the next partial of the same run: stepper and header always, the view only when its data changed
     const unchanged = samePartialRun && views.unchanged();
-    renderChrome();
+    renderChrome(sameRun);
     if (unchanged) renderTabs(page, viewsFor(state.trace!), state.saved.view, (v) => selectView(v));
     else selectView(state.saved.view);
     conn.notify({ type: 'drawn', partial: state.partial });

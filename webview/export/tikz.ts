@@ -31,7 +31,7 @@ function header(title: string): string[] {
 }
 
 export function scalesTikz(data: ExportInput): string {
-  const t = pickTensor({ tensors: scaleTensorsOf(data.trace, data.valuesOf) }, data.tensor);
+  const t = pickTensor({ tensors: scaleTensorsOf(data.trace, data.valuesOf) }, data.tensor, true);
   const P = scalePanels(t);
   const total = t.values.length + storageCellCount(P);
   if (total > TIKZ_CELL_LIMIT)

@@ -100,7 +100,10 @@ export function maskedBuffersSvg(doc: Document, m: MaskedModel, o: MaskedSvgOpti
   const top = 84;
   const panelH = 240;
   const lines = wasteLines(m);
-  const H = top + panelH + 60 + 26 + lines.length * 17 + 16;
+  const wasteY = top + panelH + 56;
+  const legendY = wasteY + lines.length * 17 + 8;
+  // the legend wraps onto a second line on a narrow panel
+  const H = legendY + 48;
   const title = o.title ?? 'Masked buffers';
   const svg = createSvg(doc, W, H, theme, title);
   const ids = addPatterns(svg, theme, o.idPrefix);
@@ -115,7 +118,7 @@ export function maskedBuffersSvg(doc: Document, m: MaskedModel, o: MaskedSvgOpti
 
   // ---- masked: buffers hang from row 0 down to max_m
   const left = svg.append('g').attr('class', 'panel masked').attr('transform', `translate(${margin.l},${top})`);
-  left.append('text').attr('class', 'panel-header').attr('y', -12).attr('font-weight', 600).text(`Masked: ${m.experts} buffers of ${m.maxM} rows`);
+  left.append('text').attr('class', 'panel-header').attr('y', -12).attr('font-weight', 600).text(`Masked: ${m.experts} × ${m.maxM}-row buffers`);
   left.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(5).tickSizeOuter(0)).call((a) => styleAxis(a, theme));
   const ex = left.selectAll('g.expert').data(d3.range(m.experts)).join('g').attr('class', 'expert').attr('data-expert', (e) => e);
   ex.append('rect').attr('class', 'stale-rows').attr('x', (e) => x(e)!).attr('width', bw)
@@ -139,7 +142,7 @@ export function maskedBuffersSvg(doc: Document, m: MaskedModel, o: MaskedSvgOpti
 
   // ---- contiguous: the same counts as align(count, blockM) segments
   const right = svg.append('g').attr('class', 'panel contiguous').attr('transform', `translate(${margin.l + panelW + gap},${top})`);
-  right.append('text').attr('class', 'panel-header').attr('y', -12).attr('font-weight', 600).text(`Contiguous: align(count, ${m.contiguous.blockM}) segments, M_sum ${m.contiguous.mSum}`);
+  right.append('text').attr('class', 'panel-header').attr('y', -12).attr('font-weight', 600).text(`Contiguous: align(count, ${m.contiguous.blockM}), M_sum ${m.contiguous.mSum}`);
   right.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(5).tickSizeOuter(0)).call((a) => styleAxis(a, theme));
   const sx = right.selectAll('g.segment').data(d3.range(m.experts).filter((e) => m.contiguous.segLen[e]! > 0)).join('g').attr('class', 'segment').attr('data-expert', (e) => e);
   sx.append('rect').attr('class', 'segment-padding').attr('x', (e) => x(e)!).attr('width', bw)
@@ -153,14 +156,13 @@ export function maskedBuffersSvg(doc: Document, m: MaskedModel, o: MaskedSvgOpti
   svg.append('text').attr('x', 14).attr('y', top + panelH / 2).attr('fill', theme.muted).attr('font-size', 11)
     .attr('transform', `rotate(-90, 14, ${top + panelH / 2})`).attr('text-anchor', 'middle').text('rows');
 
-  const legendY = top + panelH + 50;
   legendRow(svg.append('g').attr('class', 'legend').attr('transform', `translate(14,${legendY})`), [
     { label: 'valid rows (masked_m)', fill: tone },
     { label: 'executed padding (row blocks) / contiguous padding', fill: `url(#${ids.pad})` },
     { label: 'stale rows (never read)', fill: `url(#${ids.kpad})` },
     { label: `masked kernel row block (${m.rowBlock})`, fill: 'none', stroke: theme.charts.orange, dash: '4,3' },
   ], theme, W - 28);
-  svg.append('g').attr('class', 'waste').attr('transform', `translate(14,${legendY + 40})`).selectAll('text').data(lines).join('text')
+  svg.append('g').attr('class', 'waste').attr('transform', `translate(14,${wasteY})`).selectAll('text').data(lines).join('text')
     .attr('class', 'waste-line').attr('y', (_l, i) => i * 17).attr('font-size', 12).text((l) => l);
   return svg;
 }

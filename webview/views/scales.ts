@@ -14,6 +14,7 @@ import type { ScaleInner } from './scaleHover';
 import { scalesSvg } from './scalesSvg';
 import { scaleRefsOf, scaleTensorsOf } from '../model/traceData';
 import type { ExportInput, StandaloneOptions, ViewContext, ViewHandle } from './context';
+import { MoeError } from '../../kernels/errors';
 
 export { notTouch } from './scaleHover';
 
@@ -49,9 +50,13 @@ export interface ScalesHandle {
   destroy(): void;
 }
 
-export function pickTensor(data: ScalesViewData, name?: string): ScaleTensor {
+/** The tensor named (or the first); `strict`: a name that is not there is an error, not silently another tensor. */
+export function pickTensor(data: ScalesViewData, name?: string, strict = false): ScaleTensor {
   if (data.tensors.length === 0) throw new Error('scales view: the trace holds no scale tensor with values to draw');
-  return data.tensors.find((t) => t.name === name) ?? data.tensors[0]!;
+  const t = data.tensors.find((x) => x.name === name);
+  if (!t && strict && name !== undefined)
+    throw new MoeError('E_SPEC', `scale layout: no scale tensor '${name}' with values here; scale tensors: ${data.tensors.map((x) => x.name).join(', ')}`, name);
+  return t ?? data.tensors[0]!;
 }
 
 export function render(container: HTMLElement, data: ScalesViewData, options: ScalesViewOptions): ScalesHandle {
@@ -152,7 +157,7 @@ export function mount(el: HTMLElement, ctx: ViewContext): ViewHandle {
 }
 
 export function standalone(doc: Document, input: ExportInput, o: StandaloneOptions): SVGSVGElement {
-  const tensor = pickTensor({ tensors: scaleTensorsOf(input.trace, input.valuesOf) }, input.tensor);
+  const tensor = pickTensor({ tensors: scaleTensorsOf(input.trace, input.valuesOf) }, input.tensor, true);
   return scalesSvg(doc, scalePanels(tensor), o.theme, {
     width: o.width, maxPanelHeight: 560, idPrefix: 'x-scales', title: `${tensor.name} — ${input.trace.spec.name} (${input.trace.spec.arch})`, maxRects: o.maxRects ?? 4000,
   }).svg.node()!;

@@ -55,6 +55,10 @@ test('spec §3 examples: SM90 strides, allocated extent and the unallocated tail
 });
 
 test('spec §3/§4.4 examples: SM100 packed geometry and the worked word, decoded from the engine’s words', () => {
+  // one K-block word per row: the descriptor still says how far MN is padded (5 → 8), so the picture can name it
+  const one = viewOf(toSm100PackedUe8m0(f32([5, 4])), 4);
+  assert.deepEqual([one.layout.order, one.layout.paddedMN], ['mn-major', 8]);
+  assert.equal(slotInfo(scaleLayout(one), 6).overDim, 1);
   const a = scaleLayout(viewOf(toSm100PackedUe8m0(f32([130, 8])), 8));
   assert.deepEqual([a.storageCols, a.strides[2], a.allocated, a.perWord], [2, 132, 264, 4]);
   const w = viewOf(toSm100PackedUe8m0(f32([1, 5], [2 ** -7, 2 ** -8, 2 ** -6, 2 ** -7, 2 ** -5])), 5);
