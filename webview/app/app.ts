@@ -1,14 +1,11 @@
 /**
  * The app shell: wires the state (state.ts), the conversation with the host (messages.ts), the page (page.ts), the
- * view host (viewHost.ts), the keys (keyboard.ts) and exports (exporter.ts). Everything view-specific is in the view
- * registry (views/registry.ts).
+ * stepper (sidebar.ts), the view host (viewHost.ts, services.ts), the keys (keyboard.ts) and exports (exporter.ts).
+ * Everything view-specific is in the view registry (views/registry.ts).
  */
 import { PROTOCOL_VERSION, type ExportFormat, type HostEvent } from '../../kernels/protocol';
-import type { StageId } from '../../kernels/trace';
 import { themeFromDocument, type Theme } from '../theme';
-import * as stepperView from '../views/stepper';
 import { viewById, viewsFor } from '../views/registry';
-import { scaleRefsOf, as2d } from '../model/traceData';
 import { AppState, type VsCodeApi } from './state';
 import { connect, type Connection } from './messages';
 import { buildPage, focusTab, renderActions, renderHeader, renderTabs, showError, showProgress, type Page } from './page';
@@ -16,6 +13,8 @@ import { ViewHost } from './viewHost';
 import { bindTabArrows, bindViewKeys } from './keyboard';
 import { exportCurrentView } from './exporter';
 import { marks } from './instrument';
+import { Sidebar } from './sidebar';
+import { viewServices } from './services';
 
 export function startApp(vscode: VsCodeApi, doc: Document): void {
   const win = doc.defaultView!;
@@ -23,7 +22,6 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
   const page = buildPage(doc);
   const mark = marks(doc);
   let theme: Theme = themeFromDocument(doc);
-  let stepper: stepperView.StepperHandle | undefined;
 
   const conn: Connection = connect(win, vscode, {
     event: (m) => onEvent(m),
@@ -33,22 +31,8 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
     },
   });
 
-  const views = new ViewHost(page, state, () => ({
-    theme,
-    // while the run goes on, the host holds no tensors to cut tiles from: say when they come
-    requestTile: (tensor, rows, cols, mode) =>
-      state.partial ? Promise.reject(new Error('values load when the run finishes (tiles come from the finished run)')) : conn.tile(tensor, rows, cols, mode),
-    loadValues: async (name) => {
-      const ref = state.trace?.tensors[name];
-      if (!ref || state.partial) throw new Error(`the values of ${name} load when the run finishes`);
-      if (!scaleRefsOf(state.trace!).some((r) => r.name === name)) throw new Error(`${name} is not a scale tensor this panel loads whole`);
-      const [R, C] = as2d(ref.shape);
-      state.setValues(name, await conn.wholeTensor(name, [R, C]));
-    },
-    onFrame: mark.frame,
-    notePicture: mark.picture,
-    failed: (view, message) => conn.notify({ type: 'log', level: 'error', message: `${view} view: ${message}` }),
-  }));
+  const views = new ViewHost(page, state, viewServices(state, conn, mark, () => theme));
+  const sidebar = new Sidebar(page, state, doc, { redrawView: () => views.render(), selectView: (id) => selectView(id) });
 
   const selectView = (id: string, focus = false): void => {
     state.save({ view: id });
@@ -74,27 +58,7 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
   /** header and stepper (not the view); the next trace of the same run updates the stepper in place */
   const renderChrome = (sameRun: boolean): void => {
     renderHeader(page, state, (arch) => conn.notify({ type: 'rerun', arch }));
-    const trace = state.trace;
-    if (sameRun && stepper && trace) return stepper.setTrace(trace);
-    stepper?.destroy();
-    stepper = undefined;
-    page.sidebar.selectAll('*').remove();
-    if (!trace || trace.stages.length + (trace.pending?.length ?? 0) === 0) return;
-    stepper = stepperView.render(page.sidebar.node()!, { trace }, {
-      theme,
-      ...(state.saved.stage ? { stage: state.saved.stage } : {}),
-      keyTarget: doc,
-      onStage: (id: StageId) => {
-        if (id === state.saved.stage) return;
-        state.save({ stage: id });
-        if (state.saved.view === 'timing') views.render();
-      },
-      onTensor: (n) => {
-        const isScale = !!state.trace && scaleRefsOf(state.trace).some((t) => t.name === n);
-        state.save(isScale ? { scaleTensor: n } : { heatmapTensor: n });
-        selectView(isScale ? 'scales' : 'heatmap');
-      },
-    });
+    sidebar.render(theme, sameRun);
   };
 
   const onTrace = (m: Extract<HostEvent, { type: 'trace' }>): void => {

@@ -80,4 +80,8 @@ export interface ViewEntry {
   tikz?(input: ExportInput): string;
   /** the tensor an export of the view shows, from the saved state */
   exportTensor?(state: Readonly<WebviewState>): string | undefined;
+  /** the view shows a tensor (a stepper chip was clicked): the state that selects it, or undefined if it cannot */
+  opensTensor?(trace: Trace, name: string): Partial<WebviewState> | undefined;
+  /** the view draws the stage selected in the stepper (redrawn when it changes) */
+  followsStage?: boolean;
 }

@@ -324,11 +324,14 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
         requests++;
         const p = options.requestTile(ref.name, [r, rEnd], [c, Math.min(C, c + T)], data.mode)
           .then((tile) => {
+            const before = extent;
             addTile(tile);
-            const before = colour;
-            colour = heatmapColour(data.mode, extent, theme);
-            if (before !== colour) for (const ct of cache.values()) ct.canvas = undefined;
-            draw();
+            // the colour scale changes only when a tile widens the extent: then (and only then) every tile is re-coloured
+            if (extent !== before) {
+              colour = heatmapColour(data.mode, extent, theme);
+              for (const ct of cache.values()) ct.canvas = undefined;
+            }
+            scheduleDraw();
             status.text(`${cache.size} tile(s) loaded`);
           })
           .catch((e: unknown) => {
@@ -338,6 +341,18 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
         pending.set(key, p);
       }
     }
+  };
+
+  // tiles arrive in bursts (a window is dozens of them): one redraw per animation frame, not one per tile
+  const win = container.ownerDocument.defaultView;
+  let frame = 0;
+  const scheduleDraw = (): void => {
+    if (!win?.requestAnimationFrame) return draw();
+    if (!frame)
+      frame = win.requestAnimationFrame(() => {
+        frame = 0;
+        draw();
+      });
   };
 
   const zoom = d3.zoom<HTMLCanvasElement, unknown>().touchable(notTouch).extent([[0, 0], [width, height]])
@@ -402,7 +417,10 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
       return { rows: [v.r0, v.r1], cols: [v.c0, v.c1] };
     },
     isPaddingRow,
-    destroy: () => root.selectAll('*').remove(),
+    destroy: () => {
+      if (frame) win?.cancelAnimationFrame(frame);
+      root.selectAll('*').remove();
+    },
   };
 }
 

@@ -7,6 +7,7 @@
 import type { PendingStage, Trace } from '../../kernels/trace';
 import { T } from '../../kernels/recipes/tensors';
 import type { ViewEntry } from './context';
+import type { WebviewState } from '../../kernels/protocol';
 import * as scales from './scales';
 import * as permutation from './permutation';
 import * as maskedBuffers from './maskedBuffers';
@@ -38,6 +39,7 @@ export const VIEWS: readonly ViewEntry[] = [
     svg: scales.standalone,
     tikz: scalesTikz,
     exportTensor: (s) => s.scaleTensor,
+    opensTensor: (trace, name) => (scaleRefsOf(trace).some((r) => r.name === name) ? { scaleTensor: name } : undefined),
   },
   {
     id: 'permutation',
@@ -68,6 +70,7 @@ export const VIEWS: readonly ViewEntry[] = [
     render: timing.mount,
     svg: timing.standalone,
     tikz: timingTikz,
+    followsStage: true,
   },
   {
     id: 'heatmap',
@@ -78,6 +81,8 @@ export const VIEWS: readonly ViewEntry[] = [
     render: heatmap.mount,
     svg: heatmap.standalone,
     exportTensor: (s) => s.heatmapTensor,
+    // any tensor, including one a pending stage will write (the view says what it waits for)
+    opensTensor: (_trace, name) => ({ heatmapTensor: name }),
   },
 ];
 
@@ -89,6 +94,15 @@ export function viewById(id: string): ViewEntry | undefined {
 
 /** The views that apply to a trace, in registry order: their tabs, and keys 1…N. */
 export const viewsFor = (trace: Trace): ViewEntry[] => VIEWS.filter((v) => v.applies(trace));
+
+/** The first view (in registry order) that applies and can show tensor `name`, with the state that selects it. */
+export function viewForTensor(trace: Trace, name: string): { view: string; patch: Partial<WebviewState> } | undefined {
+  for (const v of viewsFor(trace)) {
+    const patch = v.opensTensor?.(trace, name);
+    if (patch) return { view: v.id, patch };
+  }
+  return undefined;
+}
 
 /** The stages of a partial trace a view waits for (empty: it can draw now). */
 export function missingStagesFor(trace: Trace, view: string): PendingStage[] {
