@@ -127,11 +127,8 @@ export class InspectorPanel<R extends RunResultLike> {
     // is one of them, else switch to the architecture's first
     const formats = archById(spec.arch).scaleFormats;
     if (!formats.includes(spec.recipe.scaleFormat)) spec.recipe = { ...spec.recipe, scaleFormat: formats[0]! };
-    // the masked recipe's max_m is a multiple of the architecture's row block: let the new one pick its default
-    if (change.arch && spec.recipe.options?.maxM !== undefined && spec.recipe.options.maxM % archById(spec.arch).maskedRowBlock) {
-      const { maxM: _dropped, ...rest } = spec.recipe.options;
-      spec.recipe = { ...spec.recipe, options: rest };
-    }
+    // (a recipe option the new architecture cannot take — a masked max_m that is not a multiple of its row block —
+    // is refused by the run's checks with the reason, rather than silently changed here)
     const result = await this.deps.run(spec, this);
     if (this.disposed) return;
     if (result) this.show(spec, result);

@@ -5,7 +5,7 @@
  * export a smaller tensor, or SVG.
  */
 import { MoeError } from '../../kernels/errors';
-import { scaleTensorsOf, permutationOf } from '../model/traceData';
+import { scaleTensorsOf, permutationOf, defaultScaleName } from '../model/traceData';
 import { scalePanels, logicalRect, storageRect, storageCellCount, storageCell } from '../views/scalePanels';
 import { pickTensor } from '../views/scales';
 import { storageOfLogical, logicalIndex } from '../model/scaleLayout';
@@ -31,7 +31,9 @@ function header(title: string): string[] {
 }
 
 export function scalesTikz(data: ExportInput): string {
-  const t = pickTensor({ tensors: scaleTensorsOf(data.trace, data.valuesOf) }, data.tensor, true);
+  const tensors = scaleTensorsOf(data.trace, data.valuesOf);
+  const fallback = defaultScaleName(data.trace);
+  const t = pickTensor({ tensors }, data.tensor ?? (tensors.some((x) => x.name === fallback) ? fallback : undefined), true);
   const P = scalePanels(t);
   const total = t.values.length + storageCellCount(P);
   if (total > TIKZ_CELL_LIMIT)

@@ -33,6 +33,12 @@ export function scaleRefsOf(trace: Trace): TensorRef[] {
   return refs.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
 }
 
+/** The scale tensor a view opens on: the first one the run laid out for a kernel (not row-major), else the first. */
+export function defaultScaleName(trace: Trace): string | undefined {
+  const refs = scaleRefsOf(trace);
+  return (refs.find((r) => r.layout.order !== 'row-major') ?? refs[0])?.name;
+}
+
 /** A scale tensor with its values (inline, or from `valuesOf`), or null when its values are not known yet. */
 export function scaleTensorFromRef(ref: TensorRef, trace: Trace, valuesOf?: (name: string) => ArrayLike<number> | undefined): ScaleTensor | null {
   if (!isScaleRef(ref)) return null;

@@ -12,7 +12,7 @@ import { svgPicture, type LivePictureOptions } from './scalesSvg';
 import { canvasPicture } from './scalesCanvas';
 import type { ScaleInner } from './scaleHover';
 import { scalesSvg } from './scalesSvg';
-import { scaleRefsOf, scaleTensorsOf } from '../model/traceData';
+import { defaultScaleName, scaleRefsOf, scaleTensorsOf } from '../model/traceData';
 import type { ExportInput, StandaloneOptions, ViewContext, ViewHandle } from './context';
 import { MoeError } from '../../kernels/errors';
 
@@ -124,7 +124,7 @@ export function mount(el: HTMLElement, ctx: ViewContext): ViewHandle {
   if (!refs.length) throw new Error('This trace carries no scale tensor to draw.');
   const tensors = scaleTensorsOf(ctx.trace, ctx.values);
   const loaded = new Set(tensors.map((t) => t.name));
-  const wanted = refs.find((r) => r.name === ctx.state.scaleTensor)?.name ?? refs[0]!.name;
+  const wanted = refs.find((r) => r.name === ctx.state.scaleTensor)?.name ?? defaultScaleName(ctx.trace) ?? refs[0]!.name;
   // while the run goes on, show a tensor that is here rather than wait for the one picked
   const name = loaded.has(wanted) || !ctx.partial ? wanted : tensors[0]?.name;
   const root = d3.select(el);
@@ -157,7 +157,9 @@ export function mount(el: HTMLElement, ctx: ViewContext): ViewHandle {
 }
 
 export function standalone(doc: Document, input: ExportInput, o: StandaloneOptions): SVGSVGElement {
-  const tensor = pickTensor({ tensors: scaleTensorsOf(input.trace, input.valuesOf) }, input.tensor, true);
+  const tensors = scaleTensorsOf(input.trace, input.valuesOf);
+  const fallback = defaultScaleName(input.trace);
+  const tensor = pickTensor({ tensors }, input.tensor ?? (tensors.some((t) => t.name === fallback) ? fallback : undefined), true);
   return scalesSvg(doc, scalePanels(tensor), o.theme, {
     width: o.width, maxPanelHeight: 560, idPrefix: 'x-scales', title: `${tensor.name} — ${input.trace.spec.name} (${input.trace.spec.arch})`, maxRects: o.maxRects ?? 4000,
   }).svg.node()!;
