@@ -472,6 +472,11 @@ export function checkTrace(v: unknown, what: string): Trace {
   const rec = obj(t.recipe, `${what}.recipe`);
   str(rec.id, `${what}.recipe.id`);
   str(rec.label, `${what}.recipe.label`, 4096);
+  const gemm = obj(t.gemm, `${what}.gemm`);
+  str(gemm.production, `${what}.gemm.production`, 4096);
+  str(gemm.ran, `${what}.gemm.ran`, 4096);
+  if (gemm.caveat !== undefined) str(gemm.caveat, `${what}.gemm.caveat`, 4096);
+  str(t.gpuModel, `${what}.gpuModel`);
   const backend = obj(t.backend, `${what}.backend`);
   oneOf(backend.name, ['cpu', 'cuda'] as const, `${what}.backend.name`);
   str(backend.device, `${what}.backend.device`, 4096);
