@@ -10,7 +10,7 @@ import { loadLayer } from '../kernels/layerFile';
 import { archById } from '../kernels/arch/index';
 import { DEFAULT_RECIPE, type Arch, type LayerSpec } from '../kernels/spec';
 import { svgToPng } from '../webview/export/png';
-import { toTikz } from '../webview/export/tikz';
+import { toTikz } from '../webview/export/standalone';
 import type { MakeSpec } from './inspect/choices';
 import type { Engine } from './engineTypes';
 import type { Converters } from './exportFormats';
@@ -55,5 +55,5 @@ export function specForFile(path: string, opts: { arch: Arch }): LayerSpec {
 
 export const converters: Converters = {
   svgToPng: (svg) => svgToPng(svg, 2),
-  toTikz: (view, trace) => toTikz(view, { trace }),
+  toTikz: (view, trace, tensor) => toTikz(view, { trace, ...(tensor ? { tensor } : {}) }),
 };

@@ -5,7 +5,7 @@
  */
 import type { LayerSpec, BackendChoice, GpuModel } from '../kernels/spec';
 import type { Trace, StageId } from '../kernels/trace';
-import type { Tile } from '../webview/protocol';
+import type { Tile } from '../kernels/protocol';
 
 export interface RunResultLike {
   trace: Trace;

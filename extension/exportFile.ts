@@ -6,10 +6,10 @@ import * as vscode from 'vscode';
 import { homedir } from 'node:os';
 import { MoeError } from '../kernels/errors';
 import type { Trace } from '../kernels/trace';
-import type { ExportFormat, ViewId } from '../webview/protocol';
+import type { ExportFormat, ViewId } from '../kernels/protocol';
 import { exportBytes, defaultExportName, EXPORT_FILTERS } from './exportFormats';
 
-export async function exportView(view: ViewId, format: ExportFormat, svg: string | undefined, trace: Trace | undefined): Promise<string | undefined> {
+export async function exportView(view: ViewId, format: ExportFormat, svg: string | undefined, trace: Trace | undefined, tensor?: string): Promise<string | undefined> {
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir());
   const target = await vscode.window.showSaveDialog({
     title: `Export ${view} diagram as ${format.toUpperCase()}`,
@@ -18,7 +18,7 @@ export async function exportView(view: ViewId, format: ExportFormat, svg: string
     saveLabel: 'Export',
   });
   if (!target) return undefined;
-  const bytes = await exportBytes(view, format, svg, trace);
+  const bytes = await exportBytes(view, format, svg, trace, tensor);
   try {
     await vscode.workspace.fs.writeFile(target, bytes);
   } catch (e) {

@@ -4,7 +4,7 @@
  */
 import { MoeError } from '../kernels/errors';
 import type { Trace } from '../kernels/trace';
-import type { ExportFormat, ViewId } from '../webview/protocol';
+import type { ExportFormat, ViewId } from '../kernels/protocol';
 
 export const EXPORT_FILTERS: Record<ExportFormat, Record<string, string[]>> = {
   svg: { 'SVG image': ['svg'] },
@@ -12,10 +12,12 @@ export const EXPORT_FILTERS: Record<ExportFormat, Record<string, string[]>> = {
   tikz: { 'TikZ (LaTeX)': ['tex', 'tikz'] },
 };
 
+/** A file name, never a path: every part is reduced to [A-Za-z0-9._-] (the view id is a registry id already). */
 export function defaultExportName(view: ViewId, format: ExportFormat, trace: Trace | undefined): string {
-  const model = (trace?.spec.name ?? 'layer').replace(/[^A-Za-z0-9._-]+/g, '-');
-  const arch = trace?.spec.arch ?? 'sm90';
-  return `moe-${model}-${view}-${arch}.${format === 'tikz' ? 'tex' : format}`;
+  const part = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '') || 'x';
+  const model = part(trace?.spec.name ?? 'layer');
+  const arch = part(trace?.spec.arch ?? 'sm90');
+  return `moe-${model}-${part(view)}-${arch}.${format === 'tikz' ? 'tex' : format}`;
 }
 
 function checkSvg(svg: string | undefined, view: ViewId): string {
@@ -27,7 +29,8 @@ function checkSvg(svg: string | undefined, view: ViewId): string {
 
 export interface Converters {
   svgToPng(svg: string): Promise<Uint8Array> | Uint8Array;
-  toTikz(view: ViewId, trace: Trace): string;
+  /** `tensor`: the tensor the view shows (scale layout) */
+  toTikz(view: ViewId, trace: Trace, tensor?: string): string;
 }
 
 let converters: Converters | undefined;
@@ -36,7 +39,7 @@ export function setConverters(c: Converters): void {
   converters = c;
 }
 
-export async function exportBytes(view: ViewId, format: ExportFormat, svg: string | undefined, trace: Trace | undefined): Promise<Uint8Array> {
+export async function exportBytes(view: ViewId, format: ExportFormat, svg: string | undefined, trace: Trace | undefined, tensor?: string): Promise<Uint8Array> {
   switch (format) {
     case 'svg':
       return new TextEncoder().encode(checkSvg(svg, view));
@@ -48,7 +51,7 @@ export async function exportBytes(view: ViewId, format: ExportFormat, svg: strin
     case 'tikz': {
       if (!trace) throw new MoeError('E_VALUE', `export ${view} as TikZ: no run is loaded in this panel`);
       if (!converters) throw new MoeError('E_BACKEND', 'export tikz: no TikZ writer is available in this build');
-      return new TextEncoder().encode(converters.toTikz(view, trace));
+      return new TextEncoder().encode(converters.toTikz(view, trace, tensor));
     }
     default:
       throw new MoeError('E_VALUE', `export ${view}: format must be svg, png or tikz, got ${String(format)}`);

@@ -1,13 +1,17 @@
 /**
  * The inspector's webview panel: one per run target (reused when the user inspects again), strict CSP, the run's
- * Trace posted once the webview says 'ready', tiles served from the RunResult, SM90↔SM100 re-runs, exports, and
- * a WebviewPanelSerializer that re-runs the saved spec after a window reload.
+ * Trace posted once the webview says 'ready', tiles served from the RunResult, re-runs on another architecture,
+ * exports, and a WebviewPanelSerializer that re-runs the saved spec after a window reload — once it has been
+ * checked (panelRestore.ts).
  */
 import * as vscode from 'vscode';
 import type { BackendChoice, LayerSpec } from '../kernels/spec';
 import type { StageId, Trace } from '../kernels/trace';
-import type { ExportFormat, HostMessage, WebviewState } from '../webview/protocol';
+import type { ExportFormat } from '../kernels/protocol';
+import { ARCHS, ARCH_IDS, archById } from '../kernels/arch/index';
+import { VIEW_IDS } from '../webview/views/registry';
 import { PanelController } from './panelController';
+import { restoredSpec } from './panelRestore';
 import { panelHtml } from './panelHtml';
 import type { Engine, RunResultLike } from './engineTypes';
 import { exportView } from './exportFile';
@@ -51,11 +55,14 @@ export class InspectorPanel<R extends RunResultLike> {
   ) {
     InspectorPanel.live = this as unknown as InspectorPanel<RunResultLike>;
     this.controller = new PanelController<R>({
-      post: (m: HostMessage) => panel.webview.postMessage(m),
+      post: (m) => panel.webview.postMessage(m),
       engine: deps.engine,
-      exportView: (view, format, svg, result) => exportView(view, format, svg, result?.trace),
+      exportView: (view, format, svg, result, tensor) => exportView(view, format, svg, result?.trace, tensor),
       rerun: (change) => void this.rerun(change),
-      log: (level, message) => deps.log[level](`webview: ${message}`),
+      // level is one of info | warn | error: the controller checked it before it got here
+      log: (level, message) => deps.log[level](message),
+      registries: { viewIds: VIEW_IDS, archIds: ARCH_IDS },
+      archs: ARCHS.map((a) => ({ id: a.id, label: a.label })),
     });
     panel.webview.options = webviewOptions(deps.context);
     panel.webview.html = this.html();
@@ -105,7 +112,7 @@ export class InspectorPanel<R extends RunResultLike> {
 
   /** Forwards the engine's progress to the panel's own progress bar. */
   readonly progress = (stage: StageId | 'setup', fraction: number, message: string): void => {
-    if (!this.disposed) void this.panel.webview.postMessage({ type: 'progress', stage, fraction, message } satisfies HostMessage);
+    if (!this.disposed) this.controller.progress(stage, fraction, message);
   };
 
   get currentSpec(): LayerSpec | undefined {
@@ -116,8 +123,12 @@ export class InspectorPanel<R extends RunResultLike> {
     if (!this.spec) return;
     const spec: LayerSpec = { ...this.spec, ...(change.arch ? { arch: change.arch } : {}) };
     if (change.backend) this.backendOverride = change.backend;
-    // SM100 consumes packed UE8M0 scales only (spec §6): switching to it switches the scale format too.
-    if (spec.arch === 'sm100' && spec.recipe.scaleFormat !== 'ue8m0') spec.recipe = { ...spec.recipe, scaleFormat: 'ue8m0' };
+    // an architecture takes the scale formats its module lists (SM100: packed UE8M0 only): keep the run's when it
+    // is one of them, else switch to the architecture's first
+    const formats = archById(spec.arch).scaleFormats;
+    if (!formats.includes(spec.recipe.scaleFormat)) spec.recipe = { ...spec.recipe, scaleFormat: formats[0]! };
+    // (a recipe option the new architecture cannot take — a masked max_m that is not a multiple of its row block —
+    // is refused by the run's checks with the reason, rather than silently changed here)
     const result = await this.deps.run(spec, this);
     if (this.disposed) return;
     if (result) this.show(spec, result);
@@ -126,8 +137,7 @@ export class InspectorPanel<R extends RunResultLike> {
 
   /** Ask the webview to export its current view (the Export Layout Diagram command). */
   requestExport(format: ExportFormat): void {
-    const msg: HostMessage = { type: 'exportRequest', format };
-    void this.panel.webview.postMessage(msg);
+    this.controller.requestExport(format);
   }
 }
 
@@ -146,9 +156,12 @@ export function registerSerializer<R extends RunResultLike>(deps: PanelDeps<R>):
   return vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
     async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
       const p = new InspectorPanel<R>(panel, deps);
-      const spec = (state as Partial<WebviewState> | undefined)?.spec;
-      if (!spec) {
-        p.showError('This panel was saved without a layer spec; run "Inspect MoE Layer" again.', 'E_SPEC');
+      let spec: LayerSpec;
+      try {
+        spec = restoredSpec(state);
+      } catch (e) {
+        deps.log.warn(`restoring a panel: ${e instanceof Error ? e.message : String(e)}`);
+        p.showError(e instanceof Error ? e.message : String(e), 'E_SPEC');
         return;
       }
       const result = await deps.run(spec, p);

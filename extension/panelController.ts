@@ -1,23 +1,28 @@
 /**
- * What one inspector panel does with the webview's messages, free of 'vscode': it answers `tile` requests from
- * the run's tensors, forwards exports and re-runs to the host, and replays the Trace when the webview (re)loads.
- * panel.ts wires it to a real WebviewPanel; the unit tests wire it to arrays.
+ * What one inspector panel does with the webview's messages, free of 'vscode': every message is checked against the
+ * protocol and the registries (kernels/protocol.ts) before anything acts on it; `tile` and `export` requests are
+ * answered — with the tile, the saved path, or the reason they failed; re-runs and log lines go to the host; and the
+ * Trace is replayed when the webview (re)loads. panel.ts wires it to a real WebviewPanel; the unit tests to arrays.
  */
 import { MoeError } from '../kernels/errors';
 import type { Arch, BackendChoice } from '../kernels/spec';
 import {
+  Channel,
   PROTOCOL_VERSION,
-  isWebviewMessage,
+  checkWebviewEnvelope,
+  type ArchChoice,
+  type Envelope,
   type ExportFormat,
-  type HostMessage,
+  type HostBody,
+  type HostEvent,
+  type LogLevel,
   type ViewId,
-  type WebviewMessage,
-} from '../webview/protocol';
+  type WebviewBody,
+  type WebviewCheckContext,
+  type WebviewRequest,
+} from '../kernels/protocol';
 import type { Engine, RunResultLike } from './engineTypes';
-import type { Trace } from '../kernels/trace';
-
-/** A tile larger than this is refused: the webview asks for what it shows, never a whole DeepSeek-size tensor. */
-export const MAX_TILE_ELEMENTS = 1 << 20;
+import type { StageId, Trace } from '../kernels/trace';
 
 /**
  * How long a run's grouped GEMMs may be held, from its first partial trace, for the webview's first picture. On a
@@ -27,21 +32,21 @@ export const MAX_TILE_ELEMENTS = 1 << 20;
 export const FIRST_PICTURE_HOLD_MS = 2500;
 
 export interface PanelHost<R extends RunResultLike> {
-  post(msg: HostMessage): void | Thenable<boolean> | Promise<unknown>;
+  post(msg: Envelope<HostBody>): void | PromiseLike<boolean> | Promise<unknown>;
   engine: Pick<Engine<R>, 'tile'>;
-  /** the webview asked for an export: ask the user where and write the file; resolves to the path or undefined */
-  exportView(view: ViewId, format: ExportFormat, svg: string | undefined, result: R | undefined): Promise<string | undefined>;
+  /** the webview asked for an export: ask the user where and write the file; resolves to the path, or undefined when cancelled */
+  exportView(view: ViewId, format: ExportFormat, svg: string | undefined, result: R | undefined, tensor: string | undefined): Promise<string | undefined>;
   rerun(change: { arch?: Arch; backend?: BackendChoice }): void;
-  log(level: 'info' | 'warn' | 'error', message: string): void;
+  log(level: LogLevel, message: string): void;
+  /** the registries webview messages are checked against (view ids, architecture ids) */
+  registries: WebviewCheckContext;
+  /** the architectures the webview may offer a re-run on */
+  archs: readonly ArchChoice[];
 }
-
-type Thenable<T> = PromiseLike<T>;
-
-const isRange = (r: unknown): r is [number, number] =>
-  Array.isArray(r) && r.length === 2 && r.every((v) => Number.isSafeInteger(v) && (v as number) >= 0) && r[0] <= r[1];
 
 /** Message text for any thrown value: MoeErrors keep their code-bearing message, others their string form. */
 export const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const errorCode = (e: unknown): string | undefined => (e instanceof MoeError ? e.code : undefined);
 
 export class PanelController<R extends RunResultLike> {
   private result: R | undefined;
@@ -53,8 +58,11 @@ export class PanelController<R extends RunResultLike> {
   private drawn = false;
   private holdUntil = 0;
   private drawnWaiters: (() => void)[] = [];
+  private readonly channel: Channel<HostBody, WebviewBody>;
 
-  constructor(private readonly host: PanelHost<R>) {}
+  constructor(private readonly host: PanelHost<R>) {
+    this.channel = new Channel<HostBody, WebviewBody>((e) => void host.post(e));
+  }
 
   get current(): R | undefined {
     return this.result;
@@ -110,8 +118,18 @@ export class PanelController<R extends RunResultLike> {
   }
 
   showError(message: string, code?: string): void {
-    this.pendingError = { message, code };
-    if (this.ready) void this.host.post({ type: 'error', message, ...(code ? { code } : {}) });
+    this.pendingError = { message, ...(code ? { code } : {}) };
+    if (this.ready) this.send({ type: 'error', ...this.pendingError });
+  }
+
+  /** The engine's progress, for the panel's progress bar. */
+  progress(stage: StageId | 'setup', fraction: number, message: string): void {
+    if (this.ready) this.send({ type: 'progress', stage, fraction: Math.max(0, Math.min(1, fraction)), message });
+  }
+
+  /** The Export Layout Diagram command: the webview exports the view it shows (and hears back how it went). */
+  requestExport(format: ExportFormat): void {
+    this.send({ type: 'exportRequest', format });
   }
 
   /** The webview document is being replaced (html reset): wait for its next 'ready'. */
@@ -119,92 +137,85 @@ export class PanelController<R extends RunResultLike> {
     this.ready = false;
   }
 
+  private send(body: HostEvent): void {
+    this.channel.notify(body);
+  }
+
+  private traceEvent(trace: Trace, partial: boolean): HostEvent {
+    return { type: 'trace', version: PROTOCOL_VERSION, trace, ...(partial ? { partial: true } : {}), archs: [...this.host.archs] };
+  }
+
   private postPartial(): void {
-    if (this.partial) void this.host.post({ type: 'trace', version: PROTOCOL_VERSION, trace: this.partial, partial: true });
+    if (this.partial) this.send(this.traceEvent(this.partial, true));
   }
 
   private postTrace(): void {
-    if (this.result) void this.host.post({ type: 'trace', version: PROTOCOL_VERSION, trace: this.result.trace });
+    if (this.result) this.send(this.traceEvent(this.result.trace, false));
   }
 
+  /** One message from the webview: checked, then acted on; a refused request is answered with the reason. */
   async handle(raw: unknown): Promise<void> {
-    if (!isWebviewMessage(raw)) return;
-    const msg = raw as WebviewMessage;
+    const checked = checkWebviewEnvelope(raw, this.host.registries);
+    if (!checked.ok) {
+      this.host.log('warn', `refused a webview message: ${checked.reason}`);
+      if (checked.replyTo !== undefined) this.channel.replyError(checked.replyTo, { message: checked.reason, code: 'E_PROTOCOL' });
+      return;
+    }
+    const { id, body } = checked.env;
+    const msg = body!;
     switch (msg.type) {
       case 'ready':
         this.ready = true;
         if (this.partial) this.postPartial();
         else if (this.result) this.postTrace();
-        else if (this.pendingError) void this.host.post({ type: 'error', ...this.pendingError });
-        return;
-      case 'tile':
-        return this.serveTile(msg);
-      case 'export':
-        return this.serveExport(msg);
-      case 'rerun':
-        this.host.rerun({ ...(msg.arch ? { arch: msg.arch } : {}), ...(msg.backend ? { backend: msg.backend } : {}) });
-        return;
-      case 'log':
-        this.host.log(msg.level, String(msg.message));
-        return;
-      case 'stage':
+        else if (this.pendingError) this.send({ type: 'error', ...this.pendingError });
         return;
       case 'drawn':
         this.drawn = true;
         this.release();
         return;
-      default:
+      case 'rerun':
+        this.host.rerun({ ...(msg.arch ? { arch: msg.arch } : {}), ...(msg.backend ? { backend: msg.backend } : {}) });
+        return;
+      case 'log':
+        this.host.log(msg.level, `webview: ${msg.message}`);
+        return;
+      case 'tile':
+      case 'export':
+        try {
+          this.channel.reply(id, msg.type === 'tile' ? this.serveTile(msg) : await this.serveExport(msg));
+        } catch (e) {
+          this.channel.replyError(id, { message: errorText(e), ...(errorCode(e) ? { code: errorCode(e)! } : {}) });
+        }
         return;
     }
   }
 
-  private serveTile(msg: Extract<WebviewMessage, { type: 'tile' }>): void {
-    const fail = (message: string): void => void this.host.post({ type: 'tileError', requestId: msg.requestId, message });
+  private serveTile(msg: Extract<WebviewRequest, { type: 'tile' }>): HostBody {
     if (this.partial) {
       // the RunResult (and its tensors) exists only once the run ends; a previous run's tensors must not answer
-      const name = String(msg.tensor);
-      const stage = this.partial.pending?.find((p) => p.outputs.includes(name));
-      return fail(
+      const stage = this.partial.pending?.find((p) => p.outputs.includes(msg.tensor));
+      throw new MoeError(
+        'E_VALUE',
         stage
-          ? `tile ${name}: not computed yet — stage '${stage.title}' has not run; the run is still going`
-          : `tile ${name}: not available yet — tiles are served once the run finishes (${this.partial.stages.length} of ${this.partial.stages.length + (this.partial.pending?.length ?? 0)} stages done)`,
+          ? `tile ${msg.tensor}: not computed yet — stage '${stage.title}' has not run; the run is still going`
+          : `tile ${msg.tensor}: not available yet — tiles are served once the run finishes (${this.partial.stages.length} of ${this.partial.stages.length + (this.partial.pending?.length ?? 0)} stages done)`,
+        msg.tensor,
       );
     }
-    if (!this.result) return fail(`tile ${String(msg.tensor)}: no run is loaded in this panel`);
-    if (typeof msg.tensor !== 'string' || !isRange(msg.rows) || !isRange(msg.cols))
-      return fail(
-        `tile ${String(msg.tensor)}: expected rows and cols as [start, end) integer ranges, got rows ${JSON.stringify(msg.rows)}, cols ${JSON.stringify(msg.cols)}`,
-      );
-    const n = (msg.rows[1] - msg.rows[0]) * (msg.cols[1] - msg.cols[0]);
-    if (n > MAX_TILE_ELEMENTS)
-      return fail(`tile ${msg.tensor}: ${n} elements requested, at most ${MAX_TILE_ELEMENTS} per tile`);
+    if (!this.result) throw new MoeError('E_VALUE', `tile ${msg.tensor}: no run is loaded in this panel`, msg.tensor);
     if (!(msg.tensor in this.result.trace.tensors))
-      return fail(`tile ${msg.tensor}: no such tensor in this run (have ${Object.keys(this.result.trace.tensors).join(', ')})`);
-    const mode = msg.mode === 'error' ? 'error' : 'value';
-    try {
-      const tile = this.host.engine.tile(this.result, msg.tensor, msg.rows, msg.cols, mode);
-      void this.host.post({ type: 'tile', requestId: msg.requestId, tile });
-    } catch (e) {
-      fail(errorText(e));
-    }
+      throw new MoeError('E_VALUE', `tile ${msg.tensor}: no such tensor in this run (have ${Object.keys(this.result.trace.tensors).join(', ')})`, msg.tensor);
+    return { type: 'tile', tile: this.host.engine.tile(this.result, msg.tensor, msg.rows, msg.cols, msg.mode) };
   }
 
-  private async serveExport(msg: Extract<WebviewMessage, { type: 'export' }>): Promise<void> {
-    const formats: readonly ExportFormat[] = ['svg', 'png', 'tikz'];
-    if (!formats.includes(msg.format)) {
-      this.host.log('error', `export: format must be svg, png or tikz, got ${String(msg.format)}`);
-      return;
-    }
-    if ((msg.format === 'svg' || msg.format === 'png') && !msg.svg) {
-      this.host.log('error', `export ${msg.view}: the webview sent no SVG markup for ${msg.format}`);
-      return;
-    }
+  private async serveExport(msg: Extract<WebviewRequest, { type: 'export' }>): Promise<HostBody> {
     try {
-      const path = await this.host.exportView(msg.view, msg.format, msg.svg, this.result);
-      if (path) void this.host.post({ type: 'exportDone', requestId: msg.requestId, path });
+      const path = await this.host.exportView(msg.view, msg.format, msg.svg, this.result, msg.tensor);
+      return { type: 'exported', path: path ?? null };
     } catch (e) {
       this.host.log('error', `export ${msg.view} as ${msg.format} failed: ${errorText(e)}`);
-      if (e instanceof MoeError) throw e;
+      throw e;
     }
   }
 }

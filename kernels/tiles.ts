@@ -2,14 +2,12 @@
  * Tiles: 2-D windows of any tensor of a run, decoded values or |value − float64 reference| (the recipe's plan says
  * which tensors have a reference), so the webview fetches only what it shows.
  */
-import type { Tile } from '../webview/protocol';
+import { MAX_TILE_ELEMS, type Tile } from './protocol';
 import type { Tensor } from './tensor';
 import type { RunResult } from './pipeline';
 import type { ErrorFn } from './recipes/types';
 import { decoderFor } from './tensor';
 import { MoeError } from './errors';
-
-const MAX_TILE_ELEMS = 1 << 20;
 
 function as2d(t: Tensor): [number, number] {
   if (t.rank === 0) return [1, 1];
@@ -42,7 +40,8 @@ export function tile(result: RunResult, tensor: string, rows: [number, number], 
   const h = rows[1] - rows[0];
   const w = cols[1] - cols[0];
   if (h * w > MAX_TILE_ELEMS) throw new MoeError('E_RANGE', `tile of ${tensor}: ${h}×${w} = ${h * w} values exceeds ${MAX_TILE_ELEMS}; request smaller tiles`, tensor);
-  const values = new Array<number>(h * w);
+  // binary on the wire (kernels/protocol.ts): a Float32Array that owns its buffer, so exactly these bytes travel
+  const values = new Float32Array(h * w);
   const raw = t.dtype === 'i32' || t.dtype === 'i64' || t.dtype === 'u8' || t.dtype === 'i4x2';
   const dec = raw ? (v: number) => v : decoderFor(t.dtype);
   const valueAt = (r: number, c: number): number => {

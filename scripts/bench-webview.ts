@@ -4,9 +4,11 @@
  * answers 'ready' with a DeepSeek-V3 trace fixture and 'tile' requests with synthetic values — serves it on
  * 127.0.0.1, and measures:
  *   - first picture: navigation start → first view drawn (target < 2 s)
- *   - frame rate while panning and zooming the DeepSeek-V3 w13 weight-scale layout (256 × 32 × 56 blocks) on SM90
- *     and on SM100 (broadcast to 256 × 4096 rows, 14 packed words) (target ≥ 30 fps)
- * Usage: node --import tsx scripts/bench-webview.ts [--screenshots DIR] [--theme dark|light|high-contrast]
+ *   - frame rate while panning and zooming the DeepSeek-V3 w13 weight-scale layout (256 × 32 × 56 blocks) and the
+ *     activation scales in the kernel layout (4096 × 56: float32 MN-major on SM90, 14 packed UE8M0 words on
+ *     SM100 with --arch sm100) (target ≥ 30 fps)
+ * The stub host speaks the protocol of kernels/protocol.ts (envelopes, binary tiles).
+ * Usage: node --import tsx scripts/bench-webview.ts [--screenshots DIR] [--theme dark|light|high-contrast] [--arch sm90|sm100] [--small]
  */
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -15,12 +17,14 @@ import { join, resolve, extname } from 'node:path';
 import * as esbuild from 'esbuild';
 import { chromium, type Page } from 'playwright-core';
 import { deepseekV3Trace, smallTrace } from '../test/webview/fixtures';
+import { PROTOCOL_VERSION } from '../kernels/protocol';
 
 const ROOT = resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const shotDir = args.includes('--screenshots') ? args[args.indexOf('--screenshots') + 1]! : undefined;
 const themeKind = args.includes('--theme') ? args[args.indexOf('--theme') + 1]! : 'dark';
 const which = args.includes('--small') ? 'small' : 'deepseek';
+const arch = args.includes('--arch') && args[args.indexOf('--arch') + 1] === 'sm100' ? 'sm100' : 'sm90';
 
 const THEME_VARS: Record<string, string> = {
   dark: `--vscode-foreground:#cccccc;--vscode-editor-background:#1f1f1f;--vscode-descriptionForeground:#9d9d9d;--vscode-panel-border:#2b2b2b;
@@ -48,25 +52,30 @@ async function buildHarness(): Promise<string> {
   await esbuild.build({ entryPoints: [join(ROOT, 'webview/main.ts')], outfile: join(dir, 'webview.js'), bundle: true, platform: 'browser', format: 'iife', target: 'es2022', minify: true, logLevel: 'warning' });
   mkdirSync(join(dir, 'media'));
   writeFileSync(join(dir, 'media/webview.css'), readFileSync(join(ROOT, 'media/webview.css')));
-  const trace = which === 'small' ? smallTrace('cpu') : deepseekV3Trace('cpu');
-  const compare = which === 'small' ? smallTrace('cuda') : deepseekV3Trace('cuda');
+  const trace = which === 'small' ? smallTrace('cpu', 'ue8m0', arch) : deepseekV3Trace('cpu', arch);
+  const compare = which === 'small' ? smallTrace('cuda', 'ue8m0', arch) : deepseekV3Trace('cuda', arch);
   // a JSON.parse of a string literal parses much faster than the same object literal (the host's postMessage
   // hands the webview a structured clone, which is cheaper still)
   writeFileSync(join(dir, 'trace.js'), `window.__HARNESS_TRACE=JSON.parse(${JSON.stringify(JSON.stringify({ trace, compare }))});`);
   writeFileSync(join(dir, 'host.js'), `
     (function(){
       var state = JSON.parse(sessionStorage.getItem('state') || 'null') || undefined;
+      var nextId = 1;
       window.acquireVsCodeApi = function(){ return {
         getState: function(){ return state; },
         setState: function(s){ state = s; sessionStorage.setItem('state', JSON.stringify(s)); },
-        postMessage: function(m){
+        postMessage: function(e){
+          var m = e.body;
           window.__posted = (window.__posted||[]).concat([{type:m.type, format:m.format, bytes:m.svg?m.svg.length:0}]);
-          if (m.type === 'ready') setTimeout(function(){ var d = window.__HARNESS_TRACE; window.postMessage({type:'trace', version:1, trace:d.trace, compare:d.compare}, '*'); }, 0);
+          var send = function(msg){ window.postMessage(msg, '*'); };
+          if (m.type === 'ready') setTimeout(function(){ var d = window.__HARNESS_TRACE; send({id: nextId++, body: {type:'trace', version:${PROTOCOL_VERSION}, trace:d.trace, compare:d.compare}}); }, 0);
           if (m.type === 'tile') setTimeout(function(){
-            var R=m.rows[1]-m.rows[0], C=m.cols[1]-m.cols[0], v=new Array(R*C);
+            var shape = window.__HARNESS_TRACE.trace.tensors[m.tensor].shape, C0 = shape[shape.length-1], R0 = shape.reduce(function(a,b){return a*b;},1)/C0;
+            var R=m.rows[1]-m.rows[0], C=m.cols[1]-m.cols[0], v=new Float32Array(R*C);
             for (var i=0;i<R*C;i++){ var r=m.rows[0]+Math.floor(i/C), c=m.cols[0]+i%C; v[i]=Math.sin(r*0.05)*Math.cos(c*0.03)*(m.mode==='error'?0.01:3); }
-            window.postMessage({type:'tile', requestId:m.requestId, tile:{tensor:m.tensor, mode:m.mode, rows:m.rows, cols:m.cols, values:v, shape2d:[0,0]}}, '*');
+            send({id: nextId++, inReplyTo: e.id, body: {type:'tile', tile:{tensor:m.tensor, mode:m.mode, rows:m.rows, cols:m.cols, values:v, shape2d:[R0, C0]}}});
           }, 5);
+          if (m.type === 'export') setTimeout(function(){ send({id: nextId++, inReplyTo: e.id, body: {type:'exported', path: null}}); }, 5);
         } }; };
     })();`);
   const csp = `default-src 'none'; img-src 'self' data:; style-src 'self'; font-src 'self'; script-src 'self'`;
@@ -156,29 +165,26 @@ async function main(): Promise<void> {
     if (shotDir) await page.screenshot({ path: join(shotDir, `webview-first-${themeKind}.png`) });
 
     if (which === 'small') {
-      // SVG mode (small tensors): hover a cell and show the cross-highlight, no frame-rate run
-      await page.click('.scales-view button[data-arch="sm100"]');
+      // SVG mode (small tensors): hover a cell of the kernel layout and show the cross-highlight, no frame-rate run
+      await page.selectOption('.scales-view select', 'a1q_scale_layout');
       await page.hover('.scales-view rect.logical-cell[data-r="3"][data-j="2"]');
-      if (shotDir) await page.screenshot({ path: join(shotDir, `webview-small-sm100-hover-${themeKind}.png`) });
+      if (shotDir) await page.screenshot({ path: join(shotDir, `webview-small-${arch}-hover-${themeKind}.png`) });
     }
-    await page.selectOption('.scales-view select', 'w13_weight_scale_inv');
-    if (which === 'small') {
-      if (shotDir) await page.screenshot({ path: join(shotDir, `webview-small-w13-${themeKind}.png`) });
-    } else await page.waitForSelector('.scales-view canvas.cells');
-    if (shotDir) {
-      await page.waitForTimeout(200);
-      await page.screenshot({ path: join(shotDir, `webview-w13-fit-${themeKind}.png`) });
-    }
-    for (const arch of which === 'small' ? [] : (['sm90', 'sm100'] as const)) {
-      if (arch === 'sm100') await page.click('.scales-view button[data-arch="sm100"]');
+    for (const tensor of ['w13_weight_scale_inv', 'a1q_scale_layout']) {
+      await page.selectOption('.scales-view select', tensor);
+      if (which === 'small') {
+        if (shotDir) await page.screenshot({ path: join(shotDir, `webview-small-${tensor}-${themeKind}.png`) });
+        continue;
+      }
+      await page.waitForSelector('.scales-view canvas.cells');
       await page.waitForTimeout(300);
       for (const panel of ['logical', 'storage'] as const) {
         const r = await interact(page, `.scales-view .panel.${panel} canvas`, 3000);
-        console.log(`w13_weight_scale_inv ${arch} ${panel}: ${r.fps.toFixed(1)} fps while panning/zooming (${r.redraws} redraws, draw mean ${r.drawMean.toFixed(1)} ms, p95 ${r.drawP95.toFixed(1)} ms)`);
+        console.log(`${tensor} ${arch} ${panel}: ${r.fps.toFixed(1)} fps while panning/zooming (${r.redraws} redraws, draw mean ${r.drawMean.toFixed(1)} ms, p95 ${r.drawP95.toFixed(1)} ms)`);
       }
       if (shotDir) {
         await page.mouse.move(400, 500);
-        await page.screenshot({ path: join(shotDir, `webview-scales-${arch}-${themeKind}.png`) });
+        await page.screenshot({ path: join(shotDir, `webview-scales-${tensor}-${arch}-${themeKind}.png`) });
       }
     }
     if (shotDir) {

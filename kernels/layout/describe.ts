@@ -26,7 +26,15 @@ export function describeLayout(t: Tensor, hints?: { mnDim?: number; packing?: Pa
   const addressedElems = t.numel;
   let order: StorageOrder = 'strided';
   let paddedMN: number | undefined;
-  if (t.isContiguous()) order = 'row-major';
+  // MN-major with the MN extent padded, where every other dim has extent 1: the tensor reads as contiguous, but its
+  // K stride still says how far the kernel padded MN (one K-block of packed scales: (M, 1) strides (1, align(M, 4)))
+  const degeneratePad =
+    r >= 2 && mnDim >= 0 && mnDim < r && shape[mnDim]! > 1 && strides[mnDim] === 1 &&
+    shape.every((d, i) => i === mnDim || d === 1) && Math.min(...strides.filter((_, i) => i !== mnDim)) > shape[mnDim]!;
+  if (degeneratePad) {
+    order = 'mn-major';
+    paddedMN = Math.min(...strides.filter((_, i) => i !== mnDim));
+  } else if (t.isContiguous()) order = 'row-major';
   else if (r >= 2 && mnDim >= 0 && mnDim < r) {
     const mn = shape[mnDim]!;
     // MN-major: the MN index is fastest, and the next-fastest dim steps over at least the whole MN extent

@@ -15,6 +15,8 @@ import { CONTIGUOUS_STAGES } from '../../kernels/recipes/contiguous/stages';
 const STAGE_ORDER = CONTIGUOUS_STAGES.map((s) => s.id);
 import { makeSpec } from '../../kernels/presets';
 import { syntheticInputs } from '../../kernels/synthetic';
+import { syntheticMasked } from '../../kernels/recipes/masked/synthetic';
+import { DEFAULT_RECIPE } from '../../kernels/spec';
 import { writeSafetensors } from '../../kernels/io/safetensors';
 import type { Tensor } from '../../kernels/tensor';
 import { ARTIFACTS, VsCode, e2eProblem, inspectViaPalette, makeWorkspace } from './harness';
@@ -88,14 +90,16 @@ test('Inspect MoE Layer: palette → panel → stages → tooltip → views → 
   await step('scale-tooltip', async (v) => {
     const web = v.webview();
     await web.getByRole('tab', { name: /Scale layout/ }).click();
-    // a1q_scale is (16 tokens, 2048/128 = 16 K-blocks); SM90 stores it MN-major with M aligned to 4 (16 → 16):
-    // element (row 3, K-block 5) lives at offset 5·16 + 3 = 83, byte address 83·4 = 0x014C
+    // the activation scales in the layout the run produced for SM90: a1q_scale (16 tokens, 2048/128 = 16 K-blocks)
+    // transformed MN-major with M aligned to 4 (16 → 16): element (row 3, K-block 5) lives at offset 5·16 + 3 = 83,
+    // byte address 83·4 = 0x014C — read from the tensor's layout descriptor
+    await web.getByLabel('Scale tensor').selectOption('a1q_scale_layout');
     const cell = web.locator('rect.logical-cell[data-r="3"][data-j="5"]').first();
     await cell.hover();
     const tip = web.locator('.scales-view .tooltip.visible');
     await tip.waitFor({ timeout: 5_000 });
     const text = await tip.innerText();
-    assert.match(text, /a1q_scale\[3, 5\]/);
+    assert.match(text, /a1q_scale_layout\[3, 5\]/);
     assert.match(text, /value \S+/);
     assert.doesNotMatch(text, /NaN/);
     assert.match(text, /offset 83, byte address 0x014C/);
@@ -131,7 +135,7 @@ test('Inspect MoE Layer: palette → panel → stages → tooltip → views → 
     const svg = readFileSync(target, 'utf8');
     assert.match(svg.trimStart(), /^(<\?xml[^>]*>\s*)?<svg[\s>]/);
     assert.match(svg, /xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    assert.match(svg, /a1q_scale/);
+    assert.match(svg, /a1q_scale_layout/);
     await web.locator('.toast', { hasText: 'scales-export.svg' }).waitFor({ timeout: 10_000 });
   });
 
@@ -202,6 +206,49 @@ test('a .safetensors layer file opens from the explorer context menu', { skip, t
     await web.locator('.app-header').getByText('small_layer.safetensors').waitFor({ timeout: 20_000 });
     assert.match(await web.locator('.app-header').innerText(), /M 5 · K 256 · N 128 · E 4 · top-2/);
     await v.screenshot('inspect-file');
+  });
+});
+
+test('a masked (DeepEP low-latency) layer file: the masked-buffer view, the six stages stepped, exported', { skip, timeout: 120_000 }, async () => {
+  await step('inspect-masked', async (v) => {
+    const spec = makeSpec('Qwen3-30B-A3B', {
+      tokens: 16, hidden: 256, intermediate: 128, experts: 8, topk: 2,
+      recipe: { ...DEFAULT_RECIPE, id: 'masked', options: { maxM: 64 } }, source: { kind: 'synthetic', seed: 5, skew: 0.5 },
+    });
+    writeSafetensors(join(v.workspace, 'masked_layer.safetensors'), syntheticMasked(spec, 64) as unknown as Record<string, Tensor>);
+    await v.runCommand('View: Close All Editors');
+    await v.page.keyboard.press('Control+Shift+E');
+    const row = v.page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'masked_layer.safetensors' });
+    await row.waitFor({ timeout: 20_000 });
+    await row.click({ button: 'right', timeout: 10_000 });
+    await v.page.locator('.monaco-menu .action-item', { hasText: 'Inspect MoE Layer File' }).hover({ timeout: 10_000 });
+    await v.page.keyboard.press('Enter');
+    await v.firstPictureOrError(60_000);
+    const web = v.webview();
+    await web.locator('.app-header').getByText('masked_layer.safetensors').waitFor({ timeout: 30_000 });
+    await web.locator('.badges .badge', { hasText: /^total/ }).waitFor({ timeout: 60_000 });
+    // the masked recipe's views: no permutation tab, the masked buffers second (key 2)
+    assert.deepEqual(await web.locator('.tab').evaluateAll((els) => els.map((e) => e.id)), ['tab-scales', 'tab-maskedBuffers', 'tab-timing', 'tab-heatmap']);
+    await web.locator('.stage-list').focus();
+    await v.page.keyboard.press('2');
+    await web.locator('.masked-view .panel.masked g.expert').first().waitFor({ timeout: 10_000 });
+    assert.equal(await web.locator('.masked-view .panel.masked g.expert').count(), 8);
+    assert.match((await web.locator('.masked-view g.waste').textContent()) ?? '', /stale rows \(past masked_m\)/);
+    // the recipe's six stages, stepped
+    const items = web.locator('.stage-list .stage-item');
+    assert.equal(await items.count(), 6);
+    const next = web.getByRole('button', { name: 'Next stage (→)' });
+    for (let i = 1; i < 6; i++) await next.click();
+    await web.locator('.stage-list .stage-item.current[data-stage="gemm2"]').waitFor({ timeout: 5_000 });
+    await v.screenshot('view-masked-buffers', true);
+    const target = join(v.workspace, 'masked-export.svg');
+    await web.getByRole('button', { name: /Export SVG/ }).click();
+    await v.saveAs(target);
+    await waitForFile(target);
+    assert.match(readFileSync(target, 'utf8'), /Masked buffers/);
+    await web.locator('.toast', { hasText: 'masked-export.svg' }).waitFor({ timeout: 10_000 });
+    assert.deepEqual(await errorToasts(v), []);
+    assert.deepEqual(v.cspViolations, [], 'the panel runs within its CSP');
   });
 });
 

@@ -63,7 +63,7 @@ test('tiles: values decoded, |error| against float64, bounds checked', async () 
   const out = r.tensors.get('output')!;
   const v = tile(r, 'output', [2, 4], [10, 13], 'value');
   assert.deepEqual(v.shape2d, [20, 256]);
-  assert.deepEqual(v.values, [out.get(2, 10), out.get(2, 11), out.get(2, 12), out.get(3, 10), out.get(3, 11), out.get(3, 12)]);
+  assert.deepEqual(Array.from(v.values), [out.get(2, 10), out.get(2, 11), out.get(2, 12), out.get(3, 10), out.get(3, 11), out.get(3, 12)]);
   const e = tile(r, 'output', [0, 20], [0, 256], 'error');
   const absMax = r.trace.tensors.output!.summary.absMax;
   assert.ok(e.values.every((x) => x >= 0 && x < absMax * 0.1), 'errors are small and non-negative');

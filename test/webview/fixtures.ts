@@ -14,6 +14,9 @@ import type { DType } from '../../kernels/dtypes/index';
 import type { LayerSpec, ScaleFormat } from '../../kernels/spec';
 import { DEFAULT_RECIPE } from '../../kernels/spec';
 import { permutationModel } from '../../webview/model/permutation';
+import { Tensor } from '../../kernels/tensor';
+import { tensorRef } from '../../kernels/summary';
+import { toSm90ActScales, toSm100PackedUe8m0 } from '../../kernels/layout/index';
 
 /** mulberry32: tiny seeded PRNG so fixtures are identical on every run */
 export function rng(seed: number): () => number {
@@ -76,6 +79,16 @@ export interface FixtureOptions {
   skew: number;
   /** include inline weight scales */
   weightScales?: boolean;
+  /** the kernel layout of the activation scales (default sm90: float32 MN-major; sm100: packed UE8M0 words) */
+  arch?: 'sm90' | 'sm100';
+}
+
+/** The activation scales in `arch`'s kernel layout, as the engine's trace carries them (descriptor, inline words). */
+export function kernelLayoutRef(name: string, shape: number[], values: number[], arch: 'sm90' | 'sm100'): TensorRef {
+  const t = new Tensor('f32', shape, Float32Array.from(values), undefined, 0, name);
+  if (arch === 'sm90') return tensorRef(name, toSm90ActScales(t), 1 << 22);
+  const packed = toSm100PackedUe8m0(t);
+  return tensorRef(name, packed, 1 << 22, { perWord: 4, alongDim: packed.rank - 1, byteOrder: 'little', logicalExtent: shape[shape.length - 1]! });
 }
 
 export function makeTrace(o: FixtureOptions): Trace {
@@ -83,7 +96,7 @@ export function makeTrace(o: FixtureOptions): Trace {
   const { tokens: M, hidden: K, intermediate: N, experts: E, topk: k } = o;
   const pow2 = o.scaleFormat === 'ue8m0';
   const spec: LayerSpec = {
-    name: o.name, tokens: M, hidden: K, intermediate: N, experts: E, topk: k, arch: 'sm90',
+    name: o.name, tokens: M, hidden: K, intermediate: N, experts: E, topk: k, arch: o.arch ?? 'sm90',
     recipe: { ...DEFAULT_RECIPE, scaleFormat: o.scaleFormat }, activation: { kind: 'silu' }, routerWeight: 'reduce',
     blockM: 128, source: { kind: 'synthetic', seed: o.seed, skew: o.skew },
   };
@@ -118,13 +131,17 @@ export function makeTrace(o: FixtureOptions): Trace {
   add(ref('topk_ids', 'i32', [M, k], ids));
   add(ref('topk_weights', 'f32', [M, k], weights));
   add(ref('a1q', 'f8e4m3fn', [M, K]));
-  add(ref('a1q_scale', 'f32', [M, KB], scales(M * KB, r, pow2, (i) => (Math.floor(i / KB) % 7 === 3 ? 8 : 1))));
+  const a1s = scales(M * KB, r, pow2, (i) => (Math.floor(i / KB) % 7 === 3 ? 8 : 1));
+  add(ref('a1q_scale', 'f32', [M, KB], a1s));
+  add(kernelLayoutRef('a1q_scale_layout', [M, KB], a1s, o.arch ?? 'sm90'));
   add(ref('m_indices', 'i32', [perm.mSum], Array.from(perm.mIndices)));
   add(ref('inv_perm', 'i32', [M, k], Array.from(perm.invPerm)));
   add(ref('mm1_out', 'bf16', [perm.mSum, 2 * N]));
   add(ref('act_out', 'bf16', [perm.mSum, N]));
   add(ref('a2q', 'f8e4m3fn', [perm.mSum, N]));
-  add(ref('a2q_scale', 'f32', [perm.mSum, NB], perm.mSum * NB <= 300000 ? scales(perm.mSum * NB, r, pow2) : undefined));
+  const a2s = perm.mSum * NB <= 300000 ? scales(perm.mSum * NB, r, pow2) : undefined;
+  add(ref('a2q_scale', 'f32', [perm.mSum, NB], a2s));
+  if (a2s && perm.mSum * NB <= 65536) add(kernelLayoutRef('a2q_scale_layout', [perm.mSum, NB], a2s, o.arch ?? 'sm90'));
   add(ref('mm2_out', 'bf16', [perm.mSum, K]));
   add(ref('output', 'bf16', [M, K]));
   if (o.weightScales !== false) {
@@ -158,11 +175,11 @@ export function makeTrace(o: FixtureOptions): Trace {
     const timeMs = Math.max(floorMs / eff, 0.002);
     const io: Record<StageId, [string[], string[]]> = {
       quantize: [['hidden_states'], ['a1q', 'a1q_scale']],
-      transform_scales: [['a1q_scale'], ['a1q_scale']],
+      transform_scales: [['a1q_scale'], ['a1q_scale_layout']],
       permute: [['a1q', 'a1q_scale', 'topk_ids'], ['m_indices', 'inv_perm']],
-      gemm1: [['a1q', 'a1q_scale', 'w13_weight_scale_inv', 'm_indices'], ['mm1_out']],
+      gemm1: [['a1q', 'a1q_scale_layout', 'w13_weight_scale_inv', 'm_indices'], ['mm1_out']],
       activation: [['mm1_out'], ['act_out']],
-      requantize: [['act_out'], ['a2q', 'a2q_scale']],
+      requantize: [['act_out'], ['a2q', 'a2q_scale', 'a2q_scale_layout']],
       gemm2: [['a2q', 'a2q_scale', 'w2_weight_scale_inv', 'm_indices'], ['mm2_out']],
       unpermute: [['mm2_out', 'inv_perm', 'topk_weights'], ['output']],
     };
@@ -191,22 +208,22 @@ export function makeTrace(o: FixtureOptions): Trace {
       { id: 'sfa-layout', level: 'warn', message: 'a1q_scale is row-major: DeepGEMM re-lays it out MN-major on every call', tensor: 'a1q_scale' },
     ],
     tensors,
-    permutation: { counts: perm.counts, mSum: perm.mSum, routedRows: perm.routed, paddingWaste: perm.paddingWaste, activeExperts: perm.counts.filter((c) => c > 0).length },
+    permutation: { layout: 'contiguous', counts: perm.counts, mSum: perm.mSum, routedRows: perm.routed, paddingWaste: perm.paddingWaste, activeExperts: perm.counts.filter((c) => c > 0).length },
     createdAt: '2026-11-22T12:00:00Z',
     totalMs: stages.reduce((a, s) => a + s.timeMs, 0),
   };
 }
 
-export const smallTrace = (backend: 'cpu' | 'cuda' = 'cpu', scaleFormat: ScaleFormat = 'ue8m0'): Trace =>
-  makeTrace({ name: 'e2e_small', tokens: 37, hidden: 512, intermediate: 512, experts: 4, topk: 2, scaleFormat, backend, seed: 7, skew: 0.8 });
+export const smallTrace = (backend: 'cpu' | 'cuda' = 'cpu', scaleFormat: ScaleFormat = 'ue8m0', arch: 'sm90' | 'sm100' = 'sm90'): Trace =>
+  makeTrace({ name: 'e2e_small', tokens: 37, hidden: 512, intermediate: 512, experts: 4, topk: 2, scaleFormat, backend, seed: 7, skew: 0.8, arch });
 
 const dsCache = new Map<string, Trace>();
-/** Built once per process and backend (about a second): callers must not mutate it. */
-export function deepseekV3Trace(backend: 'cpu' | 'cuda' = 'cuda'): Trace {
-  let t = dsCache.get(backend);
+/** Built once per process, backend and architecture (about a second): callers must not mutate it. */
+export function deepseekV3Trace(backend: 'cpu' | 'cuda' = 'cuda', arch: 'sm90' | 'sm100' = 'sm90'): Trace {
+  let t = dsCache.get(`${backend}/${arch}`);
   if (!t) {
-    t = makeTrace({ name: 'DeepSeek-V3', tokens: 4096, hidden: 7168, intermediate: 2048, experts: 256, topk: 8, scaleFormat: 'ue8m0', backend, seed: 11, skew: 1.1 });
-    dsCache.set(backend, t);
+    t = makeTrace({ name: 'DeepSeek-V3', tokens: 4096, hidden: 7168, intermediate: 2048, experts: 256, topk: 8, scaleFormat: 'ue8m0', backend, seed: 11, skew: 1.1, arch });
+    dsCache.set(`${backend}/${arch}`, t);
   }
   return t;
 }

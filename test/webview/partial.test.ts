@@ -4,11 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROTOCOL_VERSION, type WebviewState } from '../../webview/protocol';
+import { PROTOCOL_VERSION, type WebviewState } from '../../kernels/protocol';
 import type { Trace } from '../../kernels/trace';
 import { smallTrace } from './fixtures';
 import { bootWebview } from './bootWebview';
-import { missingStagesFor, viewKey, rowSegmentsOf } from '../../webview/model/partial';
+import { rowSegmentsOf } from '../../webview/model/partial';
+import { missingStagesFor, viewKey } from '../../webview/views/registry';
 
 /** The trace as runLayer's onStage sends it after `done` stages: finished stages, pending ones, their tensors only. */
 export function partialOf(full: Trace, done: number): Trace {
@@ -57,7 +58,7 @@ test('partial traces: pending stages greyed with a spinner; scales wait for tran
 
 test('partial traces: permutation after permute; timing shows pending rows; heatmap of a tensor not computed yet says so', async () => {
   const full = smallTrace('cpu');
-  const app = await boot({ version: PROTOCOL_VERSION, view: 'permutation', stage: 'gemm1', arch: 'sm90', heatmapTensor: 'mm1_out' });
+  const app = await boot({ version: PROTOCOL_VERSION, view: 'permutation', stage: 'gemm1', heatmapTensor: 'mm1_out' });
   sendPartial(app, full, 2);
   assert.match(app.doc.querySelector('#view-host .view-pending')!.textContent!, /Permutation: not computed yet — drawn when “Permute/);
   sendPartial(app, full, 3);
@@ -104,4 +105,22 @@ test('model: missing stages per view, view keys, padding rows of permuted tensor
   assert.equal(seg.dataRows, full.permutation.routedRows);
   assert.equal(seg.paddingRuns.reduce((a, [s, e]) => a + e - s, 0), mSum - full.permutation.routedRows);
   assert.equal(rowSegmentsOf(full, full.tensors['hidden_states']!), undefined, 'token rows have no padding');
+});
+
+test('the next partial of a run updates the stepper in place: its buttons keep their identity (no click lost mid-run)', async () => {
+  const app = await boot();
+  const full = smallTrace('cpu');
+  sendPartial(app, full, 2);
+  const next = app.doc.querySelector('button[aria-label="Next stage (→)"]');
+  (next as HTMLButtonElement).click();
+  sendPartial(app, full, 3);
+  assert.equal(app.doc.querySelector('button[aria-label="Next stage (→)"]'), next, 'same button after a partial');
+  assert.equal(app.doc.querySelector('.stage-item.current')!.getAttribute('data-stage'), 'transform_scales', 'the stage picked stays');
+  assert.equal(app.doc.querySelectorAll('.stage-item.pending').length, 5);
+  app.send({ type: 'trace', version: PROTOCOL_VERSION, trace: full });
+  assert.equal(app.doc.querySelector('button[aria-label="Next stage (→)"]'), next, 'and after the final trace');
+  assert.equal(app.doc.querySelectorAll('.stage-item.pending').length, 0);
+  // another run (a re-run) starts afresh
+  app.send({ type: 'trace', version: PROTOCOL_VERSION, trace: { ...full, createdAt: 'later' } });
+  assert.notEqual(app.doc.querySelector('button[aria-label="Next stage (→)"]'), next);
 });

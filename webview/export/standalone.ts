@@ -1,30 +1,16 @@
 /**
  * One view rendered as a standalone SVG element in any Document: the browser's (export button in the webview) or
- * jsdom's (headless export, CLI, tests). Canvas-drawn views are re-drawn as vectors here: the scale layout as cells
- * (binned to ≤ maxRects rectangles per panel when huge), the heatmap as binned rectangles of the values known.
+ * jsdom's (headless export, CLI, tests). Canvas-drawn views are re-drawn as vectors (each registry entry's `svg`):
+ * the scale layout as cells (binned to ≤ maxRects rectangles per panel when huge), the heatmap as binned rectangles
+ * of the values known.
  */
-import type { Trace } from '../../kernels/trace';
-import type { Arch } from '../../kernels/spec';
-import type { Tile, ViewId } from '../protocol';
+import type { ViewId } from '../../kernels/protocol';
 import { THEMES, type Theme } from '../theme';
-import { scaleTensorsOf, permutationOf } from '../model/traceData';
-import { scalePanels } from '../views/scalePanels';
-import { scalesSvg, pickTensor } from '../views/scales';
-import { permutationSvg } from '../views/permutation';
-import { timingSvg } from '../views/timing';
-import { heatmapSvg, type HeatmapMode } from '../views/heatmap';
 import { MoeError } from '../../kernels/errors';
+import { VIEWS, viewById, viewsFor } from '../views/registry';
+import type { ExportInput, ViewEntry } from '../views/context';
 
-export interface ExportInput {
-  trace: Trace;
-  /** a second trace (e.g. CUDA next to CPU) for the timing view */
-  compare?: Trace;
-  arch?: Arch;
-  /** scale tensor (scales view) or tensor (heatmap view) to draw */
-  tensor?: string;
-  heatmapMode?: HeatmapMode;
-  tiles?: Tile[];
-}
+export type { ExportInput } from '../views/context';
 
 export interface ExportOptions {
   theme?: Theme | Theme['kind'];
@@ -35,34 +21,25 @@ export interface ExportOptions {
 
 export const resolveTheme = (t: ExportOptions['theme']): Theme => (typeof t === 'object' ? t : THEMES[t ?? 'light']);
 
+/** The registry entry of `view` if it applies to the trace, else a MoeError naming the views that do. */
+export function exportableView(view: ViewId, trace: ExportInput['trace']): ViewEntry {
+  const entry = viewById(view);
+  if (!entry) throw new MoeError('E_SPEC', `export: unknown view '${String(view)}' (views: ${VIEWS.map((v) => v.id).join(', ')})`);
+  if (!entry.applies(trace))
+    throw new MoeError('E_SPEC', `export: the ${entry.label} view does not apply to this run (${trace.recipe.label}); views for it: ${viewsFor(trace).map((v) => v.id).join(', ')}`);
+  return entry;
+}
+
 export function renderViewSvg(doc: Document, view: ViewId, input: ExportInput, options: ExportOptions = {}): SVGSVGElement {
-  const theme = resolveTheme(options.theme);
-  const width = options.width ?? 1000;
-  switch (view) {
-    case 'scales': {
-      const tensor = pickTensor({ tensors: scaleTensorsOf(input.trace) }, input.tensor);
-      const arch = input.arch ?? input.trace.spec.arch;
-      const P = scalePanels(tensor, arch);
-      return scalesSvg(doc, P, theme, {
-        width, maxPanelHeight: 560, idPrefix: 'x-scales', title: `${tensor.name} on ${arch.toUpperCase()} — ${input.trace.spec.name}`, maxRects: options.maxRects ?? 4000,
-      }).svg.node()!;
-    }
-    case 'permutation': {
-      const m = permutationOf(input.trace);
-      if (typeof m === 'string') throw new MoeError('E_SPEC', m, 'topk_ids');
-      return permutationSvg(doc, { model: m, title: `Expert permutation — ${input.trace.spec.name}` }, { theme, width, idPrefix: 'x-perm' }).svg.node()!;
-    }
-    case 'timing':
-      return timingSvg(doc, { traces: input.compare ? [input.trace, input.compare] : [input.trace] }, { theme, width }).node()!;
-    case 'heatmap': {
-      const name = input.tensor ?? 'a1q_scale';
-      const ref = input.trace.tensors[name];
-      if (!ref) throw new MoeError('E_SPEC', `heatmap export: tensor ${name} is not in the trace (has ${Object.keys(input.trace.tensors).join(', ')})`, name);
-      return heatmapSvg(doc, { tensor: ref, mode: input.heatmapMode ?? 'value', tiles: input.tiles }, theme, { width, idPrefix: 'x-heat' }).node()!;
-    }
-    default:
-      throw new MoeError('E_SPEC', `export: unknown view ${String(view)} (expected scales, permutation, timing or heatmap)`);
-  }
+  const entry = exportableView(view, input.trace);
+  return entry.svg(doc, input, { theme: resolveTheme(options.theme), width: options.width ?? 1000, ...(options.maxRects ? { maxRects: options.maxRects } : {}) });
+}
+
+/** TikZ source of a view that has a TikZ writer (its registry entry lists 'tikz'). */
+export function toTikz(view: ViewId, input: ExportInput): string {
+  const entry = exportableView(view, input.trace);
+  if (!entry.tikz) throw new MoeError('E_SPEC', `TikZ export exists for ${VIEWS.filter((v) => v.tikz).map((v) => v.id).join(', ')}, not ${entry.id}; export SVG or PNG`);
+  return entry.tikz(input);
 }
 
 /** XML serialisation (not outerHTML): an SVG file must be well-formed XML with its namespace. */

@@ -4,13 +4,12 @@
  * Needs \usetikzlibrary{patterns}. Grids with more than TIKZ_CELL_LIMIT nodes are refused (LaTeX would not cope):
  * export a smaller tensor, or SVG.
  */
-import type { ViewId } from '../protocol';
 import { MoeError } from '../../kernels/errors';
-import { scaleTensorsOf, permutationOf } from '../model/traceData';
+import { scaleTensorsOf, permutationOf, defaultScaleName } from '../model/traceData';
 import { scalePanels, logicalRect, storageRect, storageCellCount, storageCell } from '../views/scalePanels';
 import { pickTensor } from '../views/scales';
 import { storageOfLogical, logicalIndex } from '../model/scaleLayout';
-import type { ExportInput } from './standalone';
+import type { ExportInput } from '../views/context';
 import { fmtTime } from '../views/svgkit';
 
 export const TIKZ_CELL_LIMIT = 20000;
@@ -31,21 +30,15 @@ function header(title: string): string[] {
   ];
 }
 
-export function toTikz(view: ViewId, data: ExportInput): string {
-  if (view === 'scales') return scalesTikz(data);
-  if (view === 'permutation') return permutationTikz(data);
-  if (view === 'timing') return timingTikz(data);
-  throw new MoeError('E_SPEC', `TikZ export exists for scales, permutation and timing, not ${view}`);
-}
-
-function scalesTikz(data: ExportInput): string {
-  const t = pickTensor({ tensors: scaleTensorsOf(data.trace) }, data.tensor);
-  const arch = data.arch ?? data.trace.spec.arch;
-  const P = scalePanels(t, arch);
+export function scalesTikz(data: ExportInput): string {
+  const tensors = scaleTensorsOf(data.trace, data.valuesOf);
+  const fallback = defaultScaleName(data.trace);
+  const t = pickTensor({ tensors }, data.tensor ?? (tensors.some((x) => x.name === fallback) ? fallback : undefined), true);
+  const P = scalePanels(t);
   const total = t.values.length + storageCellCount(P);
   if (total > TIKZ_CELL_LIMIT)
-    throw new MoeError('E_RANGE', `${t.name}: ${total} cells on ${arch} is too many for TikZ (limit ${TIKZ_CELL_LIMIT}); export SVG or pick a smaller tensor`, t.name);
-  const out = header(`${t.name} on ${arch.toUpperCase()}: ${P.layout.summary}`);
+    throw new MoeError('E_RANGE', `${t.name}: ${total} cells is too many for TikZ (limit ${TIKZ_CELL_LIMIT}); export SVG or pick a smaller tensor`, t.name);
+  const out = header(`${t.name} (${data.trace.spec.arch}): ${P.layout.summary}`);
   out.push(`\\node[anchor=south west, font=\\small] at (0,-0.6) {Logical order of ${esc(t.name)} (cell text: storage offset${P.layout.packed ? '.byte' : ''})};`);
   for (let g = 0; g < t.groups; g++)
     for (let r = 0; r < t.rows; r++)
@@ -56,7 +49,7 @@ function scalesTikz(data: ExportInput): string {
         out.push(`\\node[cell, fill=blue!${Math.max(5, Math.min(75, shade))}] (L-${g}-${r}-${j}) at (${num(x + 0.5)},${num(y + 0.5)}) {${s.slot}${s.byte === undefined ? '' : `.${s.byte}`}};`);
       }
   const ox = P.logical.width + 3;
-  out.push(`\\node[anchor=south west, font=\\small] at (${ox},-0.6) {Storage order (${P.pitch} slots per line${P.layout.packed ? ', bytes b0--b3 of each int32 word' : ''})};`);
+  out.push(`\\node[anchor=south west, font=\\small] at (${ox},-0.6) {Storage order (${P.pitch} slots per line${P.layout.packed ? `, bytes b0--b${P.slotW - 1} of each word` : ''})};`);
   const n = storageCellCount(P);
   for (let i = 0; i < n; i++) {
     const c = storageCell(P, i);
@@ -69,13 +62,13 @@ function scalesTikz(data: ExportInput): string {
   if (P.layout.packed)
     for (let s = 0; s < P.layout.drawn; s++) {
       const [x, y] = storageRect(P, s);
-      out.push(`\\draw[word] (${num(ox + x)},${num(y)}) rectangle ++(4,1);`);
+      out.push(`\\draw[word] (${num(ox + x)},${num(y)}) rectangle ++(${P.slotW},1);`);
     }
   out.push('\\end{tikzpicture}', '');
   return out.join('\n');
 }
 
-function permutationTikz(data: ExportInput): string {
+export function permutationTikz(data: ExportInput): string {
   const m = permutationOf(data.trace);
   if (typeof m === 'string') throw new MoeError('E_SPEC', m, 'topk_ids');
   const perLine = 64;
@@ -92,7 +85,7 @@ function permutationTikz(data: ExportInput): string {
   return out.join('\n');
 }
 
-function timingTikz(data: ExportInput): string {
+export function timingTikz(data: ExportInput): string {
   const traces = data.compare ? [data.trace, data.compare] : [data.trace];
   const all = traces.flatMap((t) => t.stages.map((s) => s.timeMs)).filter((v) => v > 0);
   const lo = Math.log10(Math.min(...all) / 2);

@@ -1,45 +1,13 @@
 /**
- * What the views need from a partial Trace (sent while the run goes on): which stages a view waits for, a key that
- * says whether a view's data changed between two partials (so it is not redrawn for nothing), and the padding rows
- * of the permuted (M_sum-row) tensors for the heatmap.
+ * What the heatmap needs from a trace's permutation: the padding-row runs of the permuted (M_sum-row) tensors.
+ * (Which stages a view waits for in a partial trace is the view's registry entry: views/registry.ts.)
  */
-import type { PendingStage, StageId, Trace, TensorRef } from '../../kernels/trace';
-import type { ViewId } from '../protocol';
-import { as2d, permutationOf, scaleTensorsOf } from './traceData';
-
-/** Stages whose outputs each view draws: the scale layout needs the quantized scales in the kernel layout. */
-const NEEDS: Record<ViewId, readonly StageId[]> = {
-  scales: ['quantize', 'transform_scales'],
-  permutation: ['permute'],
-  timing: [],
-  heatmap: [],
-};
-
-/** The pending stages a view waits for (empty: it can draw now). Timing waits only while nothing has finished. */
-export function missingStagesFor(trace: Trace, view: ViewId): PendingStage[] {
-  const pending = trace.pending ?? [];
-  if (view === 'timing') return trace.stages.length === 0 && pending.length ? [pending[0]!] : [];
-  return pending.filter((p) => NEEDS[view].includes(p.id));
-}
-
-/** Equal keys: the view would draw the same picture from both traces. A finished trace always gets a new key. */
-export function viewKey(trace: Trace, view: ViewId, partial: boolean): string {
-  if (!partial) return `final:${trace.createdAt}:${view}`;
-  const missing = missingStagesFor(trace, view).map((p) => p.id).join(',');
-  switch (view) {
-    case 'scales':
-      return `scales:${missing}:${scaleTensorsOf(trace).map((t) => t.name).join(',')}`;
-    case 'permutation':
-      return `permutation:${missing}`;
-    case 'timing':
-      return `timing:${trace.stages.map((s) => s.id).join(',')}`;
-    case 'heatmap':
-      return `heatmap:${Object.keys(trace.tensors).sort().join(',')}`;
-  }
-}
+import type { Trace, TensorRef } from '../../kernels/trace';
+import { T } from '../../kernels/recipes/tensors';
+import { as2d, permutationOf } from './traceData';
 
 /** Tensors whose rows are the permuted M_sum rows (one per m_indices entry, −1 on padding rows). */
-const PERMUTED_ROWS = new Set(['a1q_permuted', 'a1q_scale_permuted', 'm_indices', 'mm1_out', 'act_out', 'a2q', 'a2q_scale', 'mm2_out']);
+const PERMUTED_ROWS: ReadonlySet<string> = new Set([T.a1q_permuted, T.a1q_scale_permuted, T.m_indices, T.mm1_out, T.act_out, T.a2q, T.a2q_scale, T.mm2_out]);
 
 export interface RowSegments {
   /** half-open [start, end) runs of padding rows (m_indices = −1) */
@@ -55,7 +23,9 @@ export interface RowSegments {
 export function rowSegmentsOf(trace: Trace, ref: TensorRef): RowSegments | undefined {
   if (!PERMUTED_ROWS.has(ref.name) || ref.shape.length < 1) return undefined;
   const rows = ref.shape.length === 1 ? ref.shape[0]! : as2d(ref.shape)[0];
-  let mIndices: ArrayLike<number> | undefined = trace.tensors['m_indices']?.inline;
+  // the masked layout has no m_indices: its rows are (expert, row) of fixed buffers
+  if (trace.permutation.layout === 'masked') return undefined;
+  let mIndices: ArrayLike<number> | undefined = trace.tensors[T.m_indices]?.inline;
   if (!mIndices) {
     try {
       const m = permutationOf(trace);

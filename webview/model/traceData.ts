@@ -3,26 +3,56 @@
  * summaries; these helpers pick what a view can draw and say why when something is missing.
  */
 import type { Trace, TensorRef } from '../../kernels/trace';
-import type { ScaleTensor } from './scaleLayout';
+import { T } from '../../kernels/recipes/tensors';
+import { scaleTensorOf, type ScaleKind, type ScaleTensor } from './scaleLayout';
 import { permutationModel, type PermutationModel } from './permutation';
 
-const isScaleName = (n: string): boolean => /(_scale|_scale_inv)$/.test(n);
+/** Scale tensors without inline values are fetched through tiles up to this many values (the DeepSeek-V3 w13 scales: 0.46 M). */
+export const SCALE_FETCH_LIMIT = 1 << 24;
 
-export function scaleTensorFromRef(ref: TensorRef): ScaleTensor | null {
-  if (!ref.inline || !isScaleName(ref.name)) return null;
-  const s = ref.shape;
-  const kind = ref.name.includes('weight') ? 'weight' : 'activation';
-  if (s.length === 2) return { name: ref.name, kind, groups: 1, rows: s[0]!, kBlocks: s[1]!, values: ref.inline };
-  if (s.length === 3) return { name: ref.name, kind, groups: s[0]!, rows: s[1]!, kBlocks: s[2]!, values: ref.inline };
-  return null;
+/** The order a user meets the scales in the pipeline: each quantization's scales, then their kernel layout. */
+const SCALE_ORDER: readonly string[] = [T.a1q_scale, T.a1q_scale_layout, T.w13_weight_scale_inv, T.a2q_scale, T.a2q_scale_layout, T.w2_weight_scale_inv];
+
+/**
+ * A block-scale tensor the scale view can draw: named as vLLM names scales, 2-D or 3-D, float32 or packed words.
+ * The name picks the tensors and the words of the hover (activation groups or weight blocks), never the layout.
+ */
+export function isScaleRef(ref: TensorRef): boolean {
+  const r = ref.layout.shape.length;
+  return /_scale(_inv|_layout)?$/.test(ref.name) && (r === 2 || r === 3) && (ref.dtype === 'f32' || !!ref.layout.packing) && ref.shape.every((d) => d > 0);
 }
 
-/** Logical scale tensors with inline values, activations first (the order a user meets them in the pipeline). */
-export function scaleTensorsOf(trace: Trace): ScaleTensor[] {
-  const order = ['a1q_scale', 'w13_weight_scale_inv', 'a2q_scale', 'w2_weight_scale_inv'];
-  const out = Object.values(trace.tensors).map(scaleTensorFromRef).filter((t): t is ScaleTensor => t !== null);
-  const rank = (n: string): number => (order.indexOf(n) < 0 ? order.length : order.indexOf(n));
-  return out.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
+export const scaleKindOf = (name: string): ScaleKind => (name.includes('weight') ? 'weight' : 'activation');
+
+const numel = (ref: TensorRef): number => ref.shape.reduce((a, b) => a * b, 1);
+
+/** The scale tensors of a trace that can be drawn (inline, or small enough to fetch), in pipeline order. */
+export function scaleRefsOf(trace: Trace): TensorRef[] {
+  const refs = Object.values(trace.tensors).filter((r) => isScaleRef(r) && (r.inline !== undefined || numel(r) <= SCALE_FETCH_LIMIT));
+  const rank = (n: string): number => (SCALE_ORDER.indexOf(n) < 0 ? SCALE_ORDER.length : SCALE_ORDER.indexOf(n));
+  return refs.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
+}
+
+/** The scale tensor a view opens on: the first one the run laid out for a kernel (not row-major), else the first. */
+export function defaultScaleName(trace: Trace): string | undefined {
+  const refs = scaleRefsOf(trace);
+  return (refs.find((r) => r.layout.order !== 'row-major') ?? refs[0])?.name;
+}
+
+/** A scale tensor with its values (inline, or from `valuesOf`), or null when its values are not known yet. */
+export function scaleTensorFromRef(ref: TensorRef, trace: Trace, valuesOf?: (name: string) => ArrayLike<number> | undefined): ScaleTensor | null {
+  if (!isScaleRef(ref)) return null;
+  const raw = ref.inline ?? valuesOf?.(ref.name);
+  if (!raw) return null;
+  const kind = scaleKindOf(ref.name);
+  const r = trace.spec.recipe;
+  const block = kind === 'weight' ? { rows: r.weightBlock, k: r.weightBlock } : { rows: 1, k: r.actGroup };
+  return scaleTensorOf(ref.name, kind, ref.layout, raw, block);
+}
+
+/** Scale tensors whose values are known, in pipeline order. */
+export function scaleTensorsOf(trace: Trace, valuesOf?: (name: string) => ArrayLike<number> | undefined): ScaleTensor[] {
+  return scaleRefsOf(trace).map((r) => scaleTensorFromRef(r, trace, valuesOf)).filter((t): t is ScaleTensor => t !== null);
 }
 
 export function permutationOf(trace: Trace): PermutationModel | string {

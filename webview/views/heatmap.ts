@@ -5,16 +5,20 @@
  */
 import * as d3 from 'd3';
 import type { TensorRef } from '../../kernels/trace';
-import type { Tile } from '../protocol';
+import type { Tile } from '../../kernels/protocol';
+import type { ExportInput, StandaloneOptions, ViewContext, ViewHandle, RequestTile } from './context';
+import { heatmapTensorsOf } from '../model/traceData';
+import { rowSegmentsOf } from '../model/partial';
+import { MoeError } from '../../kernels/errors';
 import type { Theme } from '../theme';
 import { as2d } from '../model/traceData';
 import type { RowSegments } from '../model/partial';
 import { rowMap, PADDING_BAND_ROWS, type RowBand, type RowMap } from '../model/rowBands';
 import { createSvg, addPatterns, legendRow, type Svg } from './svgkit';
-import { notTouch } from './scales';
+import { notTouch } from './scaleHover';
 
 export type HeatmapMode = 'value' | 'error';
-export type RequestTile = (tensor: string, rows: [number, number], cols: [number, number], mode: HeatmapMode) => Promise<Tile>;
+export type { RequestTile } from './context';
 
 export interface HeatmapViewData {
   tensor: TensorRef;
@@ -85,7 +89,7 @@ export function validateTile(t: Tile, shape2d: [number, number]): void {
 
 function inlineTile(ref: TensorRef): Tile {
   const shape2d = as2d(ref.shape);
-  return { tensor: ref.name, mode: 'value', rows: [0, shape2d[0]], cols: [0, shape2d[1]], values: ref.inline!, shape2d };
+  return { tensor: ref.name, mode: 'value', rows: [0, shape2d[0]], cols: [0, shape2d[1]], values: Float32Array.from(ref.inline!), shape2d };
 }
 
 export function render(container: HTMLElement, data: HeatmapViewData, options: HeatmapViewOptions): HeatmapHandle {
@@ -320,11 +324,14 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
         requests++;
         const p = options.requestTile(ref.name, [r, rEnd], [c, Math.min(C, c + T)], data.mode)
           .then((tile) => {
+            const before = extent;
             addTile(tile);
-            const before = colour;
-            colour = heatmapColour(data.mode, extent, theme);
-            if (before !== colour) for (const ct of cache.values()) ct.canvas = undefined;
-            draw();
+            // the colour scale changes only when a tile widens the extent: then (and only then) every tile is re-coloured
+            if (extent !== before) {
+              colour = heatmapColour(data.mode, extent, theme);
+              for (const ct of cache.values()) ct.canvas = undefined;
+            }
+            scheduleDraw();
             status.text(`${cache.size} tile(s) loaded`);
           })
           .catch((e: unknown) => {
@@ -334,6 +341,18 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
         pending.set(key, p);
       }
     }
+  };
+
+  // tiles arrive in bursts (a window is dozens of them): one redraw per animation frame, not one per tile
+  const win = container.ownerDocument.defaultView;
+  let frame = 0;
+  const scheduleDraw = (): void => {
+    if (!win?.requestAnimationFrame) return draw();
+    if (!frame)
+      frame = win.requestAnimationFrame(() => {
+        frame = 0;
+        draw();
+      });
   };
 
   const zoom = d3.zoom<HTMLCanvasElement, unknown>().touchable(notTouch).extent([[0, 0], [width, height]])
@@ -398,7 +417,10 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
       return { rows: [v.r0, v.r1], cols: [v.c0, v.c1] };
     },
     isPaddingRow,
-    destroy: () => root.selectAll('*').remove(),
+    destroy: () => {
+      if (frame) win?.cancelAnimationFrame(frame);
+      root.selectAll('*').remove();
+    },
   };
 }
 
@@ -456,4 +478,60 @@ export function heatmapSvg(doc: Document, data: HeatmapViewData, theme: Theme, o
     { label: 'not loaded', fill: `url(#${ids.pad})` },
   ], theme);
   return svg;
+}
+
+/** A tensor picker (and, for a tensor not computed yet, what it waits for) above the heatmap. */
+function tensorPicker(el: HTMLElement, ctx: ViewContext, list: TensorRef[], label: string, value: string): d3.Selection<HTMLDivElement, unknown, null, undefined> {
+  const bar = d3.select(el).append('div').attr('class', 'toolbar');
+  const lab = bar.append('label').attr('class', 'field');
+  lab.append('span').text(label);
+  const sel = lab.append('select').attr('aria-label', 'Tensor to show');
+  sel.selectAll('option').data(list).join('option').attr('value', (t) => t.name).text((t) => `${t.name} ${t.dtype}[${t.shape.join('×')}]`);
+  sel.property('value', value).on('change', () => {
+    ctx.save({ heatmapTensor: sel.property('value') as string });
+    ctx.redraw();
+  });
+  return bar;
+}
+
+/** The live view: the tensor chosen (or the first), its values or |error| from tiles the host serves. */
+export function mount(el: HTMLElement, ctx: ViewContext): ViewHandle {
+  const trace = ctx.trace;
+  const list = heatmapTensorsOf(trace);
+  const chosen = ctx.state.heatmapTensor;
+  const producer = chosen && !trace.tensors[chosen] ? trace.pending?.find((p) => p.outputs.includes(chosen)) : undefined;
+  const destroy = (): void => void d3.select(el).selectAll('*').remove();
+  if (producer) {
+    // a tensor of a stage that has not run: say so, and keep the picker so another tensor can be chosen
+    const p = d3.select(el).append('div').attr('class', 'view-pending').attr('role', 'status').attr('data-waiting-for', producer.id);
+    p.append('span').attr('class', 'spinner running').attr('aria-hidden', 'true');
+    p.append('span').text(`${chosen}: not computed yet — stage “${producer.title}” has not run.`);
+    tensorPicker(el, ctx, list, 'Show instead', '');
+    return { destroy };
+  }
+  const name = chosen && trace.tensors[chosen] ? chosen : list[0]?.name;
+  if (!name) throw new Error('This trace has no tensor to show.');
+  const bar = tensorPicker(el, ctx, list, 'Tensor', name);
+  const seg = bar.append('div').attr('class', 'segmented').attr('role', 'radiogroup').attr('aria-label', 'Heatmap mode');
+  seg.selectAll('button').data<HeatmapMode>(['value', 'error']).join('button').attr('type', 'button').attr('role', 'radio')
+    .attr('aria-checked', (m) => String(m === ctx.ui.heatmapMode)).classed('active', (m) => m === ctx.ui.heatmapMode)
+    .text((m) => (m === 'value' ? 'Values' : '|error| vs float64'))
+    .on('click', (_e, m) => {
+      ctx.ui.heatmapMode = m;
+      ctx.redraw();
+    });
+  const holder = d3.select(el).append('div').node()!;
+  const ref = trace.tensors[name]!;
+  const segments = rowSegmentsOf(trace, ref);
+  const h = render(holder, { tensor: ref, mode: ctx.ui.heatmapMode, ...(segments ? { rowSegments: segments } : {}) }, {
+    theme: ctx.theme, width: ctx.width, height: ctx.height - 40, requestTile: ctx.requestTile, onFrame: ctx.onFrame,
+  });
+  return { destroy: () => { h.destroy(); destroy(); } };
+}
+
+export function standalone(doc: Document, input: ExportInput, o: StandaloneOptions): SVGSVGElement {
+  const name = input.tensor ?? heatmapTensorsOf(input.trace)[0]?.name ?? '';
+  const ref = input.trace.tensors[name];
+  if (!ref) throw new MoeError('E_SPEC', `heatmap export: tensor ${name} is not in the trace (has ${Object.keys(input.trace.tensors).join(', ')})`, name);
+  return heatmapSvg(doc, { tensor: ref, mode: input.heatmapMode ?? 'value', tiles: input.tiles }, o.theme, { width: o.width, idPrefix: 'x-heat' }).node()!;
 }

@@ -8,6 +8,9 @@ import * as d3 from 'd3';
 import type { Theme } from '../theme';
 import type { PermutationModel } from '../model/permutation';
 import { createSvg, addPatterns, legendRow, type Svg, type G } from './svgkit';
+import { permutationOf } from '../model/traceData';
+import { MoeError } from '../../kernels/errors';
+import type { ExportInput, StandaloneOptions, ViewContext, ViewHandle } from './context';
 
 export interface PermutationViewData {
   model: PermutationModel;
@@ -203,4 +206,19 @@ export function styleAxis(a: G | d3.Selection<SVGGElement, unknown, null, undefi
   a.selectAll('path,line').attr('stroke', theme.border);
   a.selectAll('text').attr('fill', theme.muted).attr('font-family', theme.fontFamily);
   a.attr('font-family', theme.fontFamily);
+}
+
+/** The live view: the permutation of a contiguous run, from its topk_ids. */
+export function mount(el: HTMLElement, ctx: ViewContext): ViewHandle {
+  const m = permutationOf(ctx.trace);
+  if (typeof m === 'string') throw new Error(m);
+  const h = render(el, { model: m, title: `Expert permutation — ${ctx.trace.spec.name}` }, { theme: ctx.theme, width: ctx.width, idPrefix: 'live-perm' });
+  ctx.notePicture();
+  return h;
+}
+
+export function standalone(doc: Document, input: ExportInput, o: StandaloneOptions): SVGSVGElement {
+  const m = permutationOf(input.trace);
+  if (typeof m === 'string') throw new MoeError('E_SPEC', m, 'topk_ids');
+  return permutationSvg(doc, { model: m, title: `Expert permutation — ${input.trace.spec.name}` }, { theme: o.theme, width: o.width, idPrefix: 'x-perm' }).svg.node()!;
 }

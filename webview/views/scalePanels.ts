@@ -1,9 +1,9 @@
 /**
  * The two pictures of one scale tensor: logical order (rows × K-blocks, one tile per group/expert) and storage
- * order (the allocation as a memory dump: lines of `pitch` consecutive slots, packed words split into their four
- * bytes). Everything a view needs — what is at a point, where a cell is, how to colour it — is index math here.
+ * order (the allocation as a memory dump: lines of `pitch` consecutive slots, packed words split into their
+ * bytes). Everything a view needs — what is at a point, where a cell is, how to colour it — is index math here,
+ * over the tensor's layout descriptor (model/scaleLayout.ts).
  */
-import type { Arch } from '../../kernels/spec';
 import * as d3 from 'd3';
 import type { Theme } from '../theme';
 import { tileGrid, tileOrigin, hitTile, type TileGrid } from './grid';
@@ -27,16 +27,16 @@ export interface ScalePanels {
   storage: TileGrid;
   /** storage slots per drawn line */
   pitch: number;
-  /** units per storage slot (4 for packed words: one per byte) */
+  /** units per storage slot (one per byte of a packed word) */
   slotW: number;
-  /** storage slots per group (the group stride) */
+  /** storage slots per storage tile (a group's stride, or the whole allocation) */
   groupSlots: number;
   /** tall groups are cut into bands drawn side by side: rows (logical) / lines (storage) per band, bands per group */
   lBand: number;
   lBands: number;
   sBand: number;
   sBands: number;
-  /** storage lines per group */
+  /** storage lines per storage tile */
   lines: number;
 }
 
@@ -48,22 +48,23 @@ export function bandsFor(tileW: number, tileH: number): { band: number; bands: n
   return { band, bands: Math.ceil(tileH / band) };
 }
 
-export function scalePanels(tensor: ScaleTensor, arch: Arch, aspect = 0.8): ScalePanels {
-  const layout = scaleLayout(tensor, arch);
+export function scalePanels(tensor: ScaleTensor, aspect = 0.8): ScalePanels {
+  const layout = scaleLayout(tensor);
   const run = layout.order === 'mn-major' ? layout.paddedRows : layout.storageCols;
-  // a line is one contiguous run (one MN-major column) when it fits, else a memory-dump line: 32 bytes of packed
-  // words (b0…b3 each drawn), 128 bytes of float32 slots
+  // a line is one contiguous run (one MN-major column, one row) when it fits, else a memory-dump line: 32 bytes
+  // of packed words (each byte drawn), 128 bytes of 4-byte slots
   const limit = layout.packed ? 8 : 64;
   const pitch = run <= limit ? run : layout.packed ? 8 : 32;
-  const slotW = layout.packed ? 4 : 1;
-  const groupSlots = layout.strides[0];
+  const slotW = layout.perWord;
+  const groupSlots = layout.groupSlots;
+  const storageTiles = Math.ceil(layout.drawn / groupSlots);
   const lines = Math.ceil(groupSlots / pitch);
   const lb = bandsFor(tensor.kBlocks, tensor.rows);
   const sb = bandsFor(pitch * slotW, lines);
   return {
     layout,
     logical: tileGrid(tensor.groups * lb.bands, tensor.kBlocks, lb.band, aspect),
-    storage: tileGrid(tensor.groups * sb.bands, pitch * slotW, sb.band, aspect),
+    storage: tileGrid(storageTiles * sb.bands, pitch * slotW, sb.band, aspect),
     pitch,
     slotW,
     groupSlots,
@@ -117,12 +118,12 @@ export function storageRect(P: ScalePanels, slot: number, byte?: number): [numbe
 
 /** Storage cells to draw one by one (SVG): every drawn slot, or every byte of every drawn word. */
 export function storageCellCount(P: ScalePanels): number {
-  return P.layout.drawn * (P.layout.packed ? 4 : 1);
+  return P.layout.drawn * P.slotW;
 }
 
 export function storageCell(P: ScalePanels, i: number): PanelCell {
-  const slot = P.layout.packed ? i >> 2 : i;
-  const byte = P.layout.packed ? i & 3 : undefined;
+  const slot = P.layout.packed ? Math.floor(i / P.slotW) : i;
+  const byte = P.layout.packed ? i % P.slotW : undefined;
   const r = logicalOfStorage(P.layout, slot, byte ?? 0);
   return { kind: r.kind, logical: r.ref, slot, byte };
 }
@@ -130,15 +131,20 @@ export function storageCell(P: ScalePanels, i: number): PanelCell {
 // ---------------------------------------------------------------- colour
 
 export interface ScaleColours {
-  /** per logical value: 0…255 position on the ramp, 256 for invalid (≤ 0, NaN, inf) */
+  /** per logical value: 0…255 position on the ramp, ZERO_SCALE for 0, INVALID_SCALE for < 0, NaN, inf */
   index: Uint16Array;
-  /** ramp (256 entries) + invalid colour, as CSS colours */
+  /** ramp (256 entries), then the zero and the invalid colour, as CSS colours */
   css: string[];
   /** the same as 0xAABBGGRR for ImageData */
   rgba: Uint32Array;
   lo: number;
   hi: number;
+  /** how many scales are 0 (legend) */
+  zeros: number;
 }
+
+export const ZERO_SCALE = 256;
+export const INVALID_SCALE = 257;
 
 /** Colours by log2 of the scale: scales are (near) powers of two, and their exponent is what a user compares. */
 export function scaleColours(t: ScaleTensor, theme: Theme): ScaleColours {
@@ -159,14 +165,20 @@ export function scaleColours(t: ScaleTensor, theme: Theme): ScaleColours {
   }
   const span = hi - lo || 1;
   const index = new Uint16Array(n);
-  for (let i = 0; i < n; i++) index[i] = Number.isNaN(logs[i]!) ? 256 : Math.round((255 * (logs[i]! - lo)) / span);
+  let zeros = 0;
+  for (let i = 0; i < n; i++) {
+    if (t.values[i] === 0) zeros++;
+    index[i] = t.values[i] === 0 ? ZERO_SCALE : Number.isNaN(logs[i]!) ? INVALID_SCALE : Math.round((255 * (logs[i]! - lo)) / span);
+  }
   const ramp = d3.interpolateLab(theme.charts.blue, theme.charts.yellow);
   const css: string[] = [];
   for (let i = 0; i < 256; i++) css.push(d3.color(ramp(i / 255))!.formatHex());
+  // a scale of 0 is a row never quantized (a masked buffer's rows past masked_m): quiet, not an alarm
+  css.push(d3.color(theme.border)?.formatHex() ?? '#808080');
   css.push(d3.color(theme.charts.red)?.formatHex() ?? '#ff0000');
   const rgba = new Uint32Array(css.length);
   css.forEach((c, i) => (rgba[i] = toRgba(c)));
-  return { index, css, rgba, lo, hi };
+  return { index, css, rgba, lo, hi, zeros };
 }
 
 export function toRgba(c: string): number {
@@ -200,14 +212,12 @@ export function describeLogical(P: ScalePanels, ref: LogicalRef): HoverInfo {
   const v = t.values[logicalIndex(t, ref.group, ref.row, ref.kBlock)]!;
   const where = storageOfLogical(P.layout, ref.group, ref.row, ref.kBlock);
   const first = where[0]!;
-  const addr = first.slot * 4 + (first.byte ?? 0);
+  const addr = first.slot * P.layout.itemBytes + (first.byte ?? 0);
   const coord = t.groups > 1 ? `[${ref.group}, ${ref.row}, ${ref.kBlock}]` : `[${ref.row}, ${ref.kBlock}]`;
   const lines = [
     `value ${formatScale(v)}` + (P.layout.packed ? ` → UE8M0 byte ${hex(ue8m0ByteOf(v), 2)} (exponent ${ue8m0ByteOf(v) - 127})` : ''),
     `scales ${scaledBlock(t, ref)}`,
-    where.length === 1
-      ? `storage ${P.layout.packed ? `word ${first.slot}, byte ${first.byte}` : `offset ${first.slot}`}, byte address ${hex(addr, 4)}`
-      : `storage ${where.length} bytes (broadcast to rows ${ref.row * 128}…${ref.row * 128 + 127}): words ${first.slot}…${where[where.length - 1]!.slot}, byte ${first.byte}`,
+    `storage ${P.layout.packed ? `word ${first.slot}, byte ${first.byte}` : `offset ${first.slot}`}, byte address ${hex(addr, 4)}`,
   ];
   return { panel: 'logical', title: `${t.name}${coord}`, lines, logical: ref, storage: where };
 }
@@ -215,22 +225,25 @@ export function describeLogical(P: ScalePanels, ref: LogicalRef): HoverInfo {
 export function describeStorage(P: ScalePanels, cell: PanelCell): HoverInfo {
   const L = P.layout;
   const slot = cell.slot!;
-  const addr = slot * 4 + (cell.byte ?? 0);
+  const addr = slot * L.itemBytes + (cell.byte ?? 0);
   const head = L.packed ? `word ${slot}, byte ${cell.byte} (address ${hex(addr, 4)})` : `offset ${slot} (address ${hex(addr, 4)})`;
   const lines: string[] = [];
   if (cell.kind === 'pad') {
-    const info = slotInfo(L, slot);
-    lines.push(`TMA padding: rows padded ${L.storageRows}→${L.paddedRows} (row ${info.row}); ${L.packed ? 'allocated, zero' : 'allocated, never written'}`);
+    // the descriptor's padded MN extent names the padding; any other gap is just unaddressed
+    if (L.paddedRows > L.storageRows && slotInfo(L, slot).overDim === 1)
+      lines.push(`TMA padding: MN padded ${L.storageRows}→${L.paddedRows}; ${L.packed ? 'allocated, zero' : 'allocated, never written'}`);
+    else lines.push('allocated, but no logical element is stored here');
   } else if (cell.kind === 'unalloc') {
-    lines.push('not allocated: DeepGEMM allocates only the strided extent, the last column’s padding does not exist');
+    lines.push(`not allocated: the tensor holds ${L.allocated} slots, the last padded line would need ${L.drawn}`);
   } else if (cell.kind === 'kpad') {
-    lines.push(`zero byte: K-blocks padded ${L.tensor.kBlocks}→${L.storageCols * 4} to fill the int32 word`);
+    lines.push(`zero byte: K-blocks padded ${L.tensor.kBlocks}→${L.storageCols * L.perWord} to fill the word`);
   } else if (cell.logical) {
     const t = L.tensor;
     const v = t.values[logicalIndex(t, cell.logical.group, cell.logical.row, cell.logical.kBlock)]!;
     const c = cell.logical;
     lines.push(`holds ${t.name}[${t.groups > 1 ? `${c.group}, ` : ''}${c.row}, ${c.kBlock}] = ${formatScale(v)}`);
-    if (L.packed) lines.push(`UE8M0 byte ${hex(ue8m0ByteOf(v), 2)} of word ${hex(packedWord(L, slot), 8)} (K-block ${c.kBlock} = 4·${c.kBlock >> 2}+${c.kBlock & 3})`);
+    if (L.packed)
+      lines.push(`UE8M0 byte ${hex(ue8m0ByteOf(v), 2)} of word ${hex(packedWord(L, slot), 8)} (K-block ${c.kBlock} = ${L.perWord}·${Math.floor(c.kBlock / L.perWord)}+${c.kBlock % L.perWord})`);
     lines.push(`scales ${scaledBlock(t, c)}`);
   }
   const storage: StorageRef[] = [{ slot, byte: cell.byte }];

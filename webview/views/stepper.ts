@@ -1,15 +1,13 @@
 /**
- * The stepper: the eight pipeline stages in order, each with its time and roofline fraction; next / previous / play,
- * keyboard shortcuts (←/→, space, Home/End, 1–4 switch views) and, for the current stage, what it reads and writes
- * as tensor chips (shape, dtype, layout summary). State lives in the returned handle, not in module globals.
+ * The stepper: the run's stages in the recipe's order (trace.stages, then a partial trace's trace.pending — any
+ * number), each with its time and roofline fraction; next / previous / play, keyboard shortcuts (←/→, space,
+ * Home/End) and, for the current stage, what it reads and writes as tensor chips (shape, dtype, layout summary).
+ * State lives in the returned handle, not in module globals. (Number keys switch views: app/keyboard.ts.)
  */
 import * as d3 from 'd3';
-import type { Trace, StageId, StageRecord, TensorRef, PendingStage } from '../../kernels/trace';
-import type { ViewId } from '../protocol';
+import type { Trace, StageId, StageRecord, PendingStage } from '../../kernels/trace';
 import type { Theme } from '../theme';
 import { fmtTime, fmtBytes, fmtFlops, fmtPct } from './svgkit';
-
-export const VIEW_KEYS: readonly ViewId[] = ['scales', 'permutation', 'timing', 'heatmap'];
 
 export interface StepperData {
   trace: Trace;
@@ -19,7 +17,6 @@ export interface StepperOptions {
   theme: Theme;
   stage?: StageId;
   onStage?: (id: StageId) => void;
-  onView?: (view: ViewId) => void;
   onTensor?: (name: string) => void;
   /** where keyboard shortcuts are listened for (default: the container) */
   keyTarget?: HTMLElement | Document;
@@ -30,15 +27,13 @@ export interface StepperHandle {
   readonly stage: StageId;
   readonly playing: boolean;
   select(id: StageId): void;
+  /** the next (partial or final) trace of the same run: the list and detail are redrawn, the controls kept */
+  setTrace(trace: Trace): void;
   next(): void;
   prev(): void;
   play(): void;
   pause(): void;
   destroy(): void;
-}
-
-export function chipText(t: TensorRef): string {
-  return `${t.name} ${t.dtype}[${t.shape.join('×')}]`;
 }
 
 /** One row of the stepper: a finished stage (`record`) or one a partial trace has not computed yet. */
@@ -67,10 +62,37 @@ export function metricsText(s: StageRecord): string {
   return `${base} · ${fmtFlops(s.flops)} (${fmtFlops(s.usefulFlops)} useful) · ${s.roofline.intensity.toFixed(1)} FLOP/B`;
 }
 
+/** One row of the list: number, title, time or spinner, roofline meter (rebuilt when the trace changes). */
+function drawItem(li: d3.Selection<HTMLLIElement, StepEntry, null, undefined>, s: StepEntry, i: number, running: boolean): void {
+  li.selectAll('*').remove();
+  li.attr('role', 'option').attr('class', `stage-item${s.pending ? ' pending' : ''}`).attr('data-stage', s.id).attr('id', `stage-${s.id}`)
+    .attr('aria-disabled', s.pending ? 'true' : null);
+  const head = li.append('div').attr('class', 'stage-head');
+  head.append('span').attr('class', 'stage-num').text(`${i + 1}`);
+  head.append('span').attr('class', 'stage-title').text(s.title);
+  const time = head.append('span').attr('class', 'stage-time');
+  if (s.record) {
+    const r = s.record;
+    time.text(fmtTime(r.timeMs));
+    const meter = li.append('div').attr('class', 'roofline-meter')
+      .attr('role', 'meter').attr('aria-valuemin', 0).attr('aria-valuemax', 100)
+      .attr('aria-valuenow', Math.round(r.roofline.fraction * 100))
+      .attr('aria-label', `${s.title}: ${(r.roofline.fraction * 100).toFixed(1)}% of roofline`);
+    meter.append('div').attr('class', 'fill').style('width', `${Math.max(1, Math.min(100, r.roofline.fraction * 100))}%`);
+    li.append('div').attr('class', 'stage-sub muted').text(`${fmtPct(r.roofline.fraction)}% of roofline · ${r.roofline.bound}-bound`);
+    return;
+  }
+  // the stage running now gets a spinner; later ones just wait
+  time.append('span').attr('class', `spinner${running ? ' running' : ''}`).attr('aria-hidden', 'true');
+  time.append('span').attr('class', 'pending-label').text(running ? 'running' : 'pending');
+  li.append('div').attr('class', 'roofline-meter pending').append('div').attr('class', 'fill indeterminate');
+  li.append('div').attr('class', 'stage-sub muted').text('not computed yet');
+}
+
 export function render(container: HTMLElement, data: StepperData, options: StepperOptions): StepperHandle {
-  const stages = stepEntries(data.trace);
+  let trace = data.trace;
+  let stages = stepEntries(trace);
   if (stages.length === 0) throw new Error('stepper: the trace has no stages');
-  const firstPending = stages.findIndex((s) => s.pending);
   const root = d3.select(container);
   root.selectAll('*').remove();
   root.classed('moe-view stepper', true);
@@ -78,6 +100,8 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
   let timer: number | undefined;
   const win = container.ownerDocument.defaultView;
 
+  // the controls are built once: a new partial trace of the run updates the list and the detail, never the
+  // buttons under the user's pointer
   const controls = root.append('div').attr('class', 'stepper-controls').attr('role', 'toolbar').attr('aria-label', 'Stage navigation');
   const prevBtn = controls.append('button').attr('type', 'button').attr('class', 'icon-button').attr('aria-label', 'Previous stage (←)').attr('title', 'Previous stage (←)').text('‹');
   const playBtn = controls.append('button').attr('type', 'button').attr('class', 'icon-button play').attr('aria-label', 'Play stages (space)').attr('title', 'Play (space)').text('▶');
@@ -85,27 +109,15 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
   const counter = controls.append('span').attr('class', 'counter muted');
 
   const list = root.append('ol').attr('class', 'stage-list').attr('role', 'listbox').attr('aria-label', 'Pipeline stages').attr('tabindex', 0);
-  const items = list.selectAll<HTMLLIElement, StepEntry>('li').data(stages).join('li')
-    .attr('role', 'option').attr('class', (s) => `stage-item${s.pending ? ' pending' : ''}`).attr('data-stage', (s) => s.id).attr('id', (s) => `stage-${s.id}`)
-    .attr('aria-disabled', (s) => (s.pending ? 'true' : null));
-  const head = items.append('div').attr('class', 'stage-head');
-  head.append('span').attr('class', 'stage-num').text((_s, i) => `${i + 1}`);
-  head.append('span').attr('class', 'stage-title').text((s) => s.title);
-  const time = head.append('span').attr('class', 'stage-time');
-  time.filter((s) => !!s.record).text((s) => fmtTime(s.record!.timeMs));
-  // the stage running now gets a spinner; later ones just wait
-  time.filter((s) => !!s.pending).append('span').attr('class', (s) => `spinner${stages.indexOf(s) === firstPending ? ' running' : ''}`).attr('aria-hidden', 'true');
-  time.filter((s) => !!s.pending).append('span').attr('class', 'pending-label').text((s) => (stages.indexOf(s) === firstPending ? 'running' : 'pending'));
-  const done = items.filter((s) => !!s.record);
-  const meter = done.append('div').attr('class', 'roofline-meter')
-    .attr('role', 'meter').attr('aria-valuemin', 0).attr('aria-valuemax', 100)
-    .attr('aria-valuenow', (s) => Math.round(s.record!.roofline.fraction * 100))
-    .attr('aria-label', (s) => `${s.title}: ${(s.record!.roofline.fraction * 100).toFixed(1)}% of roofline`);
-  meter.append('div').attr('class', 'fill').style('width', (s) => `${Math.max(1, Math.min(100, s.record!.roofline.fraction * 100))}%`);
-  done.append('div').attr('class', 'stage-sub muted').text((s) => `${fmtPct(s.record!.roofline.fraction)}% of roofline · ${s.record!.roofline.bound}-bound`);
-  const waiting = items.filter((s) => !!s.pending);
-  waiting.append('div').attr('class', 'roofline-meter pending').append('div').attr('class', 'fill indeterminate');
-  waiting.append('div').attr('class', 'stage-sub muted').text('not computed yet');
+  let items = list.selectAll<HTMLLIElement, StepEntry>('li');
+  const drawList = (): void => {
+    const firstPending = stages.findIndex((s) => s.pending);
+    items = list.selectAll<HTMLLIElement, StepEntry>('li').data(stages, (s) => s.id).join('li');
+    items.each(function (s, i) {
+      drawItem(d3.select(this), s, i, i === firstPending);
+    });
+    items.on('click', (_e, s) => go(stages.indexOf(s)));
+  };
 
   const detail = root.append('section').attr('class', 'stage-detail').attr('aria-live', 'polite');
 
@@ -114,17 +126,18 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
       .attr('class', `chip chip-${role}`).attr('data-tensor', (n) => n)
       .attr('aria-label', (n) => `${role === 'read' ? 'reads' : 'writes'} ${n}`);
     chips.append('span').attr('class', 'chip-name').text((n) => n);
-    chips.classed('chip-pending', (n) => !data.trace.tensors[n]);
+    chips.classed('chip-pending', (n) => !trace.tensors[n]);
     chips.append('span').attr('class', 'chip-meta').text((n) => {
-      const t = data.trace.tensors[n];
-      return t ? `${t.dtype} [${t.shape.join('×')}]` : data.trace.pending ? 'not computed yet' : 'not in trace';
+      const t = trace.tensors[n];
+      return t ? `${t.dtype} [${t.shape.join('×')}]` : trace.pending ? 'not computed yet' : 'not in trace';
     });
-    chips.append('span').attr('class', 'chip-layout').text((n) => data.trace.tensors[n]?.layout.summary ?? '');
+    chips.append('span').attr('class', 'chip-layout').text((n) => trace.tensors[n]?.layout.summary ?? '');
     chips.on('click', (_e, n) => options.onTensor?.(n));
   };
 
   const update = (): void => {
     const s = stages[index]!;
+    const firstPending = stages.findIndex((x) => x.pending);
     items.classed('current', (_d, i) => i === index).attr('aria-selected', (_d, i) => String(i === index));
     list.attr('aria-activedescendant', `stage-${s.id}`);
     counter.text(`${index + 1} / ${stages.length}`);
@@ -146,7 +159,7 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
     detail.append('div').attr('class', 'io-label').text('Writes');
     chip(detail.append('div').attr('class', 'chips writes'), rec.outputs, 'write');
     const names = new Set([...rec.inputs, ...rec.outputs]);
-    const checks = data.trace.checks.filter((c) => c.tensor && names.has(c.tensor));
+    const checks = trace.checks.filter((c) => c.tensor && names.has(c.tensor));
     if (rec.notes?.length || checks.length) {
       const ul = detail.append('ul').attr('class', 'notes');
       for (const n of rec.notes ?? []) ul.append('li').text(n);
@@ -181,7 +194,6 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
   prevBtn.on('click', () => go(index - 1));
   nextBtn.on('click', () => go(index + 1));
   playBtn.on('click', () => (timer === undefined ? play() : pause()));
-  items.on('click', (_e, s) => go(stages.indexOf(s)));
 
   const keyTarget = options.keyTarget ?? container;
   const onKey = (ev: Event): void => {
@@ -197,11 +209,11 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
       if (timer === undefined) play();
       else pause();
     }
-    else if (/^[1-4]$/.test(e.key)) options.onView?.(VIEW_KEYS[+e.key - 1]!);
     else handled = false;
     if (handled) e.preventDefault();
   };
   keyTarget.addEventListener('keydown', onKey);
+  drawList();
   update();
   return {
     get stage() {
@@ -211,6 +223,16 @@ export function render(container: HTMLElement, data: StepperData, options: Stepp
       return timer !== undefined;
     },
     select: (id) => go(stages.findIndex((s) => s.id === id)),
+    setTrace: (t) => {
+      const entries = stepEntries(t);
+      if (entries.length === 0) throw new Error('stepper: the trace has no stages');
+      const id = stages[index]!.id;
+      trace = t;
+      stages = entries;
+      index = Math.max(0, stages.findIndex((s) => s.id === id));
+      drawList();
+      update();
+    },
     next: () => go(index + 1),
     prev: () => go(index - 1),
     play,

@@ -8,6 +8,7 @@ import type { Trace, StageRecord } from '../../kernels/trace';
 import type { Theme } from '../theme';
 import { createSvg, legendRow, fmtTime, fmtBytes, fmtFlops, fmtPct, type Svg } from './svgkit';
 import { styleAxis } from './permutation';
+import type { ExportInput, StandaloneOptions, ViewContext, ViewHandle } from './context';
 
 export interface TimingViewData {
   traces: Trace[];
@@ -140,4 +141,15 @@ export function timingSvg(doc: Document, data: TimingViewData, options: TimingVi
     { label: `roofline floor on ${traces[0]!.gpuModel}: max(bytes/BW, FLOPs/peak)`, fill: theme.charts.red },
   ], theme);
   return svg;
+}
+
+/** The live view: the run's stages (and a second run's beside them), the selected stage highlighted. */
+export function mount(el: HTMLElement, ctx: ViewContext): ViewHandle {
+  const h = render(el, { traces: ctx.compare ? [ctx.trace, ctx.compare] : [ctx.trace] }, { theme: ctx.theme, width: ctx.width, ...(ctx.state.stage ? { stage: ctx.state.stage } : {}) });
+  ctx.notePicture();
+  return h;
+}
+
+export function standalone(doc: Document, input: ExportInput, o: StandaloneOptions): SVGSVGElement {
+  return timingSvg(doc, { traces: input.compare ? [input.trace, input.compare] : [input.trace] }, { theme: o.theme, width: o.width }).node()!;
 }

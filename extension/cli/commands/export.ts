@@ -1,24 +1,68 @@
-/** moe-inspect export: renders a view headless (the same D3 code as the panel) to SVG, PNG or TikZ. */
+/**
+ * moe-inspect export: renders a view headless (the same D3 code as the panel) to SVG, PNG or TikZ. The views and
+ * the formats each offers come from the view registry (webview/views/registry.ts).
+ */
 import { writeFileAtomic } from '../../../kernels/io/atomicWrite';
-import { runLayer } from '../../../kernels/pipeline';
-import { oneOf, parseFlags, required } from '../args';
+import { runLayer, tile, type RunResult } from '../../../kernels/pipeline';
+import { MoeError } from '../../../kernels/errors';
+import { EXPORT_FORMATS, MAX_TILE_ELEMS } from '../../../kernels/protocol';
+import { VIEW_IDS, viewById, viewsFor } from '../../../webview/views/registry';
+import { as2d, heatmapTensorsOf } from '../../../webview/model/traceData';
+import type { Tile } from '../../../kernels/protocol';
+import { oneOf, parseFlags, required, str } from '../args';
 import { layerFlags, layerFromFlags } from '../layerArgs';
 import { checkFileFlags } from '../paths';
 import { guardRunSize } from '../sizeGuard';
 
+/** A tensor's values in logical order, read from the run through tiles (what the panel would fetch). */
+function valuesFromRun(result: RunResult, name: string): Float32Array | undefined {
+  const ref = result.trace.tensors[name];
+  if (!ref || !result.tensors.has(name)) return undefined;
+  const [R, C] = as2d(ref.shape);
+  if (C > MAX_TILE_ELEMS) return undefined;
+  const out = new Float32Array(R * C);
+  const step = Math.max(1, Math.floor(MAX_TILE_ELEMS / Math.max(1, C)));
+  for (let r = 0; r < R; r += step) out.set(tile(result, name, [r, Math.min(R, r + step)], [0, C], 'value').values, r * C);
+  return out;
+}
+
+/** The heatmap's values as one tile from the top: the whole tensor when it fits a tile (the rest is drawn "not loaded"). */
+function heatmapTiles(result: RunResult, name: string): Tile[] {
+  const ref = result.trace.tensors[name];
+  if (!ref || !result.tensors.has(name)) return [];
+  const [R, C] = as2d(ref.shape);
+  if (R * C === 0 || C > MAX_TILE_ELEMS) return [];
+  const rows = Math.min(R, Math.floor(MAX_TILE_ELEMS / C));
+  return [tile(result, name, [0, rows], [0, C], 'value')];
+}
+
 export async function exportCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const flags = parseFlags(argv, { ...layerFlags(), view: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } }, 'export');
+  const flags = parseFlags(argv, { ...layerFlags(), view: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, tensor: { type: 'string' } }, 'export');
   checkFileFlags(flags, { inputs: ['layer'], outputs: ['out'] });
-  const view = oneOf(flags, 'view', ['scales', 'permutation', 'timing'] as const, 'scales');
-  const format = oneOf(flags, 'format', ['svg', 'png', 'tikz'] as const, 'svg');
+  const view = oneOf(flags, 'view', VIEW_IDS, VIEW_IDS[0]!);
+  const format = oneOf(flags, 'format', EXPORT_FORMATS, 'svg');
+  const entry = viewById(view)!;
+  if (!entry.exportFormats.includes(format))
+    throw new MoeError('E_SPEC', `--format ${format}: the ${view} view exports as ${entry.exportFormats.join(' | ')}`);
+  const tensor = str(flags, 'tensor');
   const outPath = required(flags, 'out', 'export');
   const choice = layerFromFlags(flags, 'export');
   // refuse what cannot fit before any input is generated; show the estimate of a long run
   guardRunSize(choice.spec, out, 'export');
   const result = await runLayer(choice.spec, { backend: choice.backend, gpuModel: choice.gpuModel, ...(choice.inputs ? { inputs: choice.inputs } : {}) });
+  if (!entry.applies(result.trace))
+    throw new MoeError('E_SPEC', `--view ${view} does not apply to this run (${result.trace.recipe.label}); views for it: ${viewsFor(result.trace).map((v) => v.id).join(', ')}`);
+  if (tensor !== undefined && !result.trace.tensors[tensor])
+    throw new MoeError('E_SPEC', `--tensor ${tensor}: no such tensor in this run (has ${Object.keys(result.trace.tensors).join(', ')})`, tensor);
   // loaded on demand: headless rendering pulls in jsdom and resvg, which `run`/`check` must not need
   const { exportView } = await import('../../../webview/export/index');
-  const data = exportView(view, format, result.trace);
+  const heat = view === 'heatmap' ? (tensor ?? heatmapTensorsOf(result.trace)[0]?.name) : undefined;
+  const data = exportView(view, format, result.trace, {
+    ...(tensor ?? heat ? { tensor: (tensor ?? heat)! } : {}),
+    // tensors too large to travel inline are read from the run, so every size the panel draws exports
+    valuesOf: (name) => valuesFromRun(result, name),
+    ...(heat ? { tiles: heatmapTiles(result, heat) } : {}),
+  });
   writeFileAtomic(outPath, data, { what: '--out' });
   out.write(`wrote ${view} view as ${format.toUpperCase()} (${data.length} bytes) to ${outPath}\n`);
   return 0;

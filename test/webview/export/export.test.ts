@@ -7,7 +7,8 @@ import { scaleTensorsOf } from '../../../webview/model/traceData';
 import { scalePanels, storageCellCount } from '../../../webview/views/scalePanels';
 import { MoeError } from '../../../kernels/errors';
 import { smallTrace, deepseekV3Trace } from '../fixtures';
-import type { ViewId } from '../../../webview/protocol';
+import type { ViewId } from '../../../kernels/protocol';
+import { VIEWS } from '../../../webview/views/registry';
 
 function parseSvg(svg: string): Document {
   const { window } = new JSDOM('');
@@ -17,9 +18,13 @@ function parseSvg(svg: string): Document {
 }
 
 const small = smallTrace('cpu');
+/** the same run with SM100's packed UE8M0 activation-scale layout */
+const small100 = smallTrace('cpu', 'ue8m0', 'sm100');
 
-test('every view exports as standalone SVG: namespace, size, concrete colours', () => {
-  for (const view of ['scales', 'permutation', 'timing', 'heatmap'] as ViewId[]) {
+test('every view that applies exports as standalone SVG: namespace, size, concrete colours', () => {
+  const views = VIEWS.filter((v) => v.applies(small)).map((v) => v.id);
+  assert.deepEqual(views, ['scales', 'permutation', 'timing', 'heatmap']);
+  for (const view of views) {
     const svg = toSvg(view, { trace: small, compare: smallTrace('cuda'), tensor: view === 'heatmap' ? 'topk_weights' : undefined }, { theme: 'dark' });
     const doc = parseSvg(svg);
     const root = doc.documentElement;
@@ -31,10 +36,11 @@ test('every view exports as standalone SVG: namespace, size, concrete colours', 
 });
 
 test('scales SVG export: one rect per cell, padding patterns referenced exist', () => {
-  const svg = toSvg('scales', { trace: small, tensor: 'a1q_scale', arch: 'sm100' }, { theme: 'light' });
+  const svg = toSvg('scales', { trace: small100, tensor: 'a1q_scale_layout' }, { theme: 'light' });
   const doc = parseSvg(svg);
-  const t = scaleTensorsOf(small).find((x) => x.name === 'a1q_scale')!;
-  const P = scalePanels(t, 'sm100');
+  const t = scaleTensorsOf(small100).find((x) => x.name === 'a1q_scale_layout')!;
+  const P = scalePanels(t);
+  assert.equal(P.layout.packed, true);
   assert.equal(doc.querySelectorAll('rect.logical-cell').length, 37 * 4);
   assert.equal(doc.querySelectorAll('rect.storage-cell').length, storageCellCount(P));
   assert.equal(doc.querySelectorAll('rect.kind-pad').length, (P.layout.allocated - P.layout.addressed) * 4);
@@ -46,7 +52,7 @@ test('scales SVG export: one rect per cell, padding patterns referenced exist', 
 
 test('huge canvas views export as aggregated vectors (bounded node count)', () => {
   const ds = deepseekV3Trace();
-  const svg = toSvg('scales', { trace: ds, tensor: 'w13_weight_scale_inv', arch: 'sm100' }, { theme: 'dark', maxRects: 2000 });
+  const svg = toSvg('scales', { trace: ds, tensor: 'w13_weight_scale_inv' }, { theme: 'dark', maxRects: 2000 });
   const doc = parseSvg(svg);
   const bins = doc.querySelectorAll('rect.bin').length;
   assert.ok(bins > 100 && bins <= 2 * 2100, `${bins} bins`);
@@ -67,10 +73,10 @@ test('PNG: decodable, IHDR size = SVG size × scale', () => {
 });
 
 test('TikZ names every cell (logical and storage), padding marked', () => {
-  for (const arch of ['sm90', 'sm100'] as const) {
-    const tex = toTikz('scales', { trace: small, tensor: 'a1q_scale', arch });
-    const t = scaleTensorsOf(small).find((x) => x.name === 'a1q_scale')!;
-    const P = scalePanels(t, arch);
+  for (const [arch, trace] of [['sm90', small], ['sm100', small100]] as const) {
+    const tex = toTikz('scales', { trace, tensor: 'a1q_scale_layout' });
+    const t = scaleTensorsOf(trace).find((x) => x.name === 'a1q_scale_layout')!;
+    const P = scalePanels(t);
     assert.match(tex, /\\begin\{tikzpicture\}[\s\S]*\\end\{tikzpicture\}/);
     const logical = tex.match(/\\node\[[^\]]*\] \(L-\d+-\d+-\d+\)/g) ?? [];
     const storage = tex.match(/\\node\[[^\]]*\] \(S-\d+(-\d)?\)/g) ?? [];
@@ -89,6 +95,10 @@ test('TikZ names every cell (logical and storage), padding marked', () => {
 
 test('TikZ refuses grids LaTeX cannot hold, and unknown views, with MoeErrors', () => {
   assert.throws(() => toTikz('scales', { trace: deepseekV3Trace(), tensor: 'w13_weight_scale_inv' }), (e: unknown) => e instanceof MoeError && e.code === 'E_RANGE' && /w13_weight_scale_inv/.test(e.message));
-  assert.throws(() => toTikz('heatmap', { trace: small }), MoeError);
-  assert.throws(() => toSvg('bogus' as ViewId, { trace: small }), MoeError);
+  assert.throws(() => toTikz('heatmap', { trace: small }), (e: unknown) => e instanceof MoeError && /TikZ export exists for scales, permutation, timing, not heatmap/.test(e.message));
+  assert.throws(() => toSvg('bogus' as ViewId, { trace: small }), (e: unknown) => e instanceof MoeError && /unknown view 'bogus' \(views: scales, permutation, maskedBuffers, timing, heatmap\)/.test(e.message));
+  assert.throws(() => toSvg('maskedBuffers', { trace: small }), (e: unknown) => e instanceof MoeError && /does not apply to this run/.test(e.message));
+  // a scale tensor asked for by name is that tensor or an error, never silently another one
+  assert.throws(() => toSvg('scales', { trace: small, tensor: 'mm1_out' }), (e: unknown) => e instanceof MoeError && /no scale tensor 'mm1_out' with values here; scale tensors: a1q_scale, a1q_scale_layout/.test(e.message));
+  assert.throws(() => toTikz('scales', { trace: small, tensor: 'nope' }), /no scale tensor 'nope'/);
 });

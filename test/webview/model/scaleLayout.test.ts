@@ -1,58 +1,74 @@
 /**
- * The view's lazy layout math against the spec's worked examples, DeepGEMM's own layouts (golden dg_layouts, exact)
- * and the engine's transforms (kernels/layout), plus the bad inputs.
+ * The view's layout math reads the engine's layout descriptors only: checked against the spec's worked examples,
+ * DeepGEMM's own layouts (golden dg_layouts, exact) and, slot by slot, the engine's storage map on random shapes —
+ * SM90 float32, SM100 packed, 2-D and 3-D (the masked recipe's (E, max_m, G)) — plus the bad inputs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scaleLayout, storageOfLogical, logicalOfStorage, packedWord, slotOf, type ScaleTensor } from '../../../webview/model/scaleLayout';
+import {
+  scaleLayout, scaleTensorOf, storageOfLogical, logicalOfStorage, packedWord, slotOf, slotInfo, logicalIndex, type ScaleTensor,
+} from '../../../webview/model/scaleLayout';
 import { SafetensorsFile } from '../../../kernels/io/safetensors';
-import { toSm90ActScales, toSm100PackedUe8m0, broadcastWeightScaleRows } from '../../../kernels/layout/index';
+import { toSm90ActScales, toSm100PackedUe8m0, storageMap } from '../../../kernels/layout/index';
+import { tensorRef } from '../../../kernels/summary';
 import { Tensor } from '../../../kernels/tensor';
 import { MoeError } from '../../../kernels/errors';
+import type { LayoutDescriptor } from '../../../kernels/layout/descriptor';
 import { goldenFile } from '../../golden';
 import { rng } from '../fixtures';
 
-const act = (G: number, R: number, KB: number, values?: ArrayLike<number>): ScaleTensor => ({
-  name: 'sf', kind: 'activation', groups: G, rows: R, kBlocks: KB, values: values ?? new Float32Array(G * R * KB).fill(0.25),
-});
+/** A ScaleTensor exactly as the webview gets it: the engine's TensorRef (descriptor + inline values) of `t`. */
+function viewOf(t: Tensor, logicalK?: number): ScaleTensor {
+  const packing = t.dtype === 'i32' ? { perWord: 4, alongDim: t.rank - 1, byteOrder: 'little' as const, logicalExtent: logicalK! } : undefined;
+  const ref = tensorRef(t.name || 'sf', t, 1 << 24, packing);
+  return scaleTensorOf(ref.name, 'activation', ref.layout, ref.inline!, { rows: 1, k: 128 });
+}
+const f32 = (shape: number[], values?: ArrayLike<number>): Tensor<'f32'> =>
+  new Tensor('f32', shape, Float32Array.from(values ?? { length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (values ? values[i]! : 2 ** -((i % 9) + 1))), undefined, 0, 'sf');
 
-/** every storage slot value of the view's layout, as the kernel would hold it (f32 value or packed int32 word) */
-function viewStorage(t: ScaleTensor, arch: 'sm90' | 'sm100'): { values: (number | undefined)[]; L: ReturnType<typeof scaleLayout> } {
-  const L = scaleLayout(t, arch);
-  const values: (number | undefined)[] = [];
+/** every allocated slot as the view reconstructs it: the float32 value, or the packed word */
+function viewStorage(v: ScaleTensor): number[] {
+  const L = scaleLayout(v);
+  const out: number[] = [];
   for (let s = 0; s < L.allocated; s++) {
-    if (L.packed) values.push(packedWord(L, s));
+    if (L.packed) out.push(packedWord(L, s));
     else {
       const r = logicalOfStorage(L, s);
-      values.push(r.ref ? t.values[(r.ref.group * t.rows + r.ref.row) * t.kBlocks + r.ref.kBlock] : undefined);
+      out.push(r.ref ? v.values[logicalIndex(v, r.ref.group, r.ref.row, r.ref.kBlock)]! : NaN);
     }
   }
-  return { values, L };
+  return out;
 }
 
-test('spec §3 examples: SM90 strides and allocated extent', () => {
-  const a = scaleLayout(act(1, 5, 2), 'sm90');
+test('spec §3 examples: SM90 strides, allocated extent and the unallocated tail, from the descriptor', () => {
+  const a = scaleLayout(viewOf(toSm90ActScales(f32([5, 2]))));
   assert.deepEqual([a.strides[1], a.strides[2]], [1, 8]);
   assert.equal(a.allocated, 13);
   assert.equal(a.addressed, 10);
   assert.equal(a.drawn, 16, 'the unallocated tail completes the last padded column');
-  const b = scaleLayout(act(3, 33, 3), 'sm90');
+  assert.equal(a.paddedRows, 8);
+  assert.deepEqual([slotInfo(a, 5).kind, slotInfo(a, 5).overDim], ['pad', 1]);
+  assert.equal(slotInfo(a, 14).kind, 'unalloc');
+  const b = scaleLayout(viewOf(toSm90ActScales(f32([3, 33, 3]))));
   assert.deepEqual(b.strides, [108, 1, 36]);
+  assert.equal(b.groupSlots, 108);
 });
 
-test('spec §3/§4.4 examples: SM100 packed geometry and the worked word', () => {
-  const a = scaleLayout(act(1, 130, 8), 'sm100');
-  assert.deepEqual([a.storageCols, a.strides[2], a.allocated], [2, 132, 264]);
-  const vals = [2 ** -7, 2 ** -8, 2 ** -6, 2 ** -7, 2 ** -5];
-  const w = scaleLayout(act(1, 1, 5, vals), 'sm100');
-  assert.equal(packedWord(w, 0) >>> 0, 0x78797778);
-  assert.equal(packedWord(w, 4) >>> 0, 0x7a, 'word 1 holds K-block 4 in byte 0, zero bytes after');
-  assert.equal(logicalOfStorage(w, 4, 1).kind, 'kpad');
-  assert.equal(logicalOfStorage(w, 1).kind, 'pad');
-  const ws: ScaleTensor = { name: 'w13_weight_scale_inv', kind: 'weight', groups: 4, rows: 6, kBlocks: 2, values: new Float32Array(48).fill(1) };
-  const L = scaleLayout(ws, 'sm100');
-  assert.deepEqual([L.storageRows, L.storageCols, ...L.strides], [768, 1, 768, 1, 768]);
-  assert.equal(storageOfLogical(L, 1, 2, 1).length, 128, 'a weight block scale is broadcast to 128 rows');
+test('spec §3/§4.4 examples: SM100 packed geometry and the worked word, decoded from the engine’s words', () => {
+  // one K-block word per row: the descriptor still says how far MN is padded (5 → 8), so the picture can name it
+  const one = viewOf(toSm100PackedUe8m0(f32([5, 4])), 4);
+  assert.deepEqual([one.layout.order, one.layout.paddedMN], ['mn-major', 8]);
+  assert.equal(slotInfo(scaleLayout(one), 6).overDim, 1);
+  const a = scaleLayout(viewOf(toSm100PackedUe8m0(f32([130, 8])), 8));
+  assert.deepEqual([a.storageCols, a.strides[2], a.allocated, a.perWord], [2, 132, 264, 4]);
+  const w = viewOf(toSm100PackedUe8m0(f32([1, 5], [2 ** -7, 2 ** -8, 2 ** -6, 2 ** -7, 2 ** -5])), 5);
+  assert.deepEqual(Array.from(w.values), [2 ** -7, 2 ** -8, 2 ** -6, 2 ** -7, 2 ** -5], 'bytes decoded back to the scales');
+  const L = scaleLayout(w);
+  assert.equal(packedWord(L, 0) >>> 0, 0x78797778);
+  assert.equal(packedWord(L, 4) >>> 0, 0x7a, 'word 1 holds K-block 4 in byte 0, zero bytes after');
+  assert.equal(logicalOfStorage(L, 4, 1).kind, 'kpad');
+  assert.equal(logicalOfStorage(L, 1).kind, 'pad');
+  assert.deepEqual(storageOfLogical(L, 0, 0, 4), [{ slot: 4, byte: 0 }]);
 });
 
 test('golden dg_layouts: SM90 addressed slots and SM100 packed storage are exact', () => {
@@ -61,54 +77,70 @@ test('golden dg_layouts: SM90 addressed slots and SM100 packed storage are exact
     for (const [mn, k, g] of [[5, 256, 1], [7, 512, 1], [130, 1024, 1], [33, 384, 3], [1, 7168, 1]] as const) {
       const base = `sf_mn${mn}_k${k}_g${g}`;
       const KB = Math.ceil(k / 128);
-      const f32In = Array.from(f.read(`${base}_f32_in`).toFloat32());
-      const { values, L } = viewStorage(act(g, mn, KB, f32In), 'sm90');
+      const shape = g > 1 ? [g, mn, KB] : [mn, KB];
+      const v90 = viewOf(toSm90ActScales(f32(shape, f.read(`${base}_f32_in`).toFloat32())));
+      const L = scaleLayout(v90);
       const meta = JSON.parse(f.metadata[`${base}_f32_mnmajor`]!) as { stride: number[]; storage_elems: number };
       assert.deepEqual(g > 1 ? L.strides : [L.strides[1], L.strides[2]], meta.stride, `${base} strides`);
       assert.equal(L.allocated, meta.storage_elems, `${base} storage elements`);
       const gold = f.read(`${base}_f32_mnmajor_storage`).toFloat32();
-      values.forEach((v, s) => v !== undefined && assert.equal(v, gold[s], `${base} slot ${s}`));
-      const ue = Array.from(f.read(`${base}_ue8m0_in`).toFloat32());
-      const packed = viewStorage(act(g, mn, KB, ue), 'sm100');
+      viewStorage(v90).forEach((x, s) => Number.isNaN(x) || assert.equal(x, gold[s], `${base} slot ${s}`));
+      const v100 = viewOf(toSm100PackedUe8m0(f32(shape, f.read(`${base}_ue8m0_in`).toFloat32())), KB);
       const goldP = f.read(`${base}_ue8m0_packed_storage`);
-      assert.equal(packed.L.allocated, goldP.numel, `${base} packed words`);
-      assert.deepEqual(packed.values, Array.from(goldP.storage as Int32Array), `${base} packed storage`);
+      assert.equal(scaleLayout(v100).allocated, goldP.numel, `${base} packed words`);
+      assert.deepEqual(viewStorage(v100), Array.from(goldP.storage as Int32Array), `${base} packed storage`);
     }
   } finally {
     f.close();
   }
 });
 
-test('agrees with the engine transforms (kernels/layout) on random shapes, activations and weights', () => {
+test('slot by slot the engine’s storage map, on random shapes: SM90 and SM100, 2-D and 3-D (E, max_m, G)', () => {
   const r = rng(3);
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 16; i++) {
     const G = 1 + Math.floor(r() * 3);
     const M = 1 + Math.floor(r() * 70);
     const KB = 1 + Math.floor(r() * 9);
-    const vals = Float32Array.from({ length: G * M * KB }, () => 2 ** -Math.floor(r() * 20));
     const shape = G > 1 ? [G, M, KB] : [M, KB];
-    const sf = new Tensor('f32', shape, vals, undefined, 0, 'sf');
-    const e90 = toSm90ActScales(sf);
-    const v90 = viewStorage(act(G, M, KB, vals), 'sm90');
-    assert.deepEqual(G > 1 ? v90.L.strides : [v90.L.strides[1], v90.L.strides[2]], [...e90.strides]);
-    assert.equal(v90.L.allocated, e90.storage.length);
-    const e100 = toSm100PackedUe8m0(sf);
-    const v100 = viewStorage(act(G, M, KB, vals), 'sm100');
-    assert.deepEqual(v100.values, Array.from(e100.storage as Int32Array), `packed ${shape}`);
+    const vals = Float32Array.from({ length: G * M * KB }, () => 2 ** -Math.floor(r() * 20));
+    for (const t of [toSm90ActScales(f32(shape, vals)), toSm100PackedUe8m0(f32(shape, vals)), f32(shape, vals)] as Tensor[]) {
+      const v = viewOf(t, KB);
+      const L = scaleLayout(v);
+      const map = storageMap(t);
+      const W = t.shape[t.rank - 1]!;
+      for (let s = 0; s < L.drawn; s++) {
+        const info = slotInfo(L, s);
+        const want = s < map.length ? map[s]! : -2;
+        if (want === -2) assert.equal(info.kind, 'unalloc', `${t.dtype} ${shape} slot ${s}`);
+        else if (want < 0) assert.equal(info.kind, 'pad', `${t.dtype} ${shape} slot ${s}`);
+        else {
+          assert.equal(info.kind, 'data', `${t.dtype} ${shape} slot ${s}`);
+          assert.equal((info.group * M + info.row) * W + info.col, want, `${t.dtype} ${shape} slot ${s}`);
+        }
+      }
+      // and back: every logical scale's slot holds it
+      for (let g = 0; g < G; g++) for (let m = 0; m < M; m++) for (let j = 0; j < KB; j++) {
+        const [ref] = storageOfLogical(L, g, m, j);
+        assert.deepEqual(logicalOfStorage(L, ref!.slot, ref!.byte ?? 0).ref, { group: g, row: m, kBlock: j });
+      }
+      if (G > 1 && L.order === 'mn-major') assert.equal(slotOf(L, 1, 0, 0), L.strides[0]);
+    }
   }
-  // weights: broadcast then pack, compared word by word
-  const ws = new Tensor('f32', [2, 3, 5], Float32Array.from({ length: 30 }, (_, i) => 2 ** -(i % 11)), undefined, 0, 'w13_weight_scale_inv');
-  const e = toSm100PackedUe8m0(broadcastWeightScaleRows(ws, 384));
-  const L = scaleLayout({ name: 'w', kind: 'weight', groups: 2, rows: 3, kBlocks: 5, values: ws.storage }, 'sm100');
-  assert.equal(L.allocated, e.storage.length);
-  for (let s = 0; s < L.allocated; s += 7) assert.equal(packedWord(L, s), (e.storage as Int32Array)[s], `weight word ${s}`);
-  assert.equal(slotOf(L, 1, 200, 1), e.index(1, 200, 1));
 });
 
-test('bad inputs: clear MoeErrors naming the tensor', () => {
-  assert.throws(() => scaleLayout(act(1, 0, 2), 'sm90'), (e: unknown) => e instanceof MoeError && e.code === 'E_SHAPE' && /sf:/.test(e.message));
-  assert.throws(() => scaleLayout({ ...act(1, 2, 2), values: [1, 2, 3] }, 'sm100'), (e: unknown) => e instanceof MoeError && /needs 4 values, got 3/.test(e.message));
-  assert.throws(() => scaleLayout(act(1.5, 2, 2), 'sm90'), MoeError);
-  const L = scaleLayout(act(1, 3, 5, [1, 3, 0.3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), 'sm100');
-  assert.equal(L.roundedUp, 2, 'non powers of two are counted so the view can warn');
+test('bad descriptors and values: clear MoeErrors naming the tensor', () => {
+  const d = (over: Partial<LayoutDescriptor>): LayoutDescriptor => ({
+    order: 'row-major', shape: [2, 3], strides: [3, 1], offset: 0, storageElems: 6, addressedElems: 6, itemBytes: 4, summary: 'x', ...over,
+  });
+  const block = { rows: 1, k: 128 };
+  assert.throws(() => scaleTensorOf('sf', 'activation', d({ shape: [6], strides: [1] }), new Array(6).fill(1), block), (e: unknown) => e instanceof MoeError && e.code === 'E_SHAPE' && /sf:/.test(e.message));
+  assert.throws(() => scaleTensorOf('sf', 'activation', d({}), [1, 2, 3], block), /needs 6 values, got 3/);
+  assert.throws(() => scaleTensorOf('sf', 'activation', d({ packing: { perWord: 4, alongDim: 0, byteOrder: 'little', logicalExtent: 8 } }), new Array(6).fill(0), block), /packed along dim 0/);
+  assert.throws(() => scaleTensorOf('sf', 'activation', d({ packing: { perWord: 4, alongDim: 1, byteOrder: 'little', logicalExtent: 13 } }), new Array(6).fill(0), block), /13 packed values do not fit 3 words/);
+  // strides that overlap (two logical elements in one slot) have no storage picture
+  const overlap = scaleTensorOf('sf', 'activation', d({ order: 'strided', strides: [1, 1] }), new Array(6).fill(1), block);
+  assert.throws(() => scaleLayout(overlap), (e: unknown) => e instanceof MoeError && e.code === 'E_LAYOUT' && /overlap/.test(e.message));
+  // an offset into a larger allocation: the slots before it are allocated but not addressed
+  const off = scaleLayout(scaleTensorOf('sf', 'activation', d({ offset: 2, storageElems: 8 }), new Array(6).fill(1), block));
+  assert.deepEqual([slotInfo(off, 0).kind, slotInfo(off, 2).kind, slotOf(off, 0, 0, 0)], ['pad', 'data', 2]);
 });

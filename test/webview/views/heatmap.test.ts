@@ -4,7 +4,7 @@ import { makeDom } from '../dom';
 import { render, validateTile } from '../../../webview/views/heatmap';
 import { THEMES } from '../../../webview/theme';
 import { ref } from '../fixtures';
-import type { Tile } from '../../../webview/protocol';
+import type { Tile } from '../../../kernels/protocol';
 
 test('small tensors draw from inline values without asking the host', () => {
   const { container } = makeDom();
@@ -35,7 +35,7 @@ test('large tensors are fetched as tiles of the visible window only, never whole
       assert.equal(tensor, 'mm1_out');
       assert.equal(mode, 'error');
       const n = (rows[1] - rows[0]) * (cols[1] - cols[0]);
-      return { tensor, mode, rows, cols, values: new Array<number>(n).fill(0.5), shape2d: [32768, 4096] } satisfies Tile;
+      return { tensor, mode, rows, cols, values: new Float32Array(n).fill(0.5), shape2d: [32768, 4096] } satisfies Tile;
     },
   });
   await h.idle();
@@ -51,12 +51,12 @@ test('a failing or malformed tile is reported, not drawn', async () => {
   const { container } = makeDom();
   const h = render(container, { tensor: ref('act_out', 'bf16', [1024, 1024]), mode: 'value' }, {
     theme: THEMES.dark,
-    requestTile: async (tensor, rows, cols, mode) => ({ tensor, mode, rows, cols, values: [1, 2, 3], shape2d: [1024, 1024] }),
+    requestTile: async (tensor, rows, cols, mode) => ({ tensor, mode, rows, cols, values: new Float32Array([1, 2, 3]), shape2d: [1024, 1024] }),
   });
   await h.idle();
   assert.equal(h.tilesLoaded, 0);
   assert.match(container.querySelector('.status')!.textContent!, /expected 4096 values .* got 3/);
-  assert.throws(() => validateTile({ tensor: 'x', mode: 'value', rows: [0, 5], cols: [0, 1], values: [1, 2, 3, 4, 5], shape2d: [4, 1] }, [4, 1]), /outside the tensor's 4 × 1/);
+  assert.throws(() => validateTile({ tensor: 'x', mode: 'value', rows: [0, 5], cols: [0, 1], values: new Float32Array(5), shape2d: [4, 1] }, [4, 1]), /outside the tensor's 4 × 1/);
 });
 
 /** m_indices of 16 tokens × top-8 over 87 128-row expert segments: 1–2 routed rows at the top of each segment */
@@ -82,7 +82,7 @@ test('padding rows (m_indices = −1): legend, compressed to thin bands so route
     height: 600,
     requestTile: async (tensor, rows, cols, mode) => {
       requested.push(rows);
-      return { tensor, mode, rows, cols, values: new Array<number>((rows[1] - rows[0]) * (cols[1] - cols[0])).fill(1), shape2d: [11136, 1536] } satisfies Tile;
+      return { tensor, mode, rows, cols, values: new Float32Array((rows[1] - rows[0]) * (cols[1] - cols[0])).fill(1), shape2d: [11136, 1536] } satisfies Tile;
     },
   });
   const legend = container.querySelector('.heatmap-legend')!;

@@ -1,0 +1,115 @@
+/**
+ * A panel restored after a window reload re-runs the spec its webview saved. That state comes back from the
+ * webview's storage, so it is checked before anything runs — against the same rules as the quick picks
+ * (inspect/choices.ts checkSpec, inspect/validate.ts bounds) and the registries: every field of the LayerSpec by type
+ * and range, the recipe and architecture ids and their options, a file source that is an existing regular file.
+ * No 'vscode' here: unit tested with every bad state.
+ */
+import { statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { MoeError } from '../kernels/errors';
+import type { DataSource, LayerSpec, Recipe } from '../kernels/spec';
+import { ARCH_IDS, archById } from '../kernels/arch/index';
+import { recipeById, recipeIds } from '../kernels/recipes/index';
+import { checkSpec } from './inspect/choices';
+import { MAX_EXTENT } from './inspect/validate';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const bad = (msg: string): never => {
+  throw new MoeError('E_SPEC', `the restored panel's saved layer spec is not valid: ${msg}; run "Inspect MoE Layer" again`);
+};
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.slice(0, 80)) : isObj(v) ? 'an object' : String(v));
+const int = (v: unknown, what: string, min: number, max: number): number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max ? v : bad(`${what} must be an integer in ${min}…${max}, got ${show(v)}`);
+const oneOf = <T extends string>(v: unknown, allowed: readonly T[], what: string): T =>
+  (allowed as readonly unknown[]).includes(v) ? (v as T) : bad(`${what} must be one of ${allowed.join(' | ')}, got ${show(v)}`);
+const str = (v: unknown, what: string, max = 256): string => (typeof v === 'string' && v.length > 0 && v.length <= max ? v : bad(`${what} must be a non-empty string of at most ${max} characters, got ${show(v)}`));
+
+function recipeOf(v: unknown, arch: string): Recipe {
+  const r = isObj(v) ? v : bad('recipe must be an object');
+  const id = oneOf(r.id, recipeIds(), 'recipe.id');
+  const scaleFormat = oneOf(r.scaleFormat, archById(arch).scaleFormats, `recipe.scaleFormat on ${arch}`);
+  const options: Record<string, number> = {};
+  if (r.options !== undefined) {
+    const o = isObj(r.options) ? r.options : bad('recipe.options must be an object');
+    const known = recipeById(id).options;
+    for (const [k, val] of Object.entries(o)) {
+      const opt = known.find((x) => x.id === k) ?? bad(`recipe.options.${k} is not an option of the ${id} recipe (options: ${known.map((x) => x.id).join(', ') || 'none'})`);
+      options[k] = int(val, `recipe.options.${k}`, opt.min, MAX_EXTENT);
+    }
+  }
+  return {
+    id,
+    actGroup: int(r.actGroup, 'recipe.actGroup', 1, MAX_EXTENT),
+    weightBlock: int(r.weightBlock, 'recipe.weightBlock', 1, MAX_EXTENT),
+    scaleFormat,
+    quant: oneOf(r.quant, ['vllm', 'deepgemm'] as const, 'recipe.quant'),
+    ...(Object.keys(options).length ? { options } : {}),
+  };
+}
+
+function sourceOf(v: unknown): DataSource {
+  const s = isObj(v) ? v : bad('source must be an object');
+  if (s.kind === 'synthetic') {
+    const skew = s.skew;
+    if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0 || skew > 4) bad(`source.skew must be a number in 0…4, got ${show(skew)}`);
+    return { kind: 'synthetic', seed: int(s.seed, 'source.seed', 0, Number.MAX_SAFE_INTEGER), skew: skew as number };
+  }
+  if (s.kind !== 'file') bad(`source.kind must be synthetic or file, got ${show(s.kind)}`);
+  const path = str(s.path, 'source.path', 4096);
+  if (!isAbsolute(path)) bad(`source.path must be an absolute path, got ${show(path)}`);
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    bad(`the layer file ${path} no longer exists`);
+  }
+  // a FIFO or a device would hang or flood the reader; a folder is not a layer
+  if (!isFile) bad(`${path} is not a regular file`);
+  return { kind: 'file', path };
+}
+
+/** The saved spec of a restored panel, rebuilt field by field (nothing unchecked passes), or a MoeError saying why not. */
+export function restoredSpec(state: unknown): LayerSpec {
+  const saved = isObj(state) ? state.spec : undefined;
+  if (saved === undefined) bad('this panel was saved without one');
+  const s = isObj(saved) ? saved : bad('spec must be an object');
+  const arch = oneOf(s.arch, ARCH_IDS, 'arch');
+  const act = isObj(s.activation) ? s.activation : bad('activation must be an object');
+  const ep = s.expertParallel;
+  const spec: LayerSpec = {
+    name: str(s.name, 'name', 4096),
+    tokens: int(s.tokens, 'tokens', 1, MAX_EXTENT),
+    hidden: int(s.hidden, 'hidden', 1, MAX_EXTENT),
+    intermediate: int(s.intermediate, 'intermediate', 1, MAX_EXTENT),
+    experts: int(s.experts, 'experts', 1, MAX_EXTENT),
+    topk: int(s.topk, 'topk', 1, MAX_EXTENT),
+    arch,
+    recipe: recipeOf(s.recipe, arch),
+    activation: {
+      kind: oneOf(act.kind, ['silu', 'swiglu'] as const, 'activation.kind'),
+      ...(act.clampLimit === undefined ? {} : { clampLimit: typeof act.clampLimit === 'number' && act.clampLimit > 0 && Number.isFinite(act.clampLimit) ? act.clampLimit : bad(`activation.clampLimit must be a positive number, got ${show(act.clampLimit)}`) }),
+    },
+    routerWeight: oneOf(s.routerWeight, ['reduce', 'input', 'activation'] as const, 'routerWeight'),
+    blockM: int(s.blockM, 'blockM', 1, MAX_EXTENT),
+    source: sourceOf(s.source),
+  };
+  if (ep !== undefined) {
+    const e = isObj(ep) ? ep : bad('expertParallel must be an object');
+    spec.expertParallel = {
+      size: int(e.size, 'expertParallel.size', 1, MAX_EXTENT),
+      rank: int(e.rank, 'expertParallel.rank', 0, MAX_EXTENT),
+      strategy: oneOf(e.strategy, ['linear', 'round_robin'] as const, 'expertParallel.strategy'),
+    };
+  }
+  // the quick picks' own rules (multiples of 128, top-k ≤ experts, EP divides experts, …)
+  try {
+    checkSpec(spec);
+  } catch (e) {
+    if (e instanceof MoeError) bad(e.message);
+    throw e;
+  }
+  return spec;
+}

@@ -1,0 +1,63 @@
+/**
+ * A panel restored after a reload re-runs the spec its webview saved — only once that state passes the same rules
+ * as the quick picks: every bad state is refused with the field that is wrong, nothing unchecked is passed on.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { restoredSpec } from '../../extension/panelRestore';
+import { makeSpec } from '../../kernels/presets';
+import { DEFAULT_RECIPE, type LayerSpec } from '../../kernels/spec';
+import { MoeError } from '../../kernels/errors';
+
+const good = (): LayerSpec => makeSpec('Qwen3-30B-A3B', { tokens: 16 });
+const state = (spec: unknown): unknown => ({ version: 2, view: 'scales', spec });
+const dir = mkdtempSync(join(tmpdir(), 'moe-restore-'));
+
+test('a good saved spec comes back field by field, unknown fields dropped', () => {
+  const spec = good();
+  assert.deepEqual(restoredSpec(state(spec)), spec);
+  const extra = restoredSpec(state({ ...spec, evil: '$(rm -rf ~)', recipe: { ...spec.recipe, extra: 1 } })) as unknown as Record<string, unknown>;
+  assert.equal(extra.evil, undefined);
+  assert.equal((extra.recipe as Record<string, unknown>).extra, undefined);
+  const masked = { ...spec, recipe: { ...DEFAULT_RECIPE, id: 'masked', options: { maxM: 64 } } };
+  assert.deepEqual(restoredSpec(state(masked)).recipe.options, { maxM: 64 });
+  const file = join(dir, 'layer.safetensors');
+  writeFileSync(file, 'x');
+  assert.deepEqual(restoredSpec(state({ ...spec, source: { kind: 'file', path: file } })).source, { kind: 'file', path: file });
+});
+
+test('every bad saved state is refused with what is wrong, before anything runs', () => {
+  const spec = good();
+  mkdirSync(join(dir, 'folder'), { recursive: true });
+  const bad: [unknown, RegExp][] = [
+    [undefined, /saved without one/],
+    [{ version: 2, view: 'scales' }, /saved without one/],
+    [state('junk'), /spec must be an object/],
+    [state({ ...spec, tokens: 1e12 }), /tokens must be an integer in 1…1048576, got 1000000000000/],
+    [state({ ...spec, tokens: -3 }), /tokens must be an integer/],
+    [state({ ...spec, tokens: '16' }), /tokens must be an integer/],
+    [state({ ...spec, hidden: 2000 }), /hidden K must be a multiple of 128, got 2000/],
+    [state({ ...spec, topk: 999 }), /top-k must be at most experts/],
+    [state({ ...spec, arch: 'sm75' }), /arch must be one of sm90 \| sm100, got "sm75"/],
+    [state({ ...spec, arch: 'sm100', recipe: { ...spec.recipe, scaleFormat: 'f32' } }), /recipe.scaleFormat on sm100 must be one of ue8m0/],
+    [state({ ...spec, recipe: { ...spec.recipe, id: 'evil' } }), /recipe.id must be one of contiguous \| masked/],
+    [state({ ...spec, recipe: { ...spec.recipe, options: { maxM: 64 } } }), /recipe.options.maxM is not an option of the contiguous recipe/],
+    [state({ ...spec, recipe: { ...spec.recipe, id: 'masked', options: { maxM: 0 } } }), /recipe.options.maxM must be an integer in 1…/],
+    [state({ ...spec, recipe: { ...spec.recipe, quant: 'fp4' } }), /recipe.quant must be one of vllm \| deepgemm/],
+    [state({ ...spec, activation: { kind: 'gelu' } }), /activation.kind must be one of silu \| swiglu/],
+    [state({ ...spec, routerWeight: 'x' }), /routerWeight must be one of/],
+    [state({ ...spec, expertParallel: { size: 3, rank: 0, strategy: 'linear' } }), /expert-parallel size must divide experts/],
+    [state({ ...spec, source: { kind: 'synthetic', seed: 0, skew: 99 } }), /source.skew must be a number in 0…4/],
+    [state({ ...spec, source: { kind: 'url', path: 'http://x' } }), /source.kind must be synthetic or file/],
+    [state({ ...spec, source: { kind: 'file', path: 'relative/layer.safetensors' } }), /must be an absolute path/],
+    [state({ ...spec, source: { kind: 'file', path: join(dir, 'missing.safetensors') } }), /no longer exists/],
+    [state({ ...spec, source: { kind: 'file', path: join(dir, 'folder') } }), /is not a regular file/],
+    [state({ ...spec, source: { kind: 'file', path: '/dev/null' } }), /is not a regular file/],
+    [state({ ...spec, name: 'x'.repeat(5000) }), /name must be a non-empty string/],
+  ];
+  for (const [s, re] of bad)
+    assert.throws(() => restoredSpec(s), (e: unknown) => e instanceof MoeError && e.code === 'E_SPEC' && re.test(e.message) && /run "Inspect MoE Layer" again/.test(e.message), JSON.stringify(s)?.slice(0, 120));
+});

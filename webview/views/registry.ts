@@ -1,0 +1,118 @@
+/**
+ * The view registry: a view is one file of views/ plus one entry here. The tabs, the number keys (1…N over the
+ * views that apply to the trace shown), partial-trace waiting, the export buttons and formats, the standalone and
+ * TikZ export and `moe-inspect export --view` all derive from this list; the host checks a webview's export
+ * request against its ids.
+ */
+import type { PendingStage, Trace } from '../../kernels/trace';
+import { T } from '../../kernels/recipes/tensors';
+import type { ViewEntry } from './context';
+import type { WebviewState } from '../../kernels/protocol';
+import * as scales from './scales';
+import * as permutation from './permutation';
+import * as maskedBuffers from './maskedBuffers';
+import * as timing from './timing';
+import * as heatmap from './heatmap';
+import { scalesTikz, permutationTikz, timingTikz } from '../export/tikz';
+import { scaleRefsOf, scaleTensorsOf } from '../model/traceData';
+
+export type { ViewEntry, ViewContext, ViewHandle, ExportInput } from './context';
+
+/** The pending stages that write any of `names` (tensors not in the trace yet). */
+export function pendingWriters(trace: Trace, names: readonly string[]): PendingStage[] {
+  const missing = names.filter((n) => !trace.tensors[n]);
+  return (trace.pending ?? []).filter((p) => p.outputs.some((o) => missing.includes(o)));
+}
+
+const isMasked = (trace: Trace): boolean => trace.permutation.layout === 'masked';
+
+export const VIEWS: readonly ViewEntry[] = [
+  {
+    id: 'scales',
+    label: 'Scale layout',
+    exportFormats: ['svg', 'png', 'tikz'],
+    applies: (trace) => scaleRefsOf(trace).length > 0 || (trace.pending ?? []).some((p) => p.outputs.includes(T.a1q_scale)),
+    // the first picture: the activation scales and their kernel layout
+    waitsFor: (trace) => pendingWriters(trace, [T.a1q_scale, T.a1q_scale_layout]),
+    dataKey: (trace) => scaleTensorsOf(trace).map((t) => t.name).join(','),
+    render: scales.mount,
+    svg: scales.standalone,
+    tikz: scalesTikz,
+    exportTensor: (s) => s.scaleTensor,
+    opensTensor: (trace, name) => (scaleRefsOf(trace).some((r) => r.name === name) ? { scaleTensor: name } : undefined),
+  },
+  {
+    id: 'permutation',
+    label: 'Permutation',
+    exportFormats: ['svg', 'png', 'tikz'],
+    applies: (trace) => !isMasked(trace) && !!trace.tensors[T.topk_ids],
+    waitsFor: (trace) => pendingWriters(trace, [T.m_indices]),
+    render: permutation.mount,
+    svg: permutation.standalone,
+    tikz: permutationTikz,
+  },
+  {
+    id: 'maskedBuffers',
+    label: 'Masked buffers',
+    exportFormats: ['svg', 'png'],
+    applies: isMasked,
+    render: maskedBuffers.mount,
+    svg: maskedBuffers.standalone,
+  },
+  {
+    id: 'timing',
+    label: 'Timing',
+    exportFormats: ['svg', 'png', 'tikz'],
+    applies: () => true,
+    // drawn as soon as one stage has finished
+    waitsFor: (trace) => (trace.stages.length === 0 && trace.pending?.length ? [trace.pending[0]!] : []),
+    dataKey: (trace) => trace.stages.map((s) => s.id).join(','),
+    render: timing.mount,
+    svg: timing.standalone,
+    tikz: timingTikz,
+    followsStage: true,
+  },
+  {
+    id: 'heatmap',
+    label: 'Tensor heatmap',
+    exportFormats: ['svg', 'png'],
+    applies: () => true,
+    dataKey: (trace) => Object.keys(trace.tensors).sort().join(','),
+    render: heatmap.mount,
+    svg: heatmap.standalone,
+    exportTensor: (s) => s.heatmapTensor,
+    // any tensor, including one a pending stage will write (the view says what it waits for)
+    opensTensor: (_trace, name) => ({ heatmapTensor: name }),
+  },
+];
+
+export const VIEW_IDS: readonly string[] = VIEWS.map((v) => v.id);
+
+export function viewById(id: string): ViewEntry | undefined {
+  return VIEWS.find((v) => v.id === id);
+}
+
+/** The views that apply to a trace, in registry order: their tabs, and keys 1…N. */
+export const viewsFor = (trace: Trace): ViewEntry[] => VIEWS.filter((v) => v.applies(trace));
+
+/** The first view (in registry order) that applies and can show tensor `name`, with the state that selects it. */
+export function viewForTensor(trace: Trace, name: string): { view: string; patch: Partial<WebviewState> } | undefined {
+  for (const v of viewsFor(trace)) {
+    const patch = v.opensTensor?.(trace, name);
+    if (patch) return { view: v.id, patch };
+  }
+  return undefined;
+}
+
+/** The stages of a partial trace a view waits for (empty: it can draw now). */
+export function missingStagesFor(trace: Trace, view: string): PendingStage[] {
+  return viewById(view)?.waitsFor?.(trace) ?? [];
+}
+
+/** Equal keys: the view would draw the same picture from both traces. A finished trace always gets a new key. */
+export function viewKey(trace: Trace, view: string, partial: boolean): string {
+  if (!partial) return `final:${trace.createdAt}:${view}`;
+  const entry = viewById(view);
+  const missing = missingStagesFor(trace, view).map((p) => p.id).join(',');
+  return `${view}:${missing}:${entry?.dataKey?.(trace) ?? ''}`;
+}
