@@ -15,6 +15,15 @@ import * as timing from './timing';
 import * as heatmap from './heatmap';
 import { scalesTikz, permutationTikz, timingTikz } from '../export/tikz';
 import { scaleRefsOf, scaleTensorsOf } from '../model/traceData';
+import { recipeView } from './recipeView';
+import * as megamoeInterleave from '../../kernels/recipes/megamoe/views/interleaveMap';
+import * as megamoeStaging from '../../kernels/recipes/megamoe/views/stagingBuffer';
+import * as megamoePools from '../../kernels/recipes/megamoe/views/pools';
+import * as w4afp8Parallel from '../../kernels/recipes/w4afp8/views/parallel';
+import * as torchaoPasses from '../../kernels/recipes/torchao-fp8-training/views/passes';
+import * as torchaoLayout from '../../kernels/recipes/torchao-fp8-training/views/groupedLayout';
+import * as torchaoKGrouped from '../../kernels/recipes/torchao-fp8-training/views/kGroupedBuffer';
+import * as torchaoExample from '../../kernels/recipes/torchao-fp8-training/views/workedExample';
 
 export type { ViewEntry, ViewContext, ViewHandle, ExportInput } from './context';
 
@@ -84,6 +93,15 @@ export const VIEWS: readonly ViewEntry[] = [
     // any tensor, including one a pending stage will write (the view says what it waits for)
     opensTensor: (_trace, name) => ({ heatmapTensor: name }),
   },
+  // the recipes' own pictures (kernels/recipes/<id>/views/), offered on that recipe's runs
+  recipeView({ id: 'megamoeInterleave', label: 'Gate/up interleave', recipes: ['megamoe-sm90'], render: (el, t, o) => megamoeInterleave.render(el, t, o) }),
+  recipeView({ id: 'megamoeStaging', label: 'Staging buffer', recipes: ['megamoe-sm90'], render: (el, t, o) => megamoeStaging.render(el, t, o) }),
+  recipeView({ id: 'megamoePools', label: 'L1/L2 pools', recipes: ['megamoe-sm90'], render: (el, t, o) => megamoePools.render(el, t, o) }),
+  recipeView({ id: 'w4afp8Parallel', label: 'TP vs EP', recipes: ['w4afp8'], render: (el, t, o) => w4afp8Parallel.render(el, t, { theme: o.theme }) }),
+  recipeView({ id: 'torchaoPasses', label: 'Three passes', recipes: ['torchao-fp8-training'], render: (el, t, o) => torchaoPasses.render(el, t, o) }),
+  recipeView({ id: 'torchaoLayout', label: 'grouped_layout', recipes: ['torchao-fp8-training'], render: (el, t, o) => torchaoLayout.render(el, t, o) }),
+  recipeView({ id: 'torchaoKGrouped', label: 'K-grouped buffer', recipes: ['torchao-fp8-training'], render: (el, t, o) => torchaoKGrouped.render(el, t, o) }),
+  recipeView({ id: 'torchaoExample', label: 'Worked example', recipes: ['torchao-fp8-training'], render: (el, t, o) => torchaoExample.render(el, t, o) }),
 ];
 
 export const VIEW_IDS: readonly string[] = VIEWS.map((v) => v.id);
