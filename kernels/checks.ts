@@ -1,5 +1,5 @@
 /**
- * The guards of a layer (spec §6, layout-spec.md §7): the recipe's own (kernels/recipes/<id>/checks.ts) plus the
+ * The guards of a layer (docs/layouts-and-stages.md §7, docs/layouts-and-stages.md §7): the recipe's own (kernels/recipes/<id>/checks.ts) plus the
  * architecture's (kernels/arch/), and the shared pieces recipes build theirs from. Each result says what was checked
  * and, when it is not a pass, what to change.
  */

@@ -1,5 +1,5 @@
 /**
- * Model presets (layout-spec.md §11): the MoE layer shapes of public FP8 MoE models, each with the config it was
+ * Model presets (docs/layouts-and-stages.md §11): the MoE layer shapes of public FP8 MoE models, each with the config it was
  * read from. `makeSpec` turns one into a LayerSpec with sensible defaults (128 tokens, SM90, vLLM quantization,
  * seeded synthetic data) that the caller can override field by field.
  */
@@ -18,7 +18,7 @@ export interface ModelPreset {
   scaleFormat: ScaleFormat;
   activation: { kind: ActivationKind; clampLimit?: number };
   routerWeight: RouterWeightPlacement;
-  /** where the numbers come from (layout-spec.md §0 tags) */
+  /** where the numbers come from (docs/layouts-and-stages.md §0 tags) */
   source: string;
   notes?: string;
   /** the recipes (kernels/recipes ids) this model is run with, the usual one first; default contiguous and masked */
@@ -36,7 +36,7 @@ export const PRESETS: readonly ModelPreset[] = [
     scaleFormat: 'f32',
     activation: { kind: 'silu' },
     routerWeight: 'reduce',
-    source: 'transformers Qwen3MoeConfig defaults, checkpoint Qwen/Qwen3-30B-A3B-Base (layout-spec.md §11, S24)',
+    source: 'transformers Qwen3MoeConfig defaults, checkpoint Qwen/Qwen3-30B-A3B-Base (docs/layouts-and-stages.md §11, S24)',
     notes: 'intermediate 768 per expert: at TP2 (384 ≤ 512) vLLM falls back from DeepGEMM to Triton',
     recipes: ['contiguous', 'masked', 'torchao-fp8-training'],
   },
@@ -50,7 +50,7 @@ export const PRESETS: readonly ModelPreset[] = [
     scaleFormat: 'f32',
     activation: { kind: 'silu' },
     routerWeight: 'reduce',
-    source: 'deepseek-ai/DeepSeek-V3 inference/configs/config_671B.json, README_WEIGHTS.md (layout-spec.md §11, S23)',
+    source: 'deepseek-ai/DeepSeek-V3 inference/configs/config_671B.json, README_WEIGHTS.md (docs/layouts-and-stages.md §11, S23)',
     notes: '1 shared expert (not modelled); sigmoid scoring, 8 groups / 4 selected, route scale 2.5',
   },
   {
@@ -63,7 +63,7 @@ export const PRESETS: readonly ModelPreset[] = [
     scaleFormat: 'f32',
     activation: { kind: 'silu' },
     routerWeight: 'reduce',
-    source: 'same architecture as DeepSeek-V3: config_671B.json (layout-spec.md §11, S23)',
+    source: 'same architecture as DeepSeek-V3: config_671B.json (docs/layouts-and-stages.md §11, S23)',
     notes: 'SGLang serves DeepSeek-R1-W4AFP8 (int4 experts × FP8 activations) with the w4afp8 recipe',
     recipes: ['contiguous', 'masked', 'w4afp8'],
   },
@@ -77,7 +77,7 @@ export const PRESETS: readonly ModelPreset[] = [
     scaleFormat: 'ue8m0',
     activation: { kind: 'silu' },
     routerWeight: 'reduce',
-    source: 'deepseek-ai/DeepSeek-V3 inference/configs/config_v3.1.json: scale_fmt "ue8m0" (layout-spec.md §11, S23)',
+    source: 'deepseek-ai/DeepSeek-V3 inference/configs/config_v3.1.json: scale_fmt "ue8m0" (docs/layouts-and-stages.md §11, S23)',
   },
   {
     id: 'mixtral-8x7b',
@@ -89,7 +89,7 @@ export const PRESETS: readonly ModelPreset[] = [
     scaleFormat: 'f32',
     activation: { kind: 'silu' },
     routerWeight: 'reduce',
-    source: 'transformers MixtralConfig defaults, checkpoint mistralai/Mixtral-8x7B-v0.1 (layout-spec.md §11, S24)',
+    source: 'transformers MixtralConfig defaults, checkpoint mistralai/Mixtral-8x7B-v0.1 (docs/layouts-and-stages.md §11, S24)',
     notes: 'no official FP8 block-quantized checkpoint: weights here are synthetic',
   },
   {
@@ -102,7 +102,7 @@ export const PRESETS: readonly ModelPreset[] = [
     scaleFormat: 'ue8m0',
     activation: { kind: 'swiglu', clampLimit: 10 },
     routerWeight: 'activation',
-    source: 'transformers DeepseekV4Config defaults (swiglu_limit 10.0), checkpoint deepseek-ai/DeepSeek-V4-Flash-Base; DeepGEMM PR #316 (layout-spec.md §11, S24)',
+    source: 'transformers DeepseekV4Config defaults (swiglu_limit 10.0), checkpoint deepseek-ai/DeepSeek-V4-Flash-Base; DeepGEMM PR #316 (docs/layouts-and-stages.md §11, S24)',
     notes: 'Hopper MegaMoE (megamoe-sm90, with --ep) applies the routing weight at the activation and routes with sqrtsoftplus; the contiguous and masked recipes use the synthetic router',
     recipes: ['megamoe-sm90', 'contiguous', 'masked'],
   },
@@ -116,7 +116,7 @@ export const PRESETS: readonly ModelPreset[] = [
     scaleFormat: 'ue8m0',
     activation: { kind: 'swiglu', clampLimit: 10 },
     routerWeight: 'activation',
-    source: 'DeepGEMM PR #316 benchmark text; no config file read (unverified, layout-spec.md §11)',
+    source: 'DeepGEMM PR #316 benchmark text; no config file read (unverified, docs/layouts-and-stages.md §11)',
     recipes: ['megamoe-sm90', 'contiguous', 'masked'],
   },
 ];

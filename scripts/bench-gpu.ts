@@ -86,7 +86,7 @@ function runDeepGemm(): DeepGemmResult {
   }
 }
 
-/** minimum compulsory bytes per stage (layout-spec.md §12), S = executed rows, R = routed pairs */
+/** minimum compulsory bytes per stage (docs/layouts-and-stages.md §12), S = executed rows, R = routed pairs */
 function stageBytes(c: NativeBenchLayerConfig, S: number): Record<StageId, number> {
   const { M, K, N, topk: k } = c;
   const G = K / 128;
@@ -187,7 +187,7 @@ function main(): void {
     const bytes = stageBytes(L.cfg, S);
     const flops: Partial<Record<StageId, number>> = { gemm1: 2 * R * 2 * L.cfg.N * L.cfg.K, gemm2: 2 * R * L.cfg.K * L.cfg.N };
     lines.push(`### Whole layer, stage by stage: ${L.name}`, '');
-    lines.push(`K ${L.cfg.K}, N ${L.cfg.N}, scales ${L.cfg.scaleFormat}, uniform routing; M_sum ${S} rows for ${R} routed pairs (padding ${pct((S - R) / S)}). Memory-bound stages against the copy bandwidth measured in this run (minimum bytes of layout-spec.md §12), GEMMs against the FP8 rate measured in this run (useful FLOPs).`, '');
+    lines.push(`K ${L.cfg.K}, N ${L.cfg.N}, scales ${L.cfg.scaleFormat}, uniform routing; M_sum ${S} rows for ${R} routed pairs (padding ${pct((S - R) / S)}). Memory-bound stages against the copy bandwidth measured in this run (minimum bytes of docs/layouts-and-stages.md §12), GEMMs against the FP8 rate measured in this run (useful FLOPs).`, '');
     lines.push('| stage | time | work | achieved | of ceiling |', '|---|---|---|---|---|');
     let total = 0;
     for (const s of STAGE_ORDER) {

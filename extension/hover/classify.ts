@@ -1,6 +1,6 @@
 /**
  * What a hovered tensor most likely is in an FP8 MoE layer, from its name, dtype, shape and strides alone, and what
- * the kernels will do with it (spec §3: SM90 wants float32 MN-major scales with the MN stride = align(MN, 4);
+ * the kernels will do with it (docs/layouts-and-stages.md §4: SM90 wants float32 MN-major scales with the MN stride = align(MN, 4);
  * SM100 wants packed UE8M0 int32, MN-major; weight scales are used as they are on SM90). Pure: no I/O, no vscode.
  * Each rule is one small function; the first that recognises the tensor wins, and a tensor nothing recognises
  * gets no guess rather than a wrong one.

@@ -89,7 +89,7 @@ export function buildSpec(c: InspectChoices, makeSpec: MakeSpec): LayerSpec {
     // makeSpec may keep the preset's EP; the user's choice wins, including "no EP".
     if (c.ep.size <= 1) delete spec.expertParallel;
   }
-  // an architecture's kernels take only its scale formats (SM100: packed UE8M0, spec §6): the picks offer nothing
+  // an architecture's kernels take only its scale formats (SM100: packed UE8M0, docs/layouts-and-stages.md §7): the picks offer nothing
   // else there, and a remembered choice from another architecture moves to its default rather than producing a
   // layout no kernel takes
   const formats = archById(spec.arch).scaleFormats;

@@ -1,4 +1,4 @@
-/** Blackwell (SM100): packed UE8M0 scales, four exponent bytes per int32, MN-major, TMA-aligned (spec §3). */
+/** Blackwell (SM100): packed UE8M0 scales, four exponent bytes per int32, MN-major, TMA-aligned (docs/layouts-and-stages.md §4). */
 import type { ArchSpec } from './types';
 import type { CheckResult } from '../trace';
 import { transformActivationOrWeight } from '../layout/transform';

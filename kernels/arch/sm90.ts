@@ -1,4 +1,4 @@
-/** Hopper (SM90): float32 scales, MN-major, TMA-aligned (spec §3; docs/layouts-and-stages.md). */
+/** Hopper (SM90): float32 scales, MN-major, TMA-aligned (docs/layouts-and-stages.md §4; docs/layouts-and-stages.md). */
 import type { ArchSpec } from './types';
 import { transformActivationOrWeight } from '../layout/transform';
 import { tmaAlignedSize } from '../layout/tma';

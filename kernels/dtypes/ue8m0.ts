@@ -1,6 +1,6 @@
 /**
  * UE8M0: one unsigned exponent byte b, value 2^(b−127) (0xFF is NaN in torch.float8_e8m0fnu).
- * - `ceilScaleToUe8m0` is the exact bitwise rule of DeepGEMM's ceil_to_ue8m0 (spec §2): exponent field + 1 when any
+ * - `ceilScaleToUe8m0` is the exact bitwise rule of DeepGEMM's ceil_to_ue8m0 (docs/layouts-and-stages.md §2): exponent field + 1 when any
  *   mantissa bit is set, clamped to 1…254; it returns the byte and the power-of-two float32 scale.
  * - `castToUe8m0` mirrors PyTorch's x.to(torch.float8_e8m0fnu) (rounds to the nearest power of two, halves up).
  */

@@ -45,7 +45,7 @@ const DISK_DTYPES: Readonly<Record<string, DiskDType>> = {
   I32: { itemBytes: 4, native: 'i32' },
   I64: { itemBytes: 8, native: 'i64' },
   U8: { itemBytes: 1, native: 'u8' },
-  // torch.int8 storage: in MoE checkpoints that is SGLang's W4AFP8 packed int4 (two per byte, layout-spec.md §9)
+  // torch.int8 storage: in MoE checkpoints that is SGLang's W4AFP8 packed int4 (two per byte, docs/layouts-and-stages.md §9)
   I8: { itemBytes: 1, native: 'i4x2' },
   F16: { itemBytes: 2, native: 'f32', convert: 'f16' },
   F64: { itemBytes: 8, native: 'f32', convert: 'f64' },

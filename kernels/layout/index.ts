@@ -1,4 +1,4 @@
-/** Scale-factor layouts the FP8 grouped GEMMs want (layout-spec.md §2.3, §4), one concern per file. */
+/** Scale-factor layouts the FP8 grouped GEMMs want (docs/layouts-and-stages.md §2.3, §4), one concern per file. */
 export type { LayoutDescriptor, Packing, StorageOrder } from './descriptor';
 export { alignUp, ceilDiv, tmaAlignedSize } from './tma';
 export { isSm90Ready, sm90Strides, toSm90ActScales } from './sm90';

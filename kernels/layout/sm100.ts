@@ -1,6 +1,6 @@
 /**
  * SM100 (Blackwell) scales: packed UE8M0, MN-major, TMA-aligned — DeepGEMM's
- * get_mn_major_tma_aligned_packed_ue8m0_tensor (spec §4.4). Byte j (least significant first) of word w holds the
+ * get_mn_major_tma_aligned_packed_ue8m0_tensor (docs/layouts-and-stages.md §4.4). Byte j (least significant first) of word w holds the
  * exponent byte of K-block 4w+j; K-blocks past the end give byte 0; words are MN-major with mn padded to
  * align(mn, 4). The whole padded buffer is allocated and its pads are zero, as DeepGEMM's reference does.
  * Values must already be positive powers of two: DeepGEMM's CUDA packer traps on anything else and its PyTorch

@@ -1,6 +1,6 @@
 /**
  * SM90 (Hopper) activation scales: float32, MN-major, TMA-aligned — DeepGEMM's get_mn_major_tma_aligned_tensor
- * (spec §4.3). Element (g, m, j) lives at g·(mnₐ·sfK) + j·mnₐ + m, mnₐ = align(mn, 4). Like DeepGEMM's empty_strided,
+ * (docs/layouts-and-stages.md §4.3). Element (g, m, j) lives at g·(mnₐ·sfK) + j·mnₐ + m, mnₐ = align(mn, 4). Like DeepGEMM's empty_strided,
  * only the strided extent is allocated (the padding after the last column does not exist); the pad slots that do
  * exist are filled with NaN so that a kernel reading them shows up as NaN instead of a plausible number.
  */

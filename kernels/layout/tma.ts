@@ -1,7 +1,7 @@
 /**
  * TMA alignment: a TMA descriptor's global strides must be multiples of 16 bytes, so the stride between consecutive
  * K-block columns of an MN-major scale tensor is the MN extent rounded up to 16 / element-size elements
- * (DeepGEMM get_tma_aligned_size; spec §2.3).
+ * (DeepGEMM get_tma_aligned_size; docs/layouts-and-stages.md §2.3).
  */
 import { MoeError } from '../errors';
 

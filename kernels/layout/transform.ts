@@ -1,5 +1,5 @@
 /**
- * What DeepGEMM's transform_sf_into_required_layout does with a scale tensor (layout-spec.md §4.1–4.2), so the
+ * What DeepGEMM's transform_sf_into_required_layout does with a scale tensor (docs/layouts-and-stages.md §4.1–4.2), so the
  * inspector can show the layout the kernel really reads and say whether the kernel would re-lay the scales out on
  * every call (relayout = true) or take them as they are.
  */

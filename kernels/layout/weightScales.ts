@@ -1,6 +1,6 @@
 /**
  * Weight scales are per 128×128 block: (E, ⌈N/128⌉, kBlocks). SM100 wants one scale row per N (DeepGEMM broadcasts
- * row n from block ⌊n/gran⌋ before packing, spec §4.2), so the same scale appears `gran` times.
+ * row n from block ⌊n/gran⌋ before packing, docs/layouts-and-stages.md §4.2), so the same scale appears `gran` times.
  */
 import { MoeError, shapeStr } from '../errors';
 import { Tensor } from '../tensor';

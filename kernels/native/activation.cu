@@ -1,4 +1,4 @@
-// SiLU-and-mul and clamped SwiGLU between the GEMMs (spec §5): gate = first N columns, up = last N, float32 math,
+// SiLU-and-mul and clamped SwiGLU between the GEMMs (docs/layouts-and-stages.md §5): gate = first N columns, up = last N, float32 math,
 // one BF16 rounding at the end (as the golden files; vLLM's CUDA silu_and_mul rounds twice). The clamp of
 // DeepSeek-V4 / MegaMoE comes before SiLU. The optional per-row weight is MegaMoE's router weight at the
 // activation. _rn intrinsics keep the compiler from fusing steps the CPU reference rounds separately.

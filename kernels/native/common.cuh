@@ -1,4 +1,4 @@
-// Device helpers shared by the stage kernels (number formats of spec §1).
+// Device helpers shared by the stage kernels (number formats of docs/layouts-and-stages.md §1).
 #pragma once
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
@@ -24,7 +24,7 @@ __device__ inline uint32_t ue8m0ExponentCeil(float s) {
 __device__ inline float ue8m0ToFloat(uint32_t e) { return __uint_as_float(e << 23); }
 
 // Round-to-nearest-even FP8 cast that saturates (CUDA __NV_SATFINITE). Quantizers clamp to ±448 first, so on
-// every value they produce it equals PyTorch's cast (spec §1).
+// every value they produce it equals PyTorch's cast (docs/layouts-and-stages.md §1).
 __device__ inline uint8_t toE4M3(float x) {
   return static_cast<uint8_t>(__nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3));
 }

@@ -1,4 +1,4 @@
-// M-grouped contiguous FP8 GEMM (NT) with 1×128 activation scales and 128×128 weight scales (spec §5):
+// M-grouped contiguous FP8 GEMM (NT) with 1×128 activation scales and 128×128 weight scales (docs/layouts-and-stages.md §5):
 //   D[r, n] = Σ_j sa[r, j] · sb[e, n/128, j] · Σ_{k in block j} A[r, k] · B[e, n, k],   e = m_indices[r].
 // Tensor cores: wgmma.mma_async m64n128k32 e4m3 on Hopper (sm_90a: one warpgroup per 64×128 tile, 3 blocks/SM),
 // mma.sync.m16n8k32 e4m3 elsewhere (sm_89+, and MOE_GEMM=mma: 8 warps per 128×128 tile). Both walk K in 128-wide

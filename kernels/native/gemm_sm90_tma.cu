@@ -1,6 +1,6 @@
 // Hopper grouped FP8 GEMM (NT) with 1×128 A scales and 128×128 B scales, modelled on DeepGEMM's
 // sm90_fp8_gemm_1d2d kernel (the production kernel this tool's timings are compared with):
-//   D[r, n] = Σ_j sa[r, j] · sb[e, n/128, j] · Σ_{k in block j} A[r, k] · B[e, n, k]       (spec §5)
+//   D[r, n] = Σ_j sa[r, j] · sb[e, n/128, j] · Σ_{k in block j} A[r, k] · B[e, n, k]       (docs/layouts-and-stages.md §5)
 // - one CTA per SM (persistent grid): warpgroups 0–1 compute, warpgroup 2 loads; `setmaxnreg` moves registers
 //   from the loader (40) to the math warpgroups (232);
 // - the loader's one thread issues TMA copies (cp.async.bulk.tensor) of A (128 × 128 B), the A scales (128 floats)

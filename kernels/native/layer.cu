@@ -1,4 +1,4 @@
-// Runs a recipe's plan on the device (spec §13 order for the contiguous recipe; docs/layouts-and-stages.md for the
+// Runs a recipe's plan on the device (docs/layouts-and-stages.md §13 order for the contiguous recipe; docs/layouts-and-stages.md for the
 // others): resolves the plan's stage ids against what the recipe implements, runs them once in order, then times
 // each by replaying it — every stage is idempotent (it rewrites its outputs from inputs that stay put), so a replay
 // measures exactly the launches of that stage.

@@ -1,4 +1,4 @@
-// Scale-factor layouts the GEMM kernels want (spec §3): SM90 float32 MN-major TMA-aligned, SM100 packed UE8M0.
+// Scale-factor layouts the GEMM kernels want (docs/layouts-and-stages.md §4): SM90 float32 MN-major TMA-aligned, SM100 packed UE8M0.
 #include "common.cuh"
 #include "ops.h"
 

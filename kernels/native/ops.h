@@ -39,7 +39,7 @@ void launchScalesToMnMajor(const float* in, int B, int M, int G, float* out, cud
 // (B, Ma, ⌈G/4⌉) MN-major, full buffer, pads zero.
 void launchPackUe8m0(const float* in, int B, int M, int G, int inMnStride, int32_t* out, cudaStream_t stream);
 
-// permute.cu — routing → expert-major rows with 128-aligned segments (spec §4).
+// permute.cu — routing → expert-major rows with 128-aligned segments (docs/layouts-and-stages.md §5).
 struct PermuteScratch {
   int* localExpert;  // (M·k)
   int* chunkHist;    // (chunks·E)

@@ -1,4 +1,4 @@
-// Permutation for the contiguous M-grouped GEMM (spec §4). Deterministic: inside a segment, rows follow ascending
+// Permutation for the contiguous M-grouped GEMM (docs/layouts-and-stages.md §5). Deterministic: inside a segment, rows follow ascending
 // token·k + slot (a stable counting sort by chunks), so m_indices and inv_perm equal the CPU reference exactly.
 #include "common.cuh"
 #include "ops.h"
@@ -204,7 +204,7 @@ __global__ void __launch_bounds__(256) gatherRowsKernel(const uint8_t* __restric
 constexpr int kGatherRowsPerWarp = 2, kGatherVecsInFlight = 8;
 constexpr int kGatherRowsPerBlock = 8;  // the masked gather: a warp per row
 
-// Masked (DeepEP low-latency) layout: row i of expert e goes to block e at slot i (spec §6); rows come from the
+// Masked (DeepEP low-latency) layout: row i of expert e goes to block e at slot i (docs/layouts-and-stages.md §7); rows come from the
 // unaligned expert-major order (segments with blockM = 1), so slot i is the i-th pair of e in token·k + slot order.
 __global__ void maskedGatherKernel(const uint8_t* __restrict__ q, const float* __restrict__ scales, int K, int G, int topk,
                                    int rows, int maxM, const int* __restrict__ mIndices, const int* __restrict__ segOffset,

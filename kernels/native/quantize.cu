@@ -1,5 +1,5 @@
 // FP8 quantization: per-token groups of 128 (activations) and 128×128 blocks (weights), with both scale
-// conventions of spec §2 (vllm: s = max(amax,1e-10)/448, q = fp8(clamp(x/s)); deepgemm: s = max(amax,1e-4)/448,
+// conventions of docs/layouts-and-stages.md §2 (vllm: s = max(amax,1e-10)/448, q = fp8(clamp(x/s)); deepgemm: s = max(amax,1e-4)/448,
 // q = fp8(x·(1/s))) and the optional exact UE8M0 round-up. Every arithmetic step uses the _rn intrinsics so the
 // compiler cannot contract it into an FMA: the results must match the CPU reference bit for bit.
 #include "common.cuh"

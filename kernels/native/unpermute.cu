@@ -1,4 +1,4 @@
-// Unpermute and weighted reduce (spec §4): y[t] = Σ over local slots of w[t, slot] · d2[inv_perm[t·k + slot]],
+// Unpermute and weighted reduce (docs/layouts-and-stages.md §5): y[t] = Σ over local slots of w[t, slot] · d2[inv_perm[t·k + slot]],
 // accumulated in float32 in slot order and stored BF16 once. Each thread owns 8 consecutive columns (16-byte
 // loads); _rn intrinsics keep the multiply and the add separately rounded, as the CPU reference does.
 #include "common.cuh"

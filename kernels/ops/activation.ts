@@ -1,5 +1,5 @@
 /**
- * SiLU-and-mul between the GEMMs (spec §5, layout-spec.md §10). gate = first N columns, up = last N columns.
+ * SiLU-and-mul between the GEMMs (docs/layouts-and-stages.md §5, docs/layouts-and-stages.md §10). gate = first N columns, up = last N columns.
  * Math in float32 with a single BF16 rounding at the end (the golden files' rule; vLLM's CUDA kernel rounds twice).
  * 'swiglu' is DeepSeek-V4 / MegaMoE's clamped SwiGLU: gate ← min(gate, c), up ← clamp(up, −c, c), clamp BEFORE silu.
  */

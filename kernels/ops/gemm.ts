@@ -1,5 +1,5 @@
 /**
- * M-grouped FP8 GEMMs, NT (spec §5, layout-spec.md §5.7), the CPU reference of DeepGEMM's
+ * M-grouped FP8 GEMMs, NT (docs/layouts-and-stages.md §5, docs/layouts-and-stages.md §5.7), the CPU reference of DeepGEMM's
  * m_grouped_fp8_gemm_nt_contiguous / _masked:
  *   out[r, n] = Σ_j fl(a_scale[r, j] · b_scale[e, ⌊n/128⌋, j]) · Σ_{k ∈ block j} a[r, k] · b[e, n, k],  e = expert of r,
  * float32 accumulation across K-blocks, BF16 output, padding rows (m_indices −1) skipped and left 0.

@@ -1,5 +1,5 @@
 /**
- * Token permutation for the M-grouped GEMMs (spec §4, layout-spec.md §5–§6).
+ * Token permutation for the M-grouped GEMMs (docs/layouts-and-stages.md §5, docs/layouts-and-stages.md §5–§6).
  * - `expertMapFor`: vLLM's determine_expert_map (global → local id, −1 = another rank's expert).
  * - `planPermutation`: counts, 128-row-aligned segments, m_indices (−1 padding), inv_perm, row → pair map.
  * - `permuteRows`: gathers the quantized token rows and their row-major scales into the contiguous layout.
@@ -203,7 +203,7 @@ export interface MaskedLayout {
 }
 
 /**
- * DeepEP low-latency dispatch layout (spec §6): one (maxM, K) block per local expert, the first masked_m[e] rows
+ * DeepEP low-latency dispatch layout (docs/layouts-and-stages.md §7): one (maxM, K) block per local expert, the first masked_m[e] rows
  * valid. maxM defaults to M (a token reaches an expert at most once, so no expert can receive more).
  */
 export function maskedLayout(aq: Tensor<'f8e4m3fn'>, aScale: Tensor<'f32'>, plan: PermutePlan, opts: { maxM?: number } = {}): MaskedLayout {

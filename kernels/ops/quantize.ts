@@ -1,5 +1,5 @@
 /**
- * FP8 E4M3FN quantization, bit-exact with the golden files (spec §2, layout-spec.md §2.2).
+ * FP8 E4M3FN quantization, bit-exact with the golden files (docs/layouts-and-stages.md §2, docs/layouts-and-stages.md §2.2).
  * Activations: one float32 scale per row and 128-element K-group.
  *   vllm     : s = fl(max(amax, 1e-10) / 448),  q = fp8(clamp(fl(x / s), ±448))
  *   deepgemm : s = fl(max(amax, 1e-4) / 448),   q = fp8(fl(x · fl(1 / s)))

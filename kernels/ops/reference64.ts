@@ -96,7 +96,7 @@ export function expertRowReference(a: Float64Array, e: number, w: ReferenceWeigh
     }
     act[n] = silu(g) * u * routeWeight;
   }
-  // re-quantize as the recipe defines it: act is stored BF16 (spec §5), then quantized per 128-group
+  // re-quantize as the recipe defines it: act is stored BF16 (docs/layouts-and-stages.md §5), then quantized per 128-group
   // (N is a multiple of 128 whenever the checks pass)
   const a2 = new Float64Array(N);
   if (N % 128 === 0) {

@@ -1,5 +1,5 @@
 /**
- * Unpermute and weighted reduce (spec §4, layout-spec.md §5.5):
+ * Unpermute and weighted reduce (docs/layouts-and-stages.md §5, docs/layouts-and-stages.md §5.5):
  *   y[t] = Σ over slots with a local expert of w[t, s] · d2[inv_perm[t, s]], float32 sum in slot order, stored BF16.
  * A token with no local expert gets 0. With unitWeights (weights applied earlier: on the input or at the activation)
  * the sum uses weight 1.

@@ -6,7 +6,7 @@
  *       s = σ(logit); choice = s + e_score_correction_bias (bias only for choosing);
  *       group score = sum of the group's two largest choice values (max without a bias);
  *       keep the topk_group best groups, ids = top-k of choice inside them; w = s[ids] (unbiased)
- *   sqrtsoftplus (DeepSeek-V4, layout-spec.md §10.3): s = √softplus(logit), then as the grouped rule
+ *   sqrtsoftplus (DeepSeek-V4, docs/layouts-and-stages.md §10.3): s = √softplus(logit), then as the grouped rule
  *   then, for all: w /= Σw when norm_topk_prob; w *= routed_scaling_factor.
  *
  * float32 semantics: every elementwise result is rounded to float32 once (Math.fround of the float64 value: the

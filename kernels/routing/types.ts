@@ -1,9 +1,9 @@
-/** How a model turns router logits into top-k experts and weights (layout-spec.md §10.3; docs/checkpoints.md). */
+/** How a model turns router logits into top-k experts and weights (docs/layouts-and-stages.md §10.3; docs/checkpoints.md). */
 
 /**
  * softmax      Qwen3-MoE, Mixtral, DeepSeek-V2: p = softmax(logits) over all experts
  * sigmoid      DeepSeek-V3/R1/V3.1: p = σ(logit)
- * sqrtsoftplus DeepSeek-V4: p = √softplus(logit) (spec §10.3)
+ * sqrtsoftplus DeepSeek-V4: p = √softplus(logit) (docs/layouts-and-stages.md §10.3)
  */
 export type ScoringFunc = 'softmax' | 'sigmoid' | 'sqrtsoftplus';
 

@@ -44,7 +44,7 @@ __device__ inline float fp8ToFloat(uint8_t v) {
   return static_cast<float>(f);
 }
 
-// reference: one thread per output, K-block partial sums in float, promoted with sa·sb (the recipe of spec §5).
+// reference: one thread per output, K-block partial sums in float, promoted with sa·sb (the recipe of docs/layouts-and-stages.md §5).
 // rowExpert(r) < 0: skip. A row r at A + aRow(r)·K; scales sa(r, kb).
 struct RefLayout {
   const int* mIndices;  // contiguous (nullable)

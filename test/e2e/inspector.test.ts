@@ -252,6 +252,30 @@ test('a masked (DeepEP low-latency) layer file: the masked-buffer view, the six 
   });
 });
 
+test('palette → a preset with the masked recipe → the masked-buffer view, stepped and exported', { skip, timeout: 180_000 }, async () => {
+  await step('palette-masked', async (v) => {
+    await v.runCommand('View: Close All Editors');
+    // Qwen3-30B-A3B on EP16 rank 0 (8 local experts), the Masked recipe, max_m 64
+    await inspectViaPalette(v, { preset: 'Qwen3-30B-A3B', dispatch: 'Masked', options: ['64'], tokens: 16, topk: 8, ep: '16/0', arch: 'SM90', recipe: 'float32 scales · vLLM', backend: 'CPU' });
+    const web = v.webview();
+    await web.locator('.badges .badge', { hasText: /^total/ }).waitFor({ timeout: 120_000 });
+    assert.ok((await web.locator('.tab').evaluateAll((els) => els.map((e) => e.id))).includes('tab-maskedBuffers'));
+    await web.locator('.stage-list').focus();
+    await v.page.keyboard.press('2');
+    await web.locator('.masked-view .panel.masked g.expert').first().waitFor({ timeout: 10_000 });
+    assert.equal(await web.locator('.masked-view .panel.masked g.expert').count(), 8);
+    const next = web.getByRole('button', { name: 'Next stage (→)' });
+    for (let i = 1; i < 6; i++) await next.click();
+    await web.locator('.stage-list .stage-item.current[data-stage="gemm2"]').waitFor({ timeout: 5_000 });
+    const target = join(v.workspace, 'masked-palette.svg');
+    await web.getByRole('button', { name: /Export SVG/ }).click();
+    await v.saveAs(target);
+    await waitForFile(target);
+    assert.match(readFileSync(target, 'utf8'), /Masked buffers/);
+    assert.deepEqual(await errorToasts(v), []);
+  });
+});
+
 /** error toasts currently shown (VS Code marks their severity with a codicon) */
 async function errorToasts(v: VsCode): Promise<string[]> {
   return v.page.locator('.notifications-toasts .notification-toast:has(.codicon-error)').allInnerTexts();

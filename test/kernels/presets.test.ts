@@ -1,10 +1,10 @@
-/** Presets: the model configs of layout-spec.md §11 and makeSpec. */
+/** Presets: the model configs of docs/layouts-and-stages.md §11 and makeSpec. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PRESETS, makeSpec, presetById } from '../../kernels/presets';
 import { MoeError } from '../../kernels/errors';
 
-test('presets carry the configs of layout-spec.md §11 with sources', () => {
+test('presets carry the configs of docs/layouts-and-stages.md §11 with sources', () => {
   const q = presetById('qwen3-30b-a3b');
   assert.deepEqual([q.hidden, q.intermediate, q.experts, q.topk], [2048, 768, 128, 8]);
   const v3 = presetById('DeepSeek-V3');

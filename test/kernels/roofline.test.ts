@@ -1,4 +1,4 @@
-/** The roofline model against layout-spec.md §12's worked examples. */
+/** The roofline model against docs/layouts-and-stages.md §12's worked examples. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { roofline } from '../../kernels/roofline';

@@ -18,7 +18,7 @@ export interface RowSegments {
 
 /**
  * Padding-row runs of a permuted tensor, from m_indices when it is inline, else recomputed from topk_ids
- * (spec §4). Undefined for tensors whose rows are not the permuted rows, or when the rows do not match M_sum.
+ * (docs/layouts-and-stages.md §5). Undefined for tensors whose rows are not the permuted rows, or when the rows do not match M_sum.
  */
 export function rowSegmentsOf(trace: Trace, ref: TensorRef): RowSegments | undefined {
   if (!PERMUTED_ROWS.has(ref.name) || ref.shape.length < 1) return undefined;

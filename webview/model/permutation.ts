@@ -1,5 +1,5 @@
 /**
- * The expert permutation (spec §4) recomputed from topk_ids for drawing: counts, 128-row segments, the row of every
+ * The expert permutation (docs/layouts-and-stages.md §5) recomputed from topk_ids for drawing: counts, 128-row segments, the row of every
  * (token, slot) pair in ascending token·k + slot order, m_indices (−1 on padding rows) and the padding waste.
  * It is a few lines, and recomputing it lets the view work from any trace that carries topk_ids.
  */

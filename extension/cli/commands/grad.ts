@@ -1,6 +1,6 @@
 /**
  * moe-inspect grad: one FP8 training step of torchao's blockwise MoE grouped GEMM with the DeepGEMM backend
- * (layout-spec.md §8) on a layer file — input (M, K), grad_output (M, N), weight (E, N, K), group_sizes (E,) — written
+ * (docs/layouts-and-stages.md §8) on a layer file — input (M, K), grad_output (M, N), weight (E, N, K), group_sizes (E,) — written
  * as output, grad_input, grad_weight (BF16), grouped_layout and the flat K-grouped wgrad operands with their scales.
  * The file is written atomically (a temporary file in the same folder, then a rename) and never over the input.
  */

@@ -9,7 +9,7 @@ export interface QuantConfig {
   method?: string;
   /** quantization_config.weight_block_size, e.g. [128, 128] */
   blockSize?: [number, number];
-  /** "ue8m0" (DeepSeek-V3.1, V4): power-of-two activation scales (layout-spec.md §7.3) */
+  /** "ue8m0" (DeepSeek-V3.1, V4): power-of-two activation scales (docs/layouts-and-stages.md §7.3) */
   scaleFmt?: string;
   /** DeepSeek-V4's expert_dtype ("fp4" in the released weights) */
   expertDtype?: string;

@@ -1,6 +1,6 @@
 /**
  * The MoE model families a checkpoint folder may hold: how to recognise them in config.json, which config fields
- * describe the MoE layers, and the tensor names of one expert (docs/checkpoints.md, layout-spec.md §10–§11).
+ * describe the MoE layers, and the tensor names of one expert (docs/checkpoints.md, docs/layouts-and-stages.md §10–§11).
  * Name templates use {L} for the layer index and {E} for the expert index, without the '.weight' suffix; a family may
  * list several spellings, and the first one present in the checkpoint is used.
  */
@@ -251,7 +251,7 @@ const mixtral: FamilyDef = {
 const V4_REQUIRED = ['hidden_size', 'moe_intermediate_size', 'n_routed_experts', 'num_experts_per_tok', 'num_hidden_layers'] as const;
 
 /**
- * DeepSeek-V4 — ✖ unverified: its official inference code was not read (layout-spec.md §14). Config fields from
+ * DeepSeek-V4 — ✖ unverified: its official inference code was not read (docs/layouts-and-stages.md §14). Config fields from
  * transformers' DeepseekV4Config (spec S24) and third-party copies of the released config; tensor names from
  * third-party loaders of the released weights (layers.{L}.ffn.experts.{E}.w1/w2/w3 with '.scale', original DeepSeek
  * naming) plus the HF naming in case a converted copy is used. Routed experts of the released V4 weights are FP4
@@ -276,7 +276,7 @@ const deepseekV4: FamilyDef = {
     const hashLayers = int(cfg, where, 'num_hash_layers', r, 0);
     const clamp = cfg.swiglu_limit;
     const nGroup = int(cfg, where, 'n_group', r, 1, 1);
-    const notes = ['DeepSeek-V4 support is unverified: names and routing follow transformers\' config and third-party loaders (layout-spec.md §10.3, §14)'];
+    const notes = ['DeepSeek-V4 support is unverified: names and routing follow transformers\' config and third-party loaders (docs/layouts-and-stages.md §10.3, §14)'];
     if (hashLayers) notes.push(`layers 0…${hashLayers - 1} are hash-routed (token id → experts): their topk_ids must come from a dump`);
     return {
       hidden: int(cfg, where, 'hidden_size', r, undefined, 1),

@@ -151,7 +151,7 @@ Napi::Value TransformScales(const Napi::CallbackInfo& info) {
 }
 
 
-// (M, K) FP8 rows + (M, G) row-major scales + routing → DeepEP's masked layout (spec §6), as kernels/ops/permute.ts
+// (M, K) FP8 rows + (M, G) row-major scales + routing → DeepEP's masked layout (docs/layouts-and-stages.md §7), as kernels/ops/permute.ts
 // maskedLayout builds it: a (E, maxM, K), scale (E, maxM, G) MN-major per expert, masked_m (E), inv_perm (M, k).
 Napi::Value MaskedLayout(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {

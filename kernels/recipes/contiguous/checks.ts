@@ -1,5 +1,5 @@
 /**
- * The contiguous recipe's guards (spec §6, layout-spec.md §7): what DeepGEMM's contiguous grouped GEMM and vLLM's
+ * The contiguous recipe's guards (docs/layouts-and-stages.md §7, docs/layouts-and-stages.md §7): what DeepGEMM's contiguous grouped GEMM and vLLM's
  * DeepGemmExperts check or fall back on. Architecture guards (scale formats, packable weight scales) come from
  * kernels/arch/ and are added by kernels/checks.ts. 'fail' = DeepGEMM would refuse or compute garbage;
  * 'warn'/'info' = vLLM would take another path, or a cost.

@@ -1,5 +1,5 @@
 /**
- * Guards of the masked recipe (layout-spec.md §6): max_m against the masked kernel's row block (DeepGEMM has no host
+ * Guards of the masked recipe (docs/layouts-and-stages.md §6): max_m against the masked kernel's row block (DeepGEMM has no host
  * check, and an unaligned max_m made its SM90 kernel write one expert's last tile over the next expert's rows), the
  * counts against max_m, and what vLLM's BatchedDeepGemmExperts supports.
  */

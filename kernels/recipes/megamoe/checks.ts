@@ -1,5 +1,5 @@
 /**
- * Guards of the Hopper FP8 MegaMoE path (layout-spec.md §7.4): what DeepGEMM's fp8_mega_moe asserts (compute
+ * Guards of the Hopper FP8 MegaMoE path (docs/layouts-and-stages.md §7.4): what DeepGEMM's fp8_mega_moe asserts (compute
  * capability 9.x, recipe (128, 128, 128), H and IH multiples of 128, IH ≤ 4096 in the older API, num_tokens ≤
  * num_max_tokens_per_rank, num_experts % num_ranks == 0, and in the newer API H % 256 and T_max % 128) and what its
  * caller requires (vLLM enables it with expert parallelism only). 'fail' = the kernel (or vLLM) refuses; the ids in
@@ -115,7 +115,7 @@ export function megamoeChecks(spec: LayerSpec, inputs?: LayerInputs): CheckResul
           id: 'megamoe.hidden-256',
           level: 'warn',
           tensor: 'hidden_states',
-          message: `H = ${H} is not a multiple of ${NEWER_HIDDEN_ALIGNMENT}: the newer DeepGEMM SM90 MegaMoE asserts H % 256 == 0 (combine vectorization); the older API and vLLM's class accept H % 128 == 0 (layout-spec.md §7.4: the API moved between PRs)`,
+          message: `H = ${H} is not a multiple of ${NEWER_HIDDEN_ALIGNMENT}: the newer DeepGEMM SM90 MegaMoE asserts H % 256 == 0 (combine vectorization); the older API and vLLM's class accept H % 128 == 0 (docs/layouts-and-stages.md §7.4: the API moved between PRs)`,
         },
   );
   out.push(
@@ -162,7 +162,7 @@ export function megamoeChecks(spec: LayerSpec, inputs?: LayerInputs): CheckResul
       level: 'info',
       message: `MegaMoE's activation is "swiglu" with activation_clamp (DeepSeek-V4: 10); without a clamp (None → +∞) it is plain SiLU-and-mul, which is what this ${act.kind} spec computes`,
     });
-  else out.push(pass('megamoe.activation', `clamped SwiGLU, limit ${act.clampLimit}: gate ← min(gate, ${act.clampLimit}), up ← clamp(up, ±${act.clampLimit}), clamp before SiLU (layout-spec.md §10.2)`));
+  else out.push(pass('megamoe.activation', `clamped SwiGLU, limit ${act.clampLimit}: gate ← min(gate, ${act.clampLimit}), up ← clamp(up, ±${act.clampLimit}), clamp before SiLU (docs/layouts-and-stages.md §10.2)`));
   if (spec.routerWeight !== 'activation')
     out.push({ id: 'megamoe.router-weight', level: 'info', message: `MegaMoE multiplies the routing weight in at the activation (before the L2 quantization) and sums the combine unweighted; the '${spec.routerWeight}' placement of this spec is not used` });
   out.push({ id: 'megamoe.l2-group', level: 'info', tensor: 'l2_acts_sf', message: `L2 activations are quantized per ${L2_ACT_GROUP} columns (IH / ${L2_ACT_GROUP} = ${IH / L2_ACT_GROUP} scales per row), not 128 as at L1 and in the other recipes` });

@@ -1,5 +1,5 @@
 /**
- * The CPU reference of MegaMoE's two grouped GEMMs (layout-spec.md §5.7 numerics, §7.4 shapes). It differs from
+ * The CPU reference of MegaMoE's two grouped GEMMs (docs/layouts-and-stages.md §5.7 numerics, §7.4 shapes). It differs from
  * kernels/ops/gemm.ts in the two ways the fused kernel does:
  * - the weight-scale row of output column n is given per column (`bScaleRow`): over the interleaved w13 the kernel
  *   reads the natural-order block scale of the column's SOURCE row (§7.5: Hopper does not interleave the scales);

@@ -1,5 +1,5 @@
 /**
- * DeepGEMM's Hopper FP8 MegaMoE for DeepSeek-V4 (fp8_mega_moe; layout-spec.md §7.4, §7.5, §10.2, §10.3): dispatch,
+ * DeepGEMM's Hopper FP8 MegaMoE for DeepSeek-V4 (fp8_mega_moe; docs/layouts-and-stages.md §7.4, §7.5, §10.2, §10.3): dispatch,
  * both expert GEMMs, the clamped SwiGLU with the routing weight and the combine fused in one kernel over a symmetric
  * buffer shared by the expert-parallel group. kernels/recipes/megamoe/README.md says what is modelled and what not.
  */

@@ -9,7 +9,7 @@ import { DEFAULT_RECIPE, type LayerSpec } from '../../spec';
 import type { LayerInputs } from '../../backend/types';
 import { specFromInputs } from '../../inputs';
 
-/** DeepSeek-V4's activation (swiglu_limit 10, layout-spec.md §10.2): what a layer file for this kernel comes from */
+/** DeepSeek-V4's activation (swiglu_limit 10, docs/layouts-and-stages.md §10.2): what a layer file for this kernel comes from */
 export const V4_ACTIVATION = { kind: 'swiglu', clampLimit: 10 } as const;
 
 /**

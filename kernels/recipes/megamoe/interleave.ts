@@ -1,5 +1,5 @@
 /**
- * The weight re-layouts of MegaMoE (layout-spec.md §7.5):
+ * The weight re-layouts of MegaMoE (docs/layouts-and-stages.md §7.5):
  * - the granularity-8 gate/up interleave of w13: output row r, b = ⌊r/16⌋, w = r mod 16, takes source row 8b + w
  *   (w < 8, a gate row) or IH + 8b + (w − 8) (an up row), so the L1 output alternates 8 gate and the 8 matching up
  *   columns and the fused epilogue finds both halves of a SwiGLU pair in one 16-column chunk;
@@ -74,7 +74,7 @@ export function utccpTranspose<D extends DType>(t: Tensor<D>, name: string): Ten
   if (mn % UTCCP_ROWS !== 0)
     throw new MoeError(
       'E_SHAPE',
-      `${name}: the UTCCP transpose (layout-spec.md §7.5) works on whole 128-row chunks, but the scales have ${mn} rows (shape ${shapeStr(t.shape)}); SM100 MegaMoE needs the row count (2·IH for L1, H for L2) to be a multiple of 128`,
+      `${name}: the UTCCP transpose (docs/layouts-and-stages.md §7.5) works on whole 128-row chunks, but the scales have ${mn} rows (shape ${shapeStr(t.shape)}); SM100 MegaMoE needs the row count (2·IH for L1, H for L2) to be a multiple of 128`,
       name,
     );
   const src = new Int32Array(mn);

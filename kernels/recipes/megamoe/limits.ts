@@ -1,5 +1,5 @@
 /**
- * The numbers of the Hopper MegaMoE kernel (layout-spec.md §7.4): its recipe, the L2 activation group, and the size
+ * The numbers of the Hopper MegaMoE kernel (docs/layouts-and-stages.md §7.4): its recipe, the L2 activation group, and the size
  * limits of its two API versions. One place, shared by the guards, the transform notes and the stages.
  */
 

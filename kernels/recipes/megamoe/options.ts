@@ -1,4 +1,4 @@
-/** The MegaMoE recipe's option: the staging rows of the symmetric buffer (layout-spec.md §7.4). */
+/** The MegaMoE recipe's option: the staging rows of the symmetric buffer (docs/layouts-and-stages.md §7.4). */
 import type { RecipeOption } from '../types';
 import { alignUp } from '../../layout/tma';
 import { TOKEN_ALIGNMENT } from './limits';

@@ -1,5 +1,5 @@
 /**
- * MegaMoE's activation quantizer: DeepGEMM's rule (layout-spec.md §2.2, rows "DeepGEMM test utils
+ * MegaMoE's activation quantizer: DeepGEMM's rule (docs/layouts-and-stages.md §2.2, rows "DeepGEMM test utils
  * per_token_cast_to_fp8" and "DeepGEMM mega-MoE activation reference"): per row and group of `group` columns,
  * s = fl(max(amax, 1e−4) / 448), q = fp8(fl(x · fl(1/s))), float32 scales (no UE8M0 rounding: vLLM stages with
  * use_ue8m0=False, §7.4). The staging uses group 128, the L2 activations group 64. With group 128 it is bit for bit

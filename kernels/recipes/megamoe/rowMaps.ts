@@ -1,5 +1,5 @@
 /**
- * The row maps of MegaMoE's weight re-layouts (layout-spec.md §7.5) as pure functions: the granularity-8 gate/up
+ * The row maps of MegaMoE's weight re-layouts (docs/layouts-and-stages.md §7.5) as pure functions: the granularity-8 gate/up
  * interleave of w13 and the UTCCP transpose of SM100 packed scales. No Node or tensor dependencies, so the views can
  * draw them too; interleave.ts applies them to tensors.
  */
@@ -25,7 +25,7 @@ export function checkIh(ih: number, what: string): void {
   if (!Number.isInteger(ih) || ih <= 0 || ih % INTERLEAVE_GRAN !== 0)
     throw new MoeError(
       'E_SHAPE',
-      `${what}: the granularity-8 gate/up interleave (layout-spec.md §7.5) needs IH = rows/2 to be a positive multiple of ${INTERLEAVE_GRAN}, got IH = ${ih} (${2 * ih} rows); the gate and up halves must split into whole groups of 8 rows`,
+      `${what}: the granularity-8 gate/up interleave (docs/layouts-and-stages.md §7.5) needs IH = rows/2 to be a positive multiple of ${INTERLEAVE_GRAN}, got IH = ${ih} (${2 * ih} rows); the gate and up halves must split into whole groups of 8 rows`,
       what,
     );
 }

@@ -1,5 +1,5 @@
 /**
- * megamoe-sm100: the weight layout of DeepGEMM's Blackwell MegaMoE (transform_weights_for_mega_moe, layout-spec.md
+ * megamoe-sm100: the weight layout of DeepGEMM's Blackwell MegaMoE (transform_weights_for_mega_moe, docs/layouts-and-stages.md
  * §7.5) for `moe-inspect transform`. Its kernel (fp8_fp4_mega_moe) computes with FP4 weights and 32-wide UE8M0
  * scales, which this engine does not model: a run is refused with a one-line reason (a blocking check).
  */

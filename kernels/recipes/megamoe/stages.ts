@@ -1,5 +1,5 @@
 /**
- * The Hopper FP8 MegaMoE schedule (DeepGEMM fp8_mega_moe, layout-spec.md §7.4, §7.5, §10.2) as stages. On the GPU it
+ * The Hopper FP8 MegaMoE schedule (DeepGEMM fp8_mega_moe, docs/layouts-and-stages.md §7.4, §7.5, §10.2) as stages. On the GPU it
  * is ONE fused kernel (dispatch, L1 GEMM, SwiGLU + weight + FP8 quantization in the L1 epilogue, L2 GEMM, combine
  * over NVLink); here each phase is a stage with the tensor it leaves in the symmetric buffer or would keep in
  * registers, so the stepper can show them one by one:
@@ -120,15 +120,15 @@ const STAGE_NOTES: Partial<Record<MegamoeStageId, string[]>> = {
   ],
   dispatch: [
     'the kernel pulls these rows into its L1 pool over NVLink; the pool scales are float32 MN-major (strides (1, pool_sf)), TMA-aligned',
-    "this rank's tokens only: rows other ranks send to these experts are not in the layer; rows are grouped by local expert in token·k + slot order without the kernel's per-expert block padding (its block_m is chosen per call, layout-spec.md §7.4)",
+    "this rank's tokens only: rows other ranks send to these experts are not in the layer; rows are grouped by local expert in token·k + slot order without the kernel's per-expert block padding (its block_m is chosen per call, docs/layouts-and-stages.md §7.4)",
   ],
   interleave_w13: [
-    'done once at load by transform_weights_for_mega_moe_sm90 (not per call): only the FP8 weight is interleaved, the block scales stay in gate-then-up order (layout-spec.md §7.5); `moe-inspect transform --recipe megamoe-sm90` writes it for every expert',
+    'done once at load by transform_weights_for_mega_moe_sm90 (not per call): only the FP8 weight is interleaved, the block scales stay in gate-then-up order (docs/layouts-and-stages.md §7.5); `moe-inspect transform --recipe megamoe-sm90` writes it for every expert',
     'only experts with rows in this run are copied (the GEMM reads no others)',
   ],
   gemm1: ["weight scale of interleaved row r: block ⌊source row / 128⌋ of the natural-order w13_weight_scale_inv", 'the accumulators stay in registers (float32): the fused epilogue reads them directly, there is no BF16 L1 output'],
   activation: ['fused into the L1 epilogue: no memory traffic; float32 arithmetic (the kernel may use fast-math exp: ✖ its exact float ops are not verified)'],
-  quantize_l2: ['written MN-major into the L2 pool by the L1 epilogue; 1×64 groups (layout-spec.md §7.4): one scale per 64 columns of IH'],
+  quantize_l2: ['written MN-major into the L2 pool by the L1 epilogue; 1×64 groups (docs/layouts-and-stages.md §7.4): one scale per 64 columns of IH'],
   gemm2: ['each 64-column activation group uses the scale of the 128×128 weight block it lies in; the BF16 rows go to the source rank\'s combine buffer'],
   combine: ['unweighted float32 sum of the top-k BF16 rows of each token, stored BF16 (the routing weight was applied at the activation); ✖ the kernel\'s summation order is not verified', "slots routed to other ranks' experts hold zeros here (their rows are not modelled)"],
 };
@@ -238,7 +238,7 @@ export function planMegamoe(spec: LayerSpec, inputs: LayerInputs, _env: { backen
         for (let n = 0; n < IH; n++) {
           let g = l1[base + colOf[n]!]!;
           let u = l1[base + colOf[IH + n]!]!;
-          // DeepSeek-V4 / MegaMoE: clamp BEFORE SiLU (layout-spec.md §10.2)
+          // DeepSeek-V4 / MegaMoE: clamp BEFORE SiLU (docs/layouts-and-stages.md §10.2)
           if (g > clamp) g = clamp;
           u = u > clamp ? clamp : u < -clamp ? -clamp : u;
           out[r * IH + n] = siluMulF32(g, u, w[r]!);

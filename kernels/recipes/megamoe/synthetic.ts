@@ -1,6 +1,6 @@
 /**
  * A synthetic MegaMoE layer: hidden states and FP8 weights from the shared seeded generator (kernels/synthetic.ts),
- * routed by DeepSeek-V4's sqrtsoftplus router (kernels/routing, layout-spec.md §10.3) over seeded logits — normal noise
+ * routed by DeepSeek-V4's sqrtsoftplus router (kernels/routing, docs/layouts-and-stages.md §10.3) over seeded logits — normal noise
  * plus the spec's Zipf popularity (skew) over a seeded expert order, and a small seeded e_score_correction_bias.
  * The shared generator writes weights only for experts its own router picks; since this router picks others, it is
  * asked for weights of EVERY local expert (a spec with top-k = E), which costs memory and time for experts that

@@ -1,7 +1,7 @@
 /**
  * Tensor ids of the MegaMoE recipes beyond the shared ones (kernels/recipes/tensors.ts). The symmetric-buffer and
  * pool names follow DeepGEMM's SymmBuffer fields (x, x_sf, topk_idx, topk_weights, l1_acts, l1_acts_sf, l2_acts,
- * l2_acts_sf; layout-spec.md §7.4) with a `sym_` prefix where the bare name would clash with a layer input.
+ * l2_acts_sf; docs/layouts-and-stages.md §7.4) with a `sym_` prefix where the bare name would clash with a layer input.
  */
 export const MG = {
   /** (2·IH,) i32: output row r of the interleaved w13 ← source row map[r] of the natural gate-then-up w13 (§7.5) */

@@ -1,6 +1,6 @@
 /**
  * `moe-inspect transform --recipe megamoe-sm90 | megamoe-sm100`: a layer's expert weights re-laid out the way
- * DeepGEMM's MegaMoE loads them (layout-spec.md §7.5), under the input names.
+ * DeepGEMM's MegaMoE loads them (docs/layouts-and-stages.md §7.5), under the input names.
  * - SM90 (transform_weights_for_mega_moe_sm90): only the L1 FP8 weight is interleaved; its 128×128 block scales stay
  *   in the natural gate-then-up order and L2 is untouched.
  * - SM100 (transform_weights_for_mega_moe): the interleave on the weight AND on its per-row packed UE8M0 scales,
@@ -73,7 +73,7 @@ function passThrough(raw: Readonly<Record<string, Tensor>>, out: Record<string, 
 }
 
 const interleaveNote = (w: Weights): string =>
-  `w13_weight ${shapeStr(w.w13.shape)}: gate/up rows interleaved in groups of 8 — out rows 0–7 ← gate 0–7, 8–15 ← up 0–7 (rows ${w.IH}–${w.IH + 7}), 16–23 ← gate 8–15, … (layout-spec.md §7.5)`;
+  `w13_weight ${shapeStr(w.w13.shape)}: gate/up rows interleaved in groups of 8 — out rows 0–7 ← gate 0–7, 8–15 ← up 0–7 (rows ${w.IH}–${w.IH + 7}), 16–23 ← gate 8–15, … (docs/layouts-and-stages.md §7.5)`;
 
 export function transformSm90(raw: Readonly<Record<string, Tensor>>, opts: { arch: string }): TransformResult {
   const arch = archById(opts.arch);
@@ -96,10 +96,10 @@ export function transformSm90(raw: Readonly<Record<string, Tensor>>, opts: { arc
   ];
   for (const p of kernelSizeProblems(w.H, w.IH)) notes.push(`note: the SM90 MegaMoE kernel would refuse this layer: ${p}`);
   passThrough(raw, out, notes);
-  return { tensors: out, notes, metadata: { 'megamoe.target': 'sm90', 'megamoe.w13': 'granularity-8 gate/up row interleave (layout-spec.md §7.5); scales natural', 'megamoe.intermediate': String(w.IH) } };
+  return { tensors: out, notes, metadata: { 'megamoe.target': 'sm90', 'megamoe.w13': 'granularity-8 gate/up row interleave (docs/layouts-and-stages.md §7.5); scales natural', 'megamoe.intermediate': String(w.IH) } };
 }
 
-/** float32 (or UE8M0) block scales → one row per output row, packed UE8M0 int32 (layout-spec.md §4.2, §4.4) */
+/** float32 (or UE8M0) block scales → one row per output row, packed UE8M0 int32 (docs/layouts-and-stages.md §4.2, §4.4) */
 function packedPerRow(s: Tensor, rows: number, name: string): Tensor<'i32'> {
   const f = scalesToF32(s, name).withName(name);
   return toSm100PackedUe8m0(broadcastWeightScaleRows(f, rows, 128)).withName(name);
@@ -113,7 +113,7 @@ export function transformSm100(raw: Readonly<Record<string, Tensor>>): Transform
   if (!w.s13) {
     notes.push('BF16 weights: interleave only; w2_weight unchanged (no scales to transpose)');
     passThrough(raw, out, notes);
-    return { tensors: out, notes, metadata: { 'megamoe.target': 'sm100', 'megamoe.w13': 'granularity-8 gate/up row interleave (layout-spec.md §7.5)', 'megamoe.intermediate': String(w.IH) } };
+    return { tensors: out, notes, metadata: { 'megamoe.target': 'sm100', 'megamoe.w13': 'granularity-8 gate/up row interleave (docs/layouts-and-stages.md §7.5)', 'megamoe.intermediate': String(w.IH) } };
   }
   // per-row packed scales first (the layout SM100 kernels read), then the same interleave as the weight, then UTCCP
   const s13 = utccpTranspose(interleaveW13(packedPerRow(w.s13, 2 * w.IH, T.w13_weight_scale_inv), T.w13_weight_scale_inv).tensor, T.w13_weight_scale_inv);
@@ -132,7 +132,7 @@ export function transformSm100(raw: Readonly<Record<string, Tensor>>): Transform
     notes,
     metadata: {
       'megamoe.target': 'sm100',
-      'megamoe.w13': 'granularity-8 gate/up row interleave (layout-spec.md §7.5)',
+      'megamoe.w13': 'granularity-8 gate/up row interleave (docs/layouts-and-stages.md §7.5)',
       'megamoe.scales': 'per-row packed UE8M0 int32, interleaved (L1), UTCCP-transposed in 128-row chunks (L1, L2); logical rows',
       'megamoe.intermediate': String(w.IH),
     },

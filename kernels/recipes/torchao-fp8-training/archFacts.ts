@@ -1,5 +1,5 @@
 /**
- * What an architecture offers torchao's DeepGEMM training backend (layout-spec.md §4.2, §8; DeepGEMM 2.6.1
+ * What an architecture offers torchao's DeepGEMM training backend (docs/layouts-and-stages.md §4.2, §8; DeepGEMM 2.6.1
  * csrc/apis/gemm.hpp and csrc/apis/layout.hpp):
  * - forward and dgrad call m_grouped_fp8_gemm_nt_contiguous with float32 1×128 / 128×128 scales and
  *   disable_ue8m0_cast=True. The scales then stay float32, and DeepGEMM dispatches float32 scales only to its SM90

@@ -1,5 +1,5 @@
 /**
- * Guards of torchao's FP8 blockwise MoE training path with the DeepGEMM backend (layout-spec.md §8, §4.2, §7.1):
+ * Guards of torchao's FP8 blockwise MoE training path with the DeepGEMM backend (docs/layouts-and-stages.md §8, §4.2, §7.1):
  * what torchao asserts before it quantizes (K and N multiples of 128, BF16 output, block 128, int32 offsets), how the
  * expert groups reach DeepGEMM's 128-token alignment (padding), and on which architecture DeepGEMM 2.6.1 runs the
  * calls torchao makes. 'fail' = torchao or DeepGEMM would refuse; blocking ones make the layer impossible to compute.

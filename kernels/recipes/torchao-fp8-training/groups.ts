@@ -1,5 +1,5 @@
 /**
- * Token groups of torchao's FP8 MoE training op (layout-spec.md §8): every expert's tokens padded to a multiple of
+ * Token groups of torchao's FP8 MoE training op (docs/layouts-and-stages.md §8): every expert's tokens padded to a multiple of
  * 128 rows (`pad_token_groups`), the M-grouped `grouped_layout` with −1 padding, and where each expert's block sits in
  * the flat K-grouped wgrad buffers. Pure arithmetic on arrays (no tensors, no Node): the views import it too.
  *

@@ -1,5 +1,5 @@
 /**
- * torchao's FP8 blockwise MoE training op with the DeepGEMM backend (layout-spec.md §8): the forward grouped GEMM
+ * torchao's FP8 blockwise MoE training op with the DeepGEMM backend (docs/layouts-and-stages.md §8): the forward grouped GEMM
  * and its two gradients — dgrad through the same M-grouped kernel, wgrad through DeepGEMM's K-grouped kernel on flat
  * per-expert buffers — computed bit for bit on the CPU. Everything of the recipe lives in this folder; the views
  * (views/) are imported by the webview only, never from here (the engine bundle carries no D3).

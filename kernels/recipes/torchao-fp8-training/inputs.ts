@@ -1,5 +1,5 @@
 /**
- * A torchao FP8 training layer file (layout-spec.md §8): the grouped GEMM's operands and the upstream gradient.
+ * A torchao FP8 training layer file (docs/layouts-and-stages.md §8): the grouped GEMM's operands and the upstream gradient.
  *   input        (M, K) BF16 (F32 accepted, as torchao's op takes it)   forward activations A, tokens grouped by expert
  *   grad_output  (M, N) BF16 (or F32)                                   ∂loss/∂output of the forward
  *   weight       (E, N, K) BF16 (or F32)                                expert weights; torchao's B_t is weightᵀ per expert

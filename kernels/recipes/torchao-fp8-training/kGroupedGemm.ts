@@ -1,6 +1,6 @@
 /**
  * The CPU reference of DeepGEMM's `k_grouped_fp8_gemm_nt_contiguous` as torchao calls it for the weight gradient
- * (layout-spec.md §8; recipe (1, 1, 128), C = zeros, D float32):
+ * (docs/layouts-and-stages.md §8; recipe (1, 1, 128), C = zeros, D float32):
  *   d[e][n, k] = Σ_{token blocks J of expert e} fl32(fl32(sa[n, J] · sb[k, J]) · Σ_{m ∈ J} a[n, m] · b[k, m]),
  * accumulated in float32 in block order (the SM90 1D1D kernel promotes each 128-token WGMMA block into a float32
  * accumulator with the product of the two per-row scales, as `final_accum += scale_a * scale_b * accum`).

@@ -1,5 +1,5 @@
 /**
- * torchao's `pad_token_groups` / `unpad_token_groups` (layout-spec.md §8): each expert's rows copied to its padded
+ * torchao's `pad_token_groups` / `unpad_token_groups` (docs/layouts-and-stages.md §8): each expert's rows copied to its padded
  * start in a zero-filled buffer of align(M + E·128, 128) rows, and back. The zero rows matter: the wgrad quantizer
  * reads them (they quantize to code 0 and add nothing), and DeepGEMM's output for them is never read.
  */

@@ -1,5 +1,5 @@
 /**
- * torchao's FP8 blockwise quantizers for MoE training (layout-spec.md §8 and the torchao row of §2.2), bit for bit:
+ * torchao's FP8 blockwise quantizers for MoE training (docs/layouts-and-stages.md §8 and the torchao row of §2.2), bit for bit:
  *   amax  = max |x| over the group, clamped below by fl32(1e−12) (Triton promotes BF16 to float32 for the clamp)
  *   quant = fl32(448 / amax)      — the division in float64, then rounded to float32
  *   q     = fp8(clamp(fl32(x · quant), −448, 448))

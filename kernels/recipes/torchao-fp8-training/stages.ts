@@ -1,5 +1,5 @@
 /**
- * The three passes of torchao's FP8 blockwise MoE grouped GEMM with the DeepGEMM backend (layout-spec.md §8;
+ * The three passes of torchao's FP8 blockwise MoE grouped GEMM with the DeepGEMM backend (docs/layouts-and-stages.md §8;
  * torchao `_Float8BlockwiseGroupedMM`), as seven stages:
  *   forward  pad token groups → quantize input (1×128 along K) and weight (128×128) → M-grouped GEMM
  *   dgrad    pad + quantize grad_output (1×128 along N) and weightᵀ (128×128) → M-grouped GEMM

@@ -111,7 +111,7 @@ export function syntheticTorchao(spec: LayerSpec): TorchaoInputs {
   return torchaoInputsFor(sizes, spec.hidden, spec.intermediate, seed);
 }
 
-/** layout-spec.md §8's worked example: two experts with 100 and 30 tokens, K = N = 256 */
+/** docs/layouts-and-stages.md §8's worked example: two experts with 100 and 30 tokens, K = N = 256 */
 export const WORKED_EXAMPLE = { sizes: [100, 30], K: 256, N: 256 } as const;
 
 export function workedExampleInputs(seed = 8): TorchaoInputs {

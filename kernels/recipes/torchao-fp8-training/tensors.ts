@@ -1,5 +1,5 @@
 /**
- * Tensor ids of the torchao FP8 training recipe (layout-spec.md §8). The inputs and the three results use the names
+ * Tensor ids of the torchao FP8 training recipe (docs/layouts-and-stages.md §8). The inputs and the three results use the names
  * of `moe-inspect grad`; the stage tensors are named after what torchao hands DeepGEMM.
  */
 /** the recipe's id in the registry (here so the views can name it without importing the engine) */

@@ -1,5 +1,5 @@
 /**
- * Guards of the W4AFP8 recipe (layout-spec.md §9): the sizes SGLang's W4AFp8MoEMethod and its CUTLASS grouped GEMM
+ * Guards of the W4AFP8 recipe (docs/layouts-and-stages.md §9): the sizes SGLang's W4AFp8MoEMethod and its CUTLASS grouped GEMM
  * need, the TP/EP rule of PR #8118, the interleave factor each weight gets, and what static activation scales cost.
  * 'fail' = SGLang would refuse it (blocking ones: the layer cannot be computed at all); 'warn'/'info' = what a user
  * should know about this run.

@@ -1,5 +1,5 @@
 /**
- * The int4 × FP8 grouped GEMM of SGLang's W4AFP8 experts (cutlass_w4a8_moe_mm; layout-spec.md §9) on the CPU:
+ * The int4 × FP8 grouped GEMM of SGLang's W4AFP8 experts (cutlass_w4a8_moe_mm; docs/layouts-and-stages.md §9) on the CPU:
  *   out[r, n] = bf16( fl( alpha · Σ_j fl( s[e, n, j] · Σ_{k ∈ group j} a[r, k] · w[e, n, k] ) ) ),  e = expert of row r,
  * a FP8 E4M3 activations (R, K) in expert order (rows [offsets[e], offsets[e+1]) belong to local expert e, no padding:
  * the CUTLASS grouped GEMM takes one problem size per expert), w signed int4 (E, N, K) packed two per byte along K,

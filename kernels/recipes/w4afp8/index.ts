@@ -1,5 +1,5 @@
 /**
- * SGLang's W4AFP8 MoE experts (layout-spec.md §9): int4 weights (two per byte, one BF16 scale per row and 128
+ * SGLang's W4AFP8 MoE experts (docs/layouts-and-stages.md §9): int4 weights (two per byte, one BF16 scale per row and 128
  * K-elements) times FP8 activations with static per-tensor scales, through CUTLASS grouped GEMMs on SM90 — under
  * tensor parallelism (all experts, I/tp each: `--tp N`) or expert parallelism (E/ep experts, full I: `--ep N --rank R`).
  */

@@ -1,5 +1,5 @@
 /**
- * A W4AFP8 layer under SGLang's names (layout-spec.md §9, W4AFp8MoEMethod.create_weights), validated before anything
+ * A W4AFP8 layer under SGLang's names (docs/layouts-and-stages.md §9, W4AFp8MoEMethod.create_weights), validated before anything
  * runs; every refusal is one line naming the tensor, what was expected and what was found:
  *   hidden_states BF16|F32 (M, H) · topk_ids I32|I64 (M, k) · topk_weights F32 (M, k)
  *   w13_weight I8 (E_l, 2·I_p, H/2): signed int4, two per byte along K, element 2j in the low nibble

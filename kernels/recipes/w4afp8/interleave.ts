@@ -1,5 +1,5 @@
 /**
- * SGLang's `interleave_scales` for the W4AFP8 CUTLASS grouped GEMM (layout-spec.md §9): the group scales of one
+ * SGLang's `interleave_scales` for the W4AFP8 CUTLASS grouped GEMM (docs/layouts-and-stages.md §9): the group scales of one
  * weight, logically (E, R, Kg) — R output rows, Kg = K/128 groups along K — are cast to BF16 and re-laid out so that
  * α consecutive K-groups of a row sit next to each other and the rows of one K-group block follow each other:
  *   reshape (E, R, Kg) → (E, R, Kg/α, α) → permute (E, Kg/α, R, α) → flatten (E, Kg/α, R·α),

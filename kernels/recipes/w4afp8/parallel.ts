@@ -1,5 +1,5 @@
 /**
- * Tensor parallelism versus expert parallelism for SGLang's W4AFP8 experts (layout-spec.md §9, SGLang PR #8118):
+ * Tensor parallelism versus expert parallelism for SGLang's W4AFP8 experts (docs/layouts-and-stages.md §9, SGLang PR #8118):
  * - TP (no `enable_ep_moe`): every GPU holds all E experts and a 1/tp slice of the intermediate size,
  *   I_p = I / tp (w13 rows [r·I_p, (r+1)·I_p) of gate and of up, the same columns of w2); the partial outputs are
  *   summed by an all-reduce.

@@ -1,5 +1,5 @@
 /**
- * Static per-tensor FP8 quantization (layout-spec.md §9): one float32 scale s for the whole tensor, fixed at load time
+ * Static per-tensor FP8 quantization (docs/layouts-and-stages.md §9): one float32 scale s for the whole tensor, fixed at load time
  * (the max of the checkpoint's per-expert input scales). The rule computed is SGLang's reference:
  *   q = fp8(clamp(fl(x / s), −448, 448))          (IEEE float32 division, PyTorch's round-to-nearest-even cast)
  * SGLang's kernels (the pre-reorder Triton kernel, sgl_per_tensor_quant_fp8) multiply by the reciprocal instead,

@@ -1,5 +1,5 @@
 /**
- * The W4AFP8 recipe's stages — SGLang's cutlass_w4a8_moe (layout-spec.md §9), after the load-time scale processing
+ * The W4AFP8 recipe's stages — SGLang's cutlass_w4a8_moe (docs/layouts-and-stages.md §9), after the load-time scale processing
  * of W4AFp8MoEMethod.process_weights_after_loading:
  *   load_scales   weight scales → BF16, interleaved (E, Kg/α, R·α); input scales → max (once per model, shown here)
  *   pre_reorder   rows in expert order (exact offsets, no padding) and static per-tensor FP8: clamp(x / a1_scale)

@@ -1,6 +1,6 @@
 /**
  * `moe-inspect transform --recipe w4afp8`: a W4AFP8 layer file as SGLang's W4AFp8MoEMethod.process_weights_after_loading
- * leaves it for the CUTLASS kernel (layout-spec.md §9), under the input's names:
+ * leaves it for the CUTLASS kernel (docs/layouts-and-stages.md §9), under the input's names:
  *   w13_weight_scale_inv (E, 2·I_p, H/128) F32  → BF16 (E, (H/128)/α, 2·I_p·α)
  *   w2_weight_scale_inv  (E, H, I_p/128) F32    → BF16 (E, (I_p/128)/α, H·α)      α = 4 if the K-group count % 4 == 0, else 1
  *   w13_input_scale (E, 2) / w2_input_scale (E,) → (1,) F32, the max over all experts (when the file has them)
@@ -66,6 +66,6 @@ export function w4TransformLayer(raw: Readonly<Record<string, Tensor>>, opts: { 
   return {
     tensors: out,
     notes,
-    metadata: { layout: 'SGLang W4AFP8 after process_weights_after_loading (layout-spec.md §9)', w13_scale_alpha: String(i13.alpha), w2_scale_alpha: String(i2.alpha) },
+    metadata: { layout: 'SGLang W4AFP8 after process_weights_after_loading (docs/layouts-and-stages.md §9)', w13_scale_alpha: String(i13.alpha), w2_scale_alpha: String(i2.alpha) },
   };
 }

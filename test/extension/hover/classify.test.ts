@@ -1,4 +1,4 @@
-/** What a hovered tensor most likely is, from name, dtype, shape and strides (spec §3 layouts). */
+/** What a hovered tensor most likely is, from name, dtype, shape and strides (docs/layouts-and-stages.md §4 layouts). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyTensor, tmaAlignedMN, type ClassifyInput } from '../../../extension/hover/classify';
@@ -33,7 +33,7 @@ describe('classifyTensor', () => {
     assert.ok(Number.isNaN(tmaAlignedMN(5, 32)), 'complex256: undefined, not an exception');
   });
 
-  it('SM90-ready activation scales (spec §3 examples)', () => {
+  it('SM90-ready activation scales (docs/layouts-and-stages.md §4 examples)', () => {
     assert.equal(text(input('a1q_scale', 'float32', [5, 2], [1, 8])), 'activation scales, FP32, MN-major, TMA-aligned: ready for DeepGEMM on SM90');
     assert.equal(classifyTensor(input('x_scale', 'float32', [3, 33, 3], [108, 1, 36]))?.verdict, 'ok');
     assert.equal(classifyTensor(input('sfa', 'float32', [7, 1], [1, 8]))?.verdict, 'ok');
@@ -47,7 +47,7 @@ describe('classifyTensor', () => {
     assert.equal(classifyTensor(input('a1q_scale', 'float32', [3, 33, 3], [99, 1, 33]))?.verdict, 'warn', 'group stride not aligned');
   });
 
-  it('packed UE8M0 int32 scales, MN-major: SM100 layout (spec §3: M=130, K=1024)', () => {
+  it('packed UE8M0 int32 scales, MN-major: SM100 layout (docs/layouts-and-stages.md §4: M=130, K=1024)', () => {
     assert.equal(text(input('a1q_scale', 'int32', [130, 2], [1, 132])), 'packed UE8M0 int32, MN-major: SM100 layout (4 K-blocks per word, M padded to a multiple of 4)');
     assert.match(text(input('sf', 'int32', [130, 2], [1, 132]))!, /packed UE8M0 int32, MN-major/);
     assert.match(text(input('packed', 'int32', [130, 2], [1, 132]))!, /SM100 scale layout/, 'by layout alone');

@@ -62,7 +62,7 @@ const CASES: Expect[] = [
   { expr: 'neg', storage: { bytes: 80, offsetBytes: 60 }, major: null, tma: null }, // strides (-5, 2): starts at row 3
   { expr: 'bcast', storage: { bytes: 16, offsetBytes: 0 }, major: 'K', tma: true }, // strides (0, 1)
   { expr: 'win', storage: { bytes: 256, offsetBytes: 76 }, major: 'K', tma: true }, // (2·8 + 3)·4 B in, row stride 32 B
-  { expr: 'sf90', storage: { bytes: 52, offsetBytes: 0 }, major: 'MN', tma: true }, // spec §3: M=5 → strides (1, 8), 13 elems
+  { expr: 'sf90', storage: { bytes: 52, offsetBytes: 0 }, major: 'MN', tma: true }, // docs/layouts-and-stages.md §4: M=5 → strides (1, 8), 13 elems
   { expr: 'sf90g', storage: { bytes: 1296, offsetBytes: 0 }, major: 'MN', tma: true }, // (108, 1, 36)
   { expr: 'packed', storage: { bytes: 1056, offsetBytes: 0 }, major: 'MN', tma: true }, // (1, 132) int32
   { expr: 'rowsf', storage: { bytes: 40, offsetBytes: 0 }, major: 'K', tma: false }, // row stride 2 × 4 B = 8 B

@@ -1,4 +1,4 @@
-/** Layout rules on the spec's worked examples (layout-spec.md §2.4, §4.3, §4.4) and the decision table (§4.2). */
+/** Layout rules on the spec's worked examples (docs/layouts-and-stages.md §2.4, §4.3, §4.4) and the decision table (§4.2). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {

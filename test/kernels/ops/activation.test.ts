@@ -1,4 +1,4 @@
-/** SiLU-and-mul, clamped SwiGLU, row masks and weights; unpermute-reduce. Numbers from layout-spec.md §10.2. */
+/** SiLU-and-mul, clamped SwiGLU, row masks and weights; unpermute-reduce. Numbers from docs/layouts-and-stages.md §10.2. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor } from '../../../kernels/tensor';

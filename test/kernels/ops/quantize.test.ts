@@ -55,7 +55,7 @@ for (const variant of ['f32', 'ue8m0'] as const) {
   });
 }
 
-/** one group of 128: [3, 1, −0.05, 0, …] as in layout-spec.md §2.4 */
+/** one group of 128: [3, 1, −0.05, 0, …] as in docs/layouts-and-stages.md §2.4 */
 function exampleGroup(): Float32Array {
   const g = new Float32Array(128);
   g.set([3, 1, -0.05]);

@@ -5,7 +5,7 @@ import { MoeError } from '../../../kernels/errors';
 import { SafetensorsFile } from '../../../kernels/io/safetensors';
 import { goldenFile } from '../../golden';
 
-// spec §5.6: T=5, k=2, E=4; counts [4,2,2,2]
+// docs/layouts-and-stages.md §5.6: T=5, k=2, E=4; counts [4,2,2,2]
 const ids = [0, 2, 1, 0, 3, 1, 0, 3, 2, 0];
 
 test('spec §5.6 worked example: segments, m_indices, inv_perm', () => {

@@ -1,5 +1,5 @@
 /**
- * The gate/up interleave of w13 (layout-spec.md §7.5): which row of the natural gate-then-up w13 each row of the
+ * The gate/up interleave of w13 (docs/layouts-and-stages.md §7.5): which row of the natural gate-then-up w13 each row of the
  * interleaved w13 came from, for the first rows (the pattern repeats every 16 rows), and the natural-order block
  * scale the Hopper kernel reads for it. Draws from the trace's `w13_interleave_map` (inline), or, when the trace holds
  * only its summary (large IH), from the §7.5 formula with IH = the spec's intermediate size — and says which.

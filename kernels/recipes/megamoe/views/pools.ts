@@ -1,5 +1,5 @@
 /**
- * MegaMoE's internal pools (layout-spec.md §7.4): the L1 pool (pool, H) FP8 with (pool_sf, H/128) float32 scales
+ * MegaMoE's internal pools (docs/layouts-and-stages.md §7.4): the L1 pool (pool, H) FP8 with (pool_sf, H/128) float32 scales
  * and the L2 pool (pool, IH) FP8 with (pool_sf, IH/64) float32 scales, both MN-major (strides (1, pool_sf)).
  * Draws the group widths side by side at one scale (128 columns per L1 scale, 64 per L2 scale), the storage
  * offset of each scale (j·pool_sf + row), the first storage slots in memory order, and which (token, slot) and

@@ -1,5 +1,5 @@
 /**
- * The symmetric buffer's staging area (layout-spec.md §7.4): what vLLM copies in before each fp8_mega_moe call —
+ * The symmetric buffer's staging area (docs/layouts-and-stages.md §7.4): what vLLM copies in before each fp8_mega_moe call —
  * x (T_max, H) FP8, x_sf (T_max, H/128) float32 K-major, topk_idx (T_max, k) int64, topk_weights (T_max, k) float32 —
  * in buffer order with their sizes, which of the T_max rows this call fills, the K-major scale storage order, and
  * each staged token's experts (on this rank or another).

@@ -1,5 +1,5 @@
 /**
- * grouped_layout with its padding (layout-spec.md §8, §5.3): the padded buffer's rows as one strip — each expert's
+ * grouped_layout with its padding (docs/layouts-and-stages.md §8, §5.3): the padded buffer's rows as one strip — each expert's
  * token rows in its colour, the tail that pads its group to 128 rows and the buffer's slack after the last group
  * hatched (−1) — with the 128-row tiles of the M-grouped GEMM and, below, which 64-row WGMMA sub-tiles of DeepGEMM's
  * SM90 kernel run their MMAs (a sub-tile runs iff its first row is ≥ 0; a skipped one stores zeros). Drawn as runs,

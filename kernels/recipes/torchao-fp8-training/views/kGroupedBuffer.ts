@@ -1,5 +1,5 @@
 /**
- * The flat K-grouped wgrad buffers (layout-spec.md §8): for the LHS (grad_output, D = N) and the RHS (input, D = K),
+ * The flat K-grouped wgrad buffers (docs/layouts-and-stages.md §8): for the LHS (grad_output, D = N) and the RHS (input, D = K),
  * the 1-D FP8 buffer as a bar split into each expert's block [s_e·D, (s_e + P_e)·D); one expert's block opened as the
  * row-major (D, P_e) matrix it is — features down, tokens across in 128-token blocks, padding tokens hatched, with
  * the offset rule s_e·D + d·P_e + m — and the (D, S/128) scale tensor whose columns are the experts' token blocks

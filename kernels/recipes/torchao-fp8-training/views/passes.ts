@@ -1,5 +1,5 @@
 /**
- * The three passes of torchao's FP8 MoE grouped GEMM (layout-spec.md §8) as three lanes — forward, dgrad, wgrad —
+ * The three passes of torchao's FP8 MoE grouped GEMM (docs/layouts-and-stages.md §8) as three lanes — forward, dgrad, wgrad —
  * each: the BF16 operands, what they are quantized into (with the quantization granularity and the scale layout),
  * the DeepGEMM call, and the BF16 result. Shapes come from the trace's tensors once their stage ran (dashed boxes with
  * the shapes the spec implies until then); each stage shows its time or "pending", so a partial trace reads as the

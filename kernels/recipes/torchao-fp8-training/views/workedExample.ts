@@ -1,5 +1,5 @@
 /**
- * layout-spec.md §8's worked example, drawn from a trace: the arithmetic of the padding (sizes → padded sizes →
+ * docs/layouts-and-stages.md §8's worked example, drawn from a trace: the arithmetic of the padding (sizes → padded sizes →
  * starts → buffer rows), grouped_layout as the spec writes it ("0–99 → 0, 100–127 → −1, …") under a row strip, and
  * the wgrad layout (each expert's byte range in the flat buffer, the scale columns it owns). With the spec's groups
  * (100 and 30; K = N = 256) it reproduces the spec's numbers; with any other trace it is the same walk-through for
@@ -45,7 +45,7 @@ export function render(container: HTMLElement, trace: Trace, options: TrainingVi
   const lines = workedExampleLines(m);
   const svg = createSvg(container.ownerDocument, width, 275, theme, 'torchao FP8 training: padding and layouts, worked through');
   const pat = addPatterns(svg, theme, prefix);
-  svg.append('text').attr('class', 'title').attr('x', 16).attr('y', 22).attr('font-weight', 'bold').text('Padding, grouped_layout and the K-grouped buffers, worked through (layout-spec.md §8)');
+  svg.append('text').attr('class', 'title').attr('x', 16).attr('y', 22).attr('font-weight', 'bold').text('Padding, grouped_layout and the K-grouped buffers, worked through (docs/layouts-and-stages.md §8)');
   let y = 46;
   const line = (t: string, cls: string): void => {
     svg.append('text').attr('class', `line ${cls}`).attr('x', 16).attr('y', y).attr('font-family', theme.monoFamily).attr('font-size', 11).text(t);

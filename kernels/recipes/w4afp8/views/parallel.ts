@@ -1,5 +1,5 @@
 /**
- * The TP vs EP picture of a W4AFP8 run (layout-spec.md §9): two panels for the same GPU count, each an
+ * The TP vs EP picture of a W4AFP8 run (docs/layouts-and-stages.md §9): two panels for the same GPU count, each an
  * experts × intermediate-size rectangle coloured by the GPU that holds that part of the weights — TP cuts it into
  * horizontal bands (every GPU: all experts, I/tp of I), EP into vertical ones (every GPU: E/ep experts, full I) —
  * with the per-GPU shapes and the scale-interleave factor α each mode gives underneath. The run's own mode is

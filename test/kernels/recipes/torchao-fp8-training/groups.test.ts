@@ -1,4 +1,4 @@
-/** torchao's token-group padding and DeepGEMM's grouped layouts (layout-spec.md §8): the worked example exactly, then random groups. */
+/** torchao's token-group padding and DeepGEMM's grouped layouts (docs/layouts-and-stages.md §8): the worked example exactly, then random groups. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { blockExperts, groupedLayout, kGroupedExtent, kGroupedOffset, layoutRuns, planGroups } from '../../../../kernels/recipes/torchao-fp8-training/groups';

@@ -1,5 +1,5 @@
 /**
- * torchao's FP8 quantizers (layout-spec.md §8, torchao row of §2.2) against a straightforward re-statement of the
+ * torchao's FP8 quantizers (docs/layouts-and-stages.md §8, torchao row of §2.2) against a straightforward re-statement of the
  * Triton kernels (float32 via Float32Array, PyTorch's FP8 cast), bit for bit, over random data with outliers.
  */
 import { test } from 'node:test';
@@ -42,7 +42,7 @@ test('scales: amax 3 → quant fl(448/3), stored scale fl(1/quant); differs from
   const { quant, scale } = torchaoScales(3);
   assert.equal(quant, f32(448 / 3));
   assert.equal(scale, f32(1 / f32(448 / 3)));
-  // the vLLM / DeepGEMM scale of the same group is fl(3/448) (0x3BDB6DB7, layout-spec.md §2.4)
+  // the vLLM / DeepGEMM scale of the same group is fl(3/448) (0x3BDB6DB7, docs/layouts-and-stages.md §2.4)
   assert.equal(f32Bits(f32(3 / 448)), 0x3bdb6db7);
   assert.ok(Math.abs(f32Bits(scale) - 0x3bdb6db7) <= 1);
   // over many amax values the two conventions are bit-different somewhere: torchao stores 1/fl(448/amax)

@@ -39,7 +39,7 @@ async function run(inputs: TorchaoInputs, arch = 'sm90'): Promise<RunResult> {
 
 const t2 = (r: RunResult, n: string): Tensor => r.tensors.get(n)!;
 
-/** DeepGEMM's accuracy metric (layout-spec.md §5.7): 1 − 2Σxy / Σ(x² + y²) */
+/** DeepGEMM's accuracy metric (docs/layouts-and-stages.md §5.7): 1 − 2Σxy / Σ(x² + y²) */
 function calcDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
   let xy = 0;
   let xx = 0;

@@ -1,4 +1,4 @@
-/** SGLang's interleave_scales (layout-spec.md §9): the worked example exactly, α = 1 cases, the BF16 cast, random shapes. */
+/** SGLang's interleave_scales (docs/layouts-and-stages.md §9): the worked example exactly, α = 1 cases, the BF16 cast, random shapes. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor } from '../../../../kernels/tensor';

@@ -1,4 +1,4 @@
-/** TP vs EP (layout-spec.md §9, SGLang PR #8118): DeepSeek-R1 W4AFP8 EP8 / TP8 shapes exactly, GPU shares, refusals. */
+/** TP vs EP (docs/layouts-and-stages.md §9, SGLang PR #8118): DeepSeek-R1 W4AFP8 EP8 / TP8 shapes exactly, GPU shares, refusals. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parallelLayout, parallelPlanTensor, PLAN_COLUMNS } from '../../../../kernels/recipes/w4afp8/parallel';

@@ -31,7 +31,7 @@ test('scales → BF16 interleaved (α per weight), input scales → their max, w
   assert.equal(out.w13_input_scale!.dtype, 'f32');
   assert.equal(out.w13_input_scale!.get(0), max(raw.w13_input_scale!));
   assert.equal(out.w2_input_scale!.get(0), max(raw.w2_input_scale!));
-  assert.deepEqual(res.metadata, { layout: 'SGLang W4AFP8 after process_weights_after_loading (layout-spec.md §9)', w13_scale_alpha: '4', w2_scale_alpha: '1' });
+  assert.deepEqual(res.metadata, { layout: 'SGLang W4AFP8 after process_weights_after_loading (docs/layouts-and-stages.md §9)', w13_scale_alpha: '4', w2_scale_alpha: '1' });
   assert.match(res.notes[0]!, /w13_weight_scale_inv: \[4, 768, 8\] float32 → \[4, 2, 3072\] bf16 \(α = 4/);
   assert.match(res.notes[1]!, /w2_weight_scale_inv: \[4, 1024, 3\] float32 → \[4, 3, 1024\] bf16 \(α = 1: 3 K-groups \(not a multiple of 4\), a plain transpose\)/);
   assert.ok(res.notes.some((n) => /unverified/.test(n)));
