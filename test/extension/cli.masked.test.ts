@@ -124,3 +124,10 @@ test('presets run masked: --dispatch masked --max-m N; --max-m without it is ref
   assert.equal(small.code, 2);
   assert.match(small.err, /an expert receives \d+ rows but max_m is 64; raise --max-m/);
 });
+
+test('transform refuses --out equal to --layer (the input is kept)', async () => {
+  const layer = maskedLayer('same.safetensors');
+  const r = await cli('transform', '--recipe', 'megamoe-sm90', '--layer', layer, '--out', layer);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--out .* is the same file as --layer/);
+});

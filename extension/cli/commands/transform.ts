@@ -9,6 +9,7 @@ import type { Tensor } from '../../../kernels/tensor';
 import { RECIPES, recipeById } from '../../../kernels/recipes/index';
 import { ARCH_IDS } from '../../../kernels/arch/index';
 import { oneOf, parseFlags, required } from '../args';
+import { checkFileFlags } from '../paths';
 
 export function transformCommand(argv: string[], out: NodeJS.WritableStream): number {
   const flags = parseFlags(argv, { recipe: { type: 'string' }, layer: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' } }, 'transform');
@@ -18,6 +19,8 @@ export function transformCommand(argv: string[], out: NodeJS.WritableStream): nu
     const some = RECIPES.filter((r) => r.transformLayer).map((r) => r.id);
     throw new MoeError('E_SPEC', `transform: the ${id} recipe's kernels take the layer as it is stored (recipes with a transform: ${some.join(', ') || 'none'})`);
   }
+  // never replace the input, never read a FIFO or a folder: checked before anything is read
+  checkFileFlags(flags, { inputs: ['layer'], outputs: ['out'] });
   const inPath = required(flags, 'layer', 'transform');
   const outPath = required(flags, 'out', 'transform');
   const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);
