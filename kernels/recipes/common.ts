@@ -2,6 +2,15 @@
 import type { Tensor } from '../tensor';
 import type { PermutationStats } from '../trace';
 import type { Packing } from '../layout/descriptor';
+import type { CpuStageContext } from './types';
+import { MoeError } from '../errors';
+
+/** A stage's input from the tensors known so far (the plan orders stages so that it exists). */
+export const need = <D extends Tensor['dtype']>(ctx: CpuStageContext, name: string): Tensor<D> => {
+  const t = ctx.tensors.get(name);
+  if (!t) throw new MoeError('E_VALUE', `stage input '${name}' was not produced by an earlier stage`, name);
+  return t as Tensor<D>;
+};
 
 export function permutationStats(counts: ArrayLike<number>, mSum: number, layout: 'contiguous' | 'masked', masked?: PermutationStats['masked']): PermutationStats {
   const c = Array.from(counts);

@@ -19,7 +19,7 @@ import { LayerReference64, weightedInput } from '../../ops/reference64';
 import { decodeBf16 } from '../../dtypes/bf16';
 import { decodeE4M3 } from '../../dtypes/fp8e4m3';
 import { contiguousStageCosts } from './costs';
-import { permutationStats, scalePacking } from '../common';
+import { need, permutationStats, scalePacking } from '../common';
 
 export const CONTIGUOUS_STAGES = [
   { id: 'quantize', title: 'Quantize activations (1×128 groups)', reads: [T.hidden_states], writes: [T.a1q, T.a1q_scale] },
@@ -51,11 +51,6 @@ export const CONTIGUOUS_STAGES = [
 
 export type ContiguousStageId = (typeof CONTIGUOUS_STAGES)[number]['id'];
 
-const need = <D extends Tensor['dtype']>(ctx: CpuStageContext, name: string): Tensor<D> => {
-  const t = ctx.tensors.get(name);
-  if (!t) throw new MoeError('E_VALUE', `stage input '${name}' was not produced by an earlier stage`, name);
-  return t as Tensor<D>;
-};
 
 /** the routing plan from the inputs: validates topk_ids before any compute; feeds the stats and the roofline */
 export function routingPlan(inputs: LayerInputs, spec: LayerSpec): PermutePlan {

@@ -15,7 +15,7 @@ import { quantizeRowGroups } from '../../ops/quantize';
 import { groupedGemmMasked, sharedBytes } from '../../ops/gemm';
 import { siluAndMul } from '../../ops/activation';
 import { decodeBf16 } from '../../dtypes/bf16';
-import { permutationStats, scalePacking } from '../common';
+import { need, permutationStats, scalePacking } from '../common';
 import { maskedCounts, type MaskedInputs } from './inputs';
 import { maskedErrorFn } from './reference64';
 
@@ -42,11 +42,6 @@ export const MASKED_STAGES = [
 
 export type MaskedStageId = (typeof MASKED_STAGES)[number]['id'];
 
-const need = <D extends Tensor['dtype']>(ctx: CpuStageContext, name: string): Tensor<D> => {
-  const t = ctx.tensors.get(name);
-  if (!t) throw new MoeError('E_VALUE', `stage input '${name}' was not produced by an earlier stage`, name);
-  return t as Tensor<D>;
-};
 
 /** quantize the valid rows of (E, maxM, C) float rows into fp8 (E, maxM, C) and f32 scales (E, maxM, C/128) */
 function quantizeValidRows(

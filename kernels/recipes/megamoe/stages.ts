@@ -21,7 +21,7 @@ import { siluMulF32 } from '../../ops/activation';
 import { toSm90ActScales } from '../../layout/sm90';
 import { tmaAlignedSize } from '../../layout/tma';
 import { decodeBf16, encodeBf16 } from '../../dtypes/bf16';
-import { permutationStats } from '../common';
+import { need, permutationStats } from '../common';
 import { interleaveW13 } from './interleave';
 import { quantizeGroups, NonFiniteValue } from './quantize';
 import { blockScaledGemm, toBf16 } from './gemm';
@@ -64,11 +64,6 @@ export const MEGAMOE_STAGES = [
 
 export type MegamoeStageId = (typeof MEGAMOE_STAGES)[number]['id'];
 
-const need = <D extends Tensor['dtype']>(ctx: CpuStageContext, name: string): Tensor<D> => {
-  const t = ctx.tensors.get(name);
-  if (!t) throw new MoeError('E_VALUE', `stage input '${name}' was not produced by an earlier stage`, name);
-  return t as Tensor<D>;
-};
 
 /** the logical values of a tensor as a dense row-major array of its storage type */
 function dense<D extends 'f32' | 'i32' | 'f8e4m3fn' | 'bf16'>(t: Tensor<D>): Tensor<D>['storage'] {

@@ -11,11 +11,10 @@
 import type { LayerSpec } from '../../spec';
 import type { CpuStageContext, ErrorFn, PlannedStage, RunPlan, StageDescriptor } from '../types';
 import { Tensor } from '../../tensor';
-import { MoeError } from '../../errors';
 import { archById } from '../../arch/index';
 import { groupedGemmContiguous } from '../../ops/gemm';
 import { decodeE4M3 } from '../../dtypes/fp8e4m3';
-import { permutationStats } from '../common';
+import { need, permutationStats } from '../common';
 import { TT } from './tensors';
 import { groupedLayout, type GroupPlan } from './groups';
 import { padTokenGroups, unpadTokenGroups } from './pad';
@@ -76,11 +75,6 @@ export const TORCHAO_STAGES = [
 
 export type TorchaoStageId = (typeof TORCHAO_STAGES)[number]['id'];
 
-const need = <D extends Tensor['dtype']>(ctx: CpuStageContext, name: string): Tensor<D> => {
-  const t = ctx.tensors.get(name);
-  if (!t) throw new MoeError('E_VALUE', `stage input '${name}' was not produced by an earlier stage`, name);
-  return t as Tensor<D>;
-};
 
 const i32 = (name: string, v: Int32Array): Tensor<'i32'> => new Tensor('i32', [v.length], v, undefined, 0, name);
 

@@ -13,13 +13,12 @@ import type { LayerSpec } from '../../spec';
 import type { CpuStageContext, ErrorFn, PlannedStage, RunPlan, StageCost, StageDescriptor } from '../types';
 import { T } from '../tensors';
 import { Tensor } from '../../tensor';
-import { MoeError } from '../../errors';
 import { planPermutation, type PermutePlan } from '../../ops/permute';
 import { siluAndMul } from '../../ops/activation';
 import { unpermuteReduce } from '../../ops/unpermute';
 import { decodeBf16 } from '../../dtypes/bf16';
 import { decodeE4M3 } from '../../dtypes/fp8e4m3';
-import { permutationStats } from '../common';
+import { need, permutationStats } from '../common';
 import { WT } from './tensors';
 import type { W4Inputs } from './inputs';
 import { interleaveScales } from './interleave';
@@ -64,11 +63,6 @@ export const W4_STAGES = [
 
 export type W4StageId = (typeof W4_STAGES)[number]['id'];
 
-const need = <D extends Tensor['dtype']>(ctx: CpuStageContext, name: string): Tensor<D> => {
-  const t = ctx.tensors.get(name);
-  if (!t) throw new MoeError('E_VALUE', `stage input '${name}' was not produced by an earlier stage`, name);
-  return t as Tensor<D>;
-};
 
 export interface W4CostInputs {
   tokens: number;
