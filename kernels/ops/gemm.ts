@@ -24,10 +24,9 @@ export type { GemmJob } from './gemmKernel';
 export { runUnits } from './gemmKernel';
 export { shutdownGemmWorkers, type GemmOptions } from './gemmPool';
 
-/** A zero-filled byte array on shared memory (worker threads read it without a copy). */
-export function sharedBytes(n: number): Uint8Array {
-  return new Uint8Array(new SharedArrayBuffer(n));
-}
+import { sharedBytes } from './sharedMemory';
+
+export { sharedBytes };
 
 const isShared = (a: ArrayBufferView): boolean => a.buffer instanceof SharedArrayBuffer;
 

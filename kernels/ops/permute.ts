@@ -8,7 +8,7 @@
 import { Tensor } from '../tensor';
 import { MoeError, shapeStr } from '../errors';
 import type { ExpertParallel } from '../spec';
-import { sharedBytes } from './gemm';
+import { sharedBytes } from './sharedMemory';
 
 /**
  * vLLM determine_expert_map. Linear: base = ⌊E/ep⌋, the first E mod ep ranks get one more expert (the code gives the
