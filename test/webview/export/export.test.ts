@@ -96,7 +96,7 @@ test('TikZ names every cell (logical and storage), padding marked', () => {
 test('TikZ refuses grids LaTeX cannot hold, and unknown views, with MoeErrors', () => {
   assert.throws(() => toTikz('scales', { trace: deepseekV3Trace(), tensor: 'w13_weight_scale_inv' }), (e: unknown) => e instanceof MoeError && e.code === 'E_RANGE' && /w13_weight_scale_inv/.test(e.message));
   assert.throws(() => toTikz('heatmap', { trace: small }), (e: unknown) => e instanceof MoeError && /TikZ export exists for scales, permutation, timing, not heatmap/.test(e.message));
-  assert.throws(() => toSvg('bogus' as ViewId, { trace: small }), (e: unknown) => e instanceof MoeError && /unknown view 'bogus' \(views: scales, permutation, maskedBuffers, timing, heatmap\)/.test(e.message));
+  assert.throws(() => toSvg('bogus' as ViewId, { trace: small }), (e: unknown) => e instanceof MoeError && /unknown view 'bogus' \(views: scales, permutation, maskedBuffers, timing, heatmap, megamoeInterleave/.test(e.message));
   assert.throws(() => toSvg('maskedBuffers', { trace: small }), (e: unknown) => e instanceof MoeError && /does not apply to this run/.test(e.message));
   // a scale tensor asked for by name is that tensor or an error, never silently another one
   assert.throws(() => toSvg('scales', { trace: small, tensor: 'mm1_out' }), (e: unknown) => e instanceof MoeError && /no scale tensor 'mm1_out' with values here; scale tensors: a1q_scale, a1q_scale_layout/.test(e.message));
