@@ -9,6 +9,8 @@ import type { LayerTensors } from './recipes/types';
 import { MoeError } from './errors';
 import { archById } from './arch/index';
 import { recipeById } from './recipes/index';
+import { expertMapOf } from './synthetic';
+import type { Tensor } from './tensor';
 
 export const pass = (id: string, message: string): CheckResult => ({ id, level: 'pass', message });
 
@@ -34,6 +36,32 @@ export function sizeChecks(spec: LayerSpec): CheckResult[] {
       : { id: 'shape.intermediate-multiple-128', level: 'fail', tensor: 'w2_weight', message: `intermediate N = ${N} is not a multiple of 128: the re-quantization groups and DeepGEMM's blocks need it (vLLM falls back to Triton); pad N to ${Math.ceil(N / 128) * 128}` },
   );
   return out;
+}
+
+/**
+ * The expert map against the spec's EP placement and the local expert count of the weights (`El`, their first dim):
+ * from the spec alone when the inputs are not known yet (`map` null), else the file's map or its absence.
+ */
+export function expertMapCheck(spec: LayerSpec, map: Tensor<'i32'> | undefined | null, El: number): CheckResult | undefined {
+  const specMap = expertMapOf(spec);
+  const E = spec.experts;
+  if (map === null) {
+    return specMap ? pass('inputs.expert-map', `expert map from EP${spec.expertParallel!.size} rank ${spec.expertParallel!.rank} (${spec.expertParallel!.strategy}): ${specMap.filter((x) => x >= 0).length} local experts`) : undefined;
+  }
+  if (map) {
+    const m = map.contiguous().storage;
+    let local = 0;
+    for (const v of m) if (v >= 0) local++;
+    const mism = specMap && (specMap.length !== m.length || specMap.some((v, i) => v !== m[i]));
+    if (map.numel !== E || local !== El)
+      return { id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `expert_map has ${map.numel} entries with ${local} local experts; expected ${E} entries (global experts) and ${El} local (w13_weight's first dim)` };
+    if (mism)
+      return { id: 'inputs.expert-map', level: 'warn', tensor: 'expert_map', message: `expert_map differs from EP${spec.expertParallel!.size} rank ${spec.expertParallel!.rank} ${spec.expertParallel!.strategy} placement: the file's map is used` };
+    return pass('inputs.expert-map', `expert_map: ${local} of ${E} experts local`);
+  }
+  if (El !== E)
+    return { id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `w13_weight holds ${El} experts but the spec has ${E} and there is no expert_map to say which are local; add expert_map [${E}] (global → local, −1 elsewhere)` };
+  return undefined;
 }
 
 /** The recipe's and the architecture's guards for a spec and (when known) its inputs. */

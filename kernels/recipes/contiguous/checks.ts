@@ -7,9 +7,8 @@
 import type { LayerSpec } from '../../spec';
 import type { CheckResult } from '../../trace';
 import type { LayerInputs } from '../../backend/types';
-import { expertMapOf } from '../../synthetic';
 import { shapeStr } from '../../errors';
-import { pass, sizeChecks } from '../../checks';
+import { expertMapCheck, pass, sizeChecks } from '../../checks';
 import { archById } from '../../arch/index';
 
 /** Checks whose failure makes the layer impossible to compute at all (the pipeline refuses to run). */
@@ -58,9 +57,9 @@ export function contiguousChecks(spec: LayerSpec, inputs?: LayerInputs): CheckRe
   if (spec.routerWeight === 'input' && topk !== 1)
     out.push({ id: 'router.weight-on-input', level: 'fail', tensor: 'topk_weights', message: `router weight on the input needs top-1 routing (vLLM allows apply_router_weight_on_input only for k = 1), got top-${topk}; weight at the reduce instead` });
 
-  const specMap = expertMapOf(spec);
   if (!inputs) {
-    if (specMap) out.push(pass('inputs.expert-map', `expert map from EP${spec.expertParallel!.size} rank ${spec.expertParallel!.rank} (${spec.expertParallel!.strategy}): ${specMap.filter((x) => x >= 0).length} local experts`));
+    const fromSpec = expertMapCheck(spec, null, 0);
+    if (fromSpec) out.push(fromSpec);
     return out;
   }
 
@@ -94,20 +93,8 @@ export function contiguousChecks(spec: LayerSpec, inputs?: LayerInputs): CheckRe
 
   out.push(duplicateExpertCheck(inputs));
 
-  const map = inputs.expert_map;
-  if (map) {
-    const m = map.contiguous().storage;
-    let local = 0;
-    for (const v of m) if (v >= 0) local++;
-    const mism = specMap && (specMap.length !== m.length || specMap.some((v, i) => v !== m[i]));
-    if (map.numel !== E || local !== El)
-      out.push({ id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `expert_map has ${map.numel} entries with ${local} local experts; expected ${E} entries (global experts) and ${El} local (w13_weight's first dim)` });
-    else if (mism)
-      out.push({ id: 'inputs.expert-map', level: 'warn', tensor: 'expert_map', message: `expert_map differs from EP${spec.expertParallel!.size} rank ${spec.expertParallel!.rank} ${spec.expertParallel!.strategy} placement: the file's map is used` });
-    else out.push(pass('inputs.expert-map', `expert_map: ${local} of ${E} experts local`));
-  } else if (El !== E) {
-    out.push({ id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `w13_weight holds ${El} experts but the spec has ${E} and there is no expert_map to say which are local; add expert_map [${E}] (global → local, −1 elsewhere)` });
-  }
+  const mapCheck = expertMapCheck(spec, inputs.expert_map, El);
+  if (mapCheck) out.push(mapCheck);
   return out;
 }
 

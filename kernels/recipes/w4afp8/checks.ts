@@ -6,10 +6,9 @@
  */
 import type { LayerSpec } from '../../spec';
 import type { CheckResult } from '../../trace';
-import { pass } from '../../checks';
+import { expertMapCheck, pass } from '../../checks';
 import { archById } from '../../arch/index';
 import { shapeStr } from '../../errors';
-import { expertMapOf } from '../../synthetic';
 import { fround } from '../../dtypes/float32';
 import type { W4Inputs } from './inputs';
 import { tpOf } from './options';
@@ -115,9 +114,9 @@ export function w4Checks(spec: LayerSpec, inputs?: W4Inputs): CheckResult[] {
     message: 'activations are quantized with static per-tensor scales fixed at load (the max of w13_input_scale over all experts, and of w2_input_scale): values beyond 448 × scale are clamped, small ones lose resolution — unlike the 1×128 dynamic groups of the FP8 recipes',
   });
 
-  const specMap = expertMapOf(spec);
   if (!inputs) {
-    if (specMap) out.push(pass('inputs.expert-map', `expert map from EP${spec.expertParallel!.size} rank ${spec.expertParallel!.rank} (${spec.expertParallel!.strategy}): ${specMap.filter((x) => x >= 0).length} local experts`));
+    const fromSpec = expertMapCheck(spec, null, 0);
+    if (fromSpec) out.push(fromSpec);
     return out;
   }
 
@@ -135,19 +134,8 @@ export function w4Checks(spec: LayerSpec, inputs?: W4Inputs): CheckResult[] {
       : pass('inputs.shapes', 'weights, group scales and input scales have consistent shapes (int4 packed two per byte along K, one scale per row and 128 K-elements)'),
   );
 
-  const map = inputs.expert_map;
-  if (map) {
-    const m = map.contiguous().storage;
-    let local = 0;
-    for (const v of m) if (v >= 0) local++;
-    const mism = specMap && (specMap.length !== m.length || specMap.some((v, i) => v !== m[i]));
-    if (map.numel !== E || local !== El)
-      out.push({ id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `expert_map has ${map.numel} entries with ${local} local experts; expected ${E} entries (global experts) and ${El} local (w13_weight's first dim)` });
-    else if (mism)
-      out.push({ id: 'inputs.expert-map', level: 'warn', tensor: 'expert_map', message: `expert_map differs from EP${spec.expertParallel!.size} rank ${spec.expertParallel!.rank} ${spec.expertParallel!.strategy} placement: the file's map is used` });
-    else out.push(pass('inputs.expert-map', `expert_map: ${local} of ${E} experts local`));
-  } else if (El !== E)
-    out.push({ id: 'inputs.expert-map', level: 'fail', tensor: 'expert_map', message: `w13_weight holds ${El} experts but the spec has ${E} and there is no expert_map to say which are local; add expert_map [${E}] (global → local, −1 elsewhere)` });
+  const mapCheck = expertMapCheck(spec, inputs.expert_map, El);
+  if (mapCheck) out.push(mapCheck);
 
   // what the static GEMM1 scale does to these activations
   const { a1 } = staticScales(inputs);
