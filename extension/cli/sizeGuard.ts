@@ -17,30 +17,55 @@ const MAX_TYPED_ELEMENTS = 2 ** 32;
 const SHOW_BYTES = 4 * 2 ** 30;
 const SHOW_SECONDS = 30;
 
-const gib = (b: number): string => (b >= 2 ** 40 ? `${(b / 2 ** 40).toFixed(1)} TiB` : `${(b / 2 ** 30).toFixed(1)} GiB`);
-const secs = (s: number): string => (s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : s < 172800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86400).toFixed(0)} days`);
+export const gib = (b: number): string => (b >= 2 ** 40 ? `${(b / 2 ** 40).toFixed(1)} TiB` : `${(b / 2 ** 30).toFixed(1)} GiB`);
+export const secs = (s: number): string => (s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : s < 172800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86400).toFixed(0)} days`);
 
 function describe(e: RunEstimate): string {
   const top = e.tensors.slice(0, 2).map((t) => `${t.name} ${gib(t.bytes)}`).join(', ');
   return `~${gib(e.peakBytes)} at its peak (largest: ${top}; ${e.activeExperts} of ${e.localExperts} local experts get tokens, M_sum ≤ ${Math.ceil(e.mSum)})`;
 }
 
-/** Refuses a run that cannot fit (its recipe's estimate), prints the estimate of a long one; undefined when the recipe has none. */
-export function guardRunSize(spec: LayerSpec, out: NodeJS.WritableStream, command: string, machine: { totalBytes?: number; cores?: number } = {}): RunEstimate | undefined {
+/** How a caller names expert parallelism in its advice: the CLI's flags, or the panel's quick pick. */
+export interface SizeAdvice {
+  /** the EP shard setting now in effect, as the user wrote it (" --ep 8"), or '' */
+  epNow(size: number): string;
+  /** how to shard by expert parallelism */
+  useEp: string;
+  /** the advice when no token count fits even at the EP size in use */
+  largerEp: string;
+}
+
+export const CLI_ADVICE: SizeAdvice = {
+  epNow: (size) => ` --ep ${size}`,
+  useEp: "expert parallelism (--ep 8 --rank R computes one rank's experts: an eighth of the expert-side tensors)",
+  largerEp: 'no token count fits here at this --ep; use a larger --ep',
+};
+
+export interface SizeVerdict {
+  estimate: RunEstimate;
+  /** the estimate in one line, for a run past SHOW_BYTES or SHOW_SECONDS; undefined for a small run */
+  notice?: string;
+}
+
+/**
+ * The estimate of a run against this machine: throws a MoeError (E_SPEC) naming the numbers and what to change when
+ * it cannot fit; otherwise the estimate, with a notice line when it is large. Undefined when the recipe has no
+ * estimate. Writes nothing: the CLI prints the notice, the panel shows it in its progress notification.
+ */
+export function assessRunSize(spec: LayerSpec, command: string, machine: { totalBytes?: number; cores?: number } = {}, words: SizeAdvice = CLI_ADVICE): SizeVerdict | undefined {
   const recipe = recipeById(spec.recipe.id);
   if (!recipe.estimate) return undefined;
   const total = machine.totalBytes ?? totalmem();
   const cores = machine.cores ?? availableParallelism();
   const est = recipe.estimate(spec, { cores });
   const limit = total / MEMORY_SAFETY;
-  const ep = spec.expertParallel && spec.expertParallel.size > 1 ? ` --ep ${spec.expertParallel.size}` : '';
+  const ep = spec.expertParallel && spec.expertParallel.size > 1 ? words.epNow(spec.expertParallel.size) : '';
   const what = `${spec.name} with ${spec.tokens} tokens${ep}`;
   const fits = (e: RunEstimate): boolean => e.peakBytes <= limit && e.largest.elements <= MAX_TYPED_ELEMENTS;
   if (!fits(est)) {
     const fit = maxTokens(spec, fits);
-    const epAdvice = "expert parallelism (--ep 8 --rank R computes one rank's experts: an eighth of the expert-side tensors)";
     const advice =
-      fit > 0 ? `use fewer tokens (up to ~${fit} fit here)${ep ? '' : ` or ${epAdvice}`}` : ep ? 'no token count fits here at this --ep; use a larger --ep' : `no token count fits on one rank: use ${epAdvice}`;
+      fit > 0 ? `use fewer tokens (up to ~${fit} fit here)${ep ? '' : ` or ${words.useEp}`}` : ep ? words.largerEp : `no token count fits on one rank: use ${words.useEp}`;
     if (est.peakBytes > limit)
       throw new MoeError('E_SPEC', `${command}: ${what} needs ${describe(est)}, more than the ${gib(limit)} this machine allows (${gib(total)} / ${MEMORY_SAFETY}); ${advice}`);
     throw new MoeError(
@@ -49,6 +74,13 @@ export function guardRunSize(spec: LayerSpec, out: NodeJS.WritableStream, comman
     );
   }
   if (est.peakBytes > SHOW_BYTES || est.cpuSeconds > SHOW_SECONDS)
-    out.write(`estimate: ${describe(est)}, roughly ${secs(est.cpuSeconds)} on the CPU backend (${cores} cores)\n`);
-  return est;
+    return { estimate: est, notice: `estimate: ${describe(est)}, roughly ${secs(est.cpuSeconds)} on the CPU backend (${cores} cores)` };
+  return { estimate: est };
+}
+
+/** Refuses a run that cannot fit (its recipe's estimate), prints the estimate of a long one; undefined when the recipe has none. */
+export function guardRunSize(spec: LayerSpec, out: NodeJS.WritableStream, command: string, machine: { totalBytes?: number; cores?: number } = {}): RunEstimate | undefined {
+  const verdict = assessRunSize(spec, command, machine);
+  if (verdict?.notice) out.write(`${verdict.notice}\n`);
+  return verdict?.estimate;
 }

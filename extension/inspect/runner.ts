@@ -9,6 +9,7 @@ import type { LayerSpec } from '../../kernels/spec';
 import type { Engine, RunResultLike } from '../engineTypes';
 import type { InspectorSettings } from '../settings';
 import type { StageId, Trace } from '../../kernels/trace';
+import { panelRunSize, type PanelRunSize } from '../runSize';
 
 export interface RunRequest {
   spec: LayerSpec;
@@ -23,12 +24,22 @@ export interface RunRequest {
 export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>, req: RunRequest, log: vscode.LogOutputChannel): Promise<R | undefined> {
   const started = Date.now();
   const what = `${req.spec.name} · ${req.spec.arch.toUpperCase()} · M=${req.spec.tokens}`;
+  // as the CLI does: refuse what cannot fit before anything is generated; say what a large run will cost
+  let size: PanelRunSize;
+  try {
+    size = panelRunSize(req.spec);
+  } catch (e) {
+    reportError(e, `Inspecting ${what}`, log);
+    return undefined;
+  }
+  if (size.notice) log.info(`${what}: ${size.notice}`);
   try {
     const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `MoE Layout Inspector: ${what}`, cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: `MoE Layout Inspector: ${what}${size.short ? ` (${size.short})` : ''}`, cancellable: true },
       async (progress, token) => {
         const abort = new AbortController();
         token.onCancellationRequested(() => abort.abort());
+        if (size.notice) progress.report({ message: size.notice });
         let reported = 0;
         return engine.runLayer(req.spec, {
           backend: req.backend,
