@@ -49,6 +49,19 @@ export function showProgress(page: Page, fraction: number, message: string): voi
   page.progress.attr('hidden', null).attr('aria-valuenow', Math.round(fraction * 100)).style('--fraction', String(fraction)).attr('title', message);
 }
 
+/**
+ * How the run was sharded, for the header: "EP 8 rank 3" (expert parallelism: this rank's E/ep experts; round-robin
+ * placement said), "TP 4" (a recipe's tensor-parallel option: every GPU holds all experts and I/tp); '' for one GPU.
+ */
+export function parallelismOf(s: Trace['spec']): string {
+  const parts: string[] = [];
+  const ep = s.expertParallel;
+  if (ep && ep.size > 1) parts.push(`EP ${ep.size} rank ${ep.rank}${ep.strategy === 'round_robin' ? ' (round-robin)' : ''}`);
+  const tp = s.recipe.options?.['tp'];
+  if (tp !== undefined && tp > 1) parts.push(`TP ${tp}`);
+  return parts.join(' · ');
+}
+
 /** The run in one line, its backend and state as badges, and the architectures it can be re-run on. */
 export function renderHeader(page: Page, run: { trace?: Trace; compare?: Trace; partial: boolean; archs: ArchChoice[] }, onRerun: (arch: string) => void): void {
   const header = page.header;
@@ -61,9 +74,9 @@ export function renderHeader(page: Page, run: { trace?: Trace; compare?: Trace; 
   }
   const s = trace.spec;
   header.append('h1').text(s.name);
-  const ep = s.expertParallel && s.expertParallel.size > 1 ? ` · EP ${s.expertParallel.size} rank ${s.expertParallel.rank}` : '';
+  const par = parallelismOf(s);
   header.append('span').attr('class', 'spec')
-    .text(`M ${s.tokens} · K ${s.hidden} · N ${s.intermediate} · E ${s.experts} · top-${s.topk}${ep} · ${s.recipe.scaleFormat} scales · ${s.recipe.quant} · ${trace.recipe.label}`);
+    .text(`M ${s.tokens} · K ${s.hidden} · N ${s.intermediate} · E ${s.experts} · top-${s.topk}${par ? ` · ${par}` : ''} · ${s.recipe.scaleFormat} scales · ${s.recipe.quant} · ${trace.recipe.label}`);
   const badges = header.append('span').attr('class', 'badges');
   badges.append('span').attr('class', `badge backend-${trace.backend.name}`).attr('title', trace.backend.reason).text(`${trace.backend.name.toUpperCase()} · ${trace.backend.device}`);
   if (compare) badges.append('span').attr('class', `badge backend-${compare.backend.name}`).text(`vs ${compare.backend.name.toUpperCase()}`);

@@ -16,6 +16,7 @@ import type { RowSegments } from '../model/partial';
 import { rowMap, PADDING_BAND_ROWS, type RowBand, type RowMap } from '../model/rowBands';
 import { createSvg, addPatterns, legendRow, type Svg } from './svgkit';
 import { notTouch } from './scaleHover';
+import { bindZoomKeys, ZOOM_KEYS_HINT } from './zoomKeys';
 
 export type HeatmapMode = 'value' | 'error';
 export type { RequestTile } from './context';
@@ -107,7 +108,7 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
   header.append('span').attr('class', 'chip-name').text(ref.name);
   header.append('span').attr('class', 'muted').text(` ${ref.dtype} [${ref.shape.join(', ')}] viewed as ${R} × ${C} · ${data.mode === 'value' ? 'values' : '|error| vs float64 reference'} · min ${fmt(ref.summary.min)} max ${fmt(ref.summary.max)}${ref.summary.nanCount ? ` · ${ref.summary.nanCount} NaN` : ''}`);
   const canvas = root.append('canvas').attr('class', 'heatmap-canvas').attr('tabindex', 0).attr('role', 'img')
-    .attr('aria-label', `heatmap of ${ref.name}; scroll to zoom, drag to pan`).style('width', `${width}px`).style('height', `${height}px`).node()!;
+    .attr('aria-label', `heatmap of ${ref.name}; scroll to zoom, drag to pan; ${ZOOM_KEYS_HINT}`).style('width', `${width}px`).style('height', `${height}px`).node()!;
   const dpr = (container.ownerDocument.defaultView?.devicePixelRatio ?? 1) || 1;
   canvas.width = Math.round(width * dpr);
   canvas.height = Math.round(height * dpr);
@@ -356,13 +357,15 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
   };
 
   const zoom = d3.zoom<HTMLCanvasElement, unknown>().touchable(notTouch).extent([[0, 0], [width, height]])
-    .scaleExtent([Math.min(width / C, height / R) * 0.5, 64])
+    // at least 4× past the fitted scale: a tensor of a few cells is fitted above 64 px per cell already
+    .scaleExtent([Math.min(width / C, height / R) * 0.5, Math.max(64, Math.min(width / C, height / R) * 4)])
     .on('zoom', (e: d3.D3ZoomEvent<HTMLCanvasElement, unknown>) => {
       transform = e.transform;
       draw();
     })
     .on('end', () => load());
   d3.select(canvas).call(zoom).call(zoom.transform, transform);
+  bindZoomKeys(canvas, zoom, () => startTransform());
   d3.select(canvas).on('mousemove', (e: MouseEvent) => {
     const [mx, my] = d3.pointer(e, canvas);
     const hit = map.at(Math.floor(transform.invertY(my)));

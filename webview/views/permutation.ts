@@ -7,7 +7,7 @@
 import * as d3 from 'd3';
 import type { Theme } from '../theme';
 import type { PermutationModel } from '../model/permutation';
-import { createSvg, addPatterns, legendRow, type Svg, type G } from './svgkit';
+import { createSvg, addPatterns, legendRow, labelWidth, type Svg, type G } from './svgkit';
 import { permutationOf } from '../model/traceData';
 import { MoeError } from '../../kernels/errors';
 import type { ExportInput, StandaloneOptions, ViewContext, ViewHandle } from './context';
@@ -46,6 +46,46 @@ export function hotExperts(counts: readonly number[]): number[] {
   const mean = counts.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(counts.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
   return counts.map((c, e) => (c > mean + 2 * sd && c > 0 ? e : -1)).filter((e) => e >= 0);
+}
+
+/**
+ * Inner padding of the histogram's expert bands: a gap of at least one pixel wherever a band is 2 px or wider, so
+ * the hatched padding bars of neighbouring experts stay apart instead of merging into one block (at 256 experts a
+ * band is ~3 px); 15 % of the band where that is more.
+ */
+export function histogramPadding(experts: number, innerW: number): number {
+  const step = innerW / Math.max(1, experts);
+  return step < 2 ? 0 : Math.min(0.5, Math.max(0.15, 1 / step));
+}
+
+/** font size of the m_indices strip's labels */
+const STRIP_FONT = 10;
+/** least distance between two rotated labels' baselines: the font's height and a little air */
+const ROTATED_PITCH = STRIP_FONT + 2;
+
+export interface StripLabel {
+  expert: number;
+  /** where the label starts (horizontal) or its baseline lies (rotated), in strip pixels */
+  x: number;
+  text: string;
+}
+
+/**
+ * Labels of the m_indices strip, one per segment ("e5 @640": expert and first row): horizontal when every label
+ * fits before the next segment's, else rotated upright and thinned so that no two overlap (32 experts of 128 rows
+ * each leave ~27 px per segment, less than one "e31 @3968"). `height` is the room they take under the strip.
+ */
+export function stripLabels(segs: readonly { expert: number; start: number }[], x: (row: number) => number): { rotated: boolean; labels: StripLabel[]; height: number } {
+  const all = segs.map((s) => ({ expert: s.expert, x: x(s.start), text: `e${s.expert} @${s.start}` }));
+  const fits = all.every((l, i) => i + 1 >= all.length || l.x + 3 + labelWidth(l.text, STRIP_FONT) + 4 <= all[i + 1]!.x + 3);
+  if (fits) return { rotated: false, labels: all.map((l) => ({ ...l, x: l.x + 3 })), height: 18 };
+  const labels: StripLabel[] = [];
+  for (const l of all) {
+    const at = l.x + STRIP_FONT;
+    if (labels.length && at - labels[labels.length - 1]!.x < ROTATED_PITCH) continue;
+    labels.push({ ...l, x: at });
+  }
+  return { rotated: true, labels, height: Math.max(18, ...labels.map((l) => labelWidth(l.text, STRIP_FONT))) + 10 };
 }
 
 export function tokenInfo(m: PermutationModel, t: number): TokenInfo | null {
@@ -107,7 +147,10 @@ export function permutationSvg(doc: Document, data: PermutationViewData, options
   const histH = 150;
   const stripH = 34;
   const top = 78;
-  const tokensTop = top + histH + 64 + stripH + 48;
+  const rx = d3.scaleLinear().domain([0, Math.max(1, m.mSum)]).range([0, innerW]);
+  const segs = d3.range(E).filter((e) => m.segLen[e]! > 0);
+  const segLabels = stripLabels(segs.map((e) => ({ expert: e, start: m.segStart[e]! })), rx);
+  const tokensTop = top + histH + 64 + stripH + segLabels.height + 30;
   const H = tokensTop + tokenRows * (cell + 3) + 60;
   const svg = createSvg(doc, W, H, theme, data.title ?? 'Expert permutation map');
   const ids = addPatterns(svg, theme, options.idPrefix ?? 'perm');
@@ -118,7 +161,7 @@ export function permutationSvg(doc: Document, data: PermutationViewData, options
 
   // ---- histogram
   const hist = svg.append('g').attr('class', 'histogram').attr('transform', `translate(${margin.l},${top})`);
-  const x = d3.scaleBand<number>().domain(d3.range(E)).range([0, innerW]).paddingInner(E > 64 ? 0 : 0.15);
+  const x = d3.scaleBand<number>().domain(d3.range(E)).range([0, innerW]).paddingInner(histogramPadding(E, innerW));
   const maxRows = d3.max(m.segLen) ?? 1;
   const y = d3.scaleLinear().domain([0, Math.max(1, maxRows)]).nice().range([histH, 0]);
   hist.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(4).tickSizeOuter(0)).call((a) => styleAxis(a, theme));
@@ -144,8 +187,6 @@ export function permutationSvg(doc: Document, data: PermutationViewData, options
   const stripTop = top + histH + 64;
   const strip = svg.append('g').attr('class', 'strip').attr('transform', `translate(${margin.l},${stripTop})`);
   strip.append('text').attr('x', -8).attr('y', stripH / 2 + 4).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text('m_indices');
-  const rx = d3.scaleLinear().domain([0, Math.max(1, m.mSum)]).range([0, innerW]);
-  const segs = d3.range(E).filter((e) => m.segLen[e]! > 0);
   const tone = [theme.charts.blue, theme.charts.green, theme.charts.purple, theme.charts.yellow];
   strip.selectAll('rect.seg-rows').data(segs).join('rect').attr('class', 'seg-rows').attr('data-expert', (e) => e)
     .attr('x', (e) => rx(m.segStart[e]!)).attr('width', (e) => Math.max(0.5, rx(m.counts[e]!) - rx(0))).attr('y', 0).attr('height', stripH)
@@ -154,10 +195,10 @@ export function permutationSvg(doc: Document, data: PermutationViewData, options
     .attr('x', (e) => rx(m.segStart[e]! + m.counts[e]!)).attr('width', (e) => rx(m.segLen[e]! - m.counts[e]!) - rx(0)).attr('y', 0).attr('height', stripH)
     .attr('fill', `url(#${ids.pad})`).append('title').text((e) => `expert ${e}: rows ${m.segStart[e]! + m.counts[e]!}…${m.segStart[e]! + m.segLen[e]! - 1} are padding (m_indices = −1)`);
   strip.append('rect').attr('width', innerW).attr('height', stripH).attr('fill', 'none').attr('stroke', theme.border);
-  if (segs.length <= 32) {
-    strip.selectAll('text.seg-label').data(segs).join('text').attr('class', 'seg-label').attr('x', (e) => rx(m.segStart[e]!) + 3).attr('y', stripH + 14)
-      .attr('font-size', 10).attr('fill', theme.muted).text((e) => `e${e} @${m.segStart[e]}`);
-  }
+  const labelSel = strip.selectAll('text.seg-label').data(segLabels.labels).join('text').attr('class', 'seg-label').attr('data-expert', (l) => l.expert)
+    .attr('font-size', STRIP_FONT).attr('fill', theme.muted).text((l) => l.text);
+  if (segLabels.rotated) labelSel.attr('text-anchor', 'end').attr('transform', (l) => `translate(${l.x},${stripH + 6}) rotate(-90)`);
+  else labelSel.attr('x', (l) => l.x).attr('y', stripH + 14);
   strip.append('text').attr('x', innerW).attr('y', -6).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text(`row 0 … ${m.mSum - 1}`);
   const marks = strip.append('g').attr('class', 'row-marks').attr('pointer-events', 'none');
 

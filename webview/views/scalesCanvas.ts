@@ -2,7 +2,8 @@
  * The scale view's canvas picture, for tensors above the SVG budget: each panel is rasterised per screen pixel by
  * the layout's index math (column/row lookups computed once per frame, a 256-entry colour table keyed by the log2
  * of the scale), so the cost of a frame depends on the canvas size, not on the tensor. Pan and zoom by d3-zoom,
- * hover through the same index math as the SVG picture.
+ * hover through the same index math as the SVG picture; with a canvas focused, the keyboard pans and zooms too
+ * (zoomKeys.ts).
  */
 import * as d3 from 'd3';
 import type { Theme } from '../theme';
@@ -12,6 +13,7 @@ import { logicalAt, storageAt, scaleColours, ZERO_SCALE, type ScalePanels, type 
 import type { TileGrid } from './grid';
 import { addRamp, logicalAxes, type LivePictureOptions } from './scalesSvg';
 import { cellLabel, highlightRects, hoverInfo, notTouch, showTooltip, toRgbaSafe, type ScaleInner } from './scaleHover';
+import { bindZoomKeys, ZOOM_KEYS_HINT } from './zoomKeys';
 
 interface CanvasPanel {
   name: 'logical' | 'storage';
@@ -23,6 +25,8 @@ interface CanvasPanel {
   cssH: number;
   /** highlight rectangles (units) */
   hl: number[][];
+  /** the picture fitted to the canvas (what the 0 key returns to) */
+  fitted: d3.ZoomTransform;
 }
 
 /** Canvas colours as 0xAABBGGRR words. */
@@ -89,7 +93,7 @@ function createPanels(wrap: HTMLElement, P: ScalePanels, width: number, height: 
         : `Storage order — ${P.pitch} slots per line${P.layout.packed ? ` × ${P.slotW} bytes` : ''} (${P.layout.drawn.toLocaleString('en-US')} slots)`,
     );
     const canvas = box.append('canvas').attr('class', 'cells').attr('tabindex', 0)
-      .attr('role', 'img').attr('aria-label', `${name} order of ${t.name}; scroll to zoom, drag to pan`)
+      .attr('role', 'img').attr('aria-label', `${name} order of ${t.name}; scroll to zoom, drag to pan; ${ZOOM_KEYS_HINT}`)
       .style('width', `${cssW}px`).style('height', `${height}px`).node()!;
     canvas.width = Math.round(cssW * dpr);
     canvas.height = Math.round(height * dpr);
@@ -102,7 +106,7 @@ function createPanels(wrap: HTMLElement, P: ScalePanels, width: number, height: 
     const grid = name === 'logical' ? P.logical : P.storage;
     const k0 = Math.min(cssW / grid.width, height / grid.height) * 0.96;
     const t0 = d3.zoomIdentity.translate((cssW - grid.width * k0) / 2, (height - grid.height * k0) / 2).scale(k0);
-    return { name, grid, canvas, ctx, transform: t0, cssW, cssH: height, hl: [] };
+    return { name, grid, canvas, ctx, transform: t0, cssW, cssH: height, hl: [], fitted: t0 };
   });
 }
 
@@ -273,6 +277,7 @@ function attachZoomAndHover(
   const sel = d3.select(p.canvas);
   const z = options.zoom;
   sel.call(zoom).call(zoom.transform, p.name === 'logical' && z ? d3.zoomIdentity.translate(z.x, z.y).scale(z.k) : p.transform);
+  bindZoomKeys(p.canvas, zoom, () => p.fitted);
   sel.on('mousemove', (e: MouseEvent) => {
     const [mx, my] = d3.pointer(e, p.canvas);
     const u = p.transform.invertX(mx);

@@ -8,6 +8,11 @@ import type { Theme } from '../theme';
 export const SVG_NS = 'http://www.w3.org/2000/svg';
 
 export type Svg = d3.Selection<SVGSVGElement, unknown, null, undefined>;
+
+/** Approximate advance of a label in px (no layout engine in jsdom or export): a system font at `fontSize`. */
+export function labelWidth(text: string, fontSize = 12): number {
+  return Math.ceil(text.length * fontSize * 0.6);
+}
 export type G = d3.Selection<SVGGElement, unknown, null, undefined>;
 
 /** A standalone-ready <svg>: xmlns, explicit size, concrete font and background. */

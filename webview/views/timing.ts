@@ -6,7 +6,7 @@
 import * as d3 from 'd3';
 import type { Trace, StageRecord } from '../../kernels/trace';
 import type { Theme } from '../theme';
-import { createSvg, legendRow, fmtTime, fmtBytes, fmtFlops, fmtPct, type Svg } from './svgkit';
+import { createSvg, legendRow, fmtTime, fmtBytes, fmtFlops, fmtPct, labelWidth, type Svg } from './svgkit';
 import { styleAxis } from './permutation';
 import type { ExportInput, StandaloneOptions, ViewContext, ViewHandle } from './context';
 
@@ -35,10 +35,7 @@ export function render(container: HTMLElement, data: TimingViewData, options: Ti
   return { svg: svg.node()!, destroy: () => root.selectAll('*').remove() };
 }
 
-/** Approximate advance of a label in px (no layout engine in jsdom or export): bold 12 px system font. */
-export function labelWidth(text: string, fontSize = 12): number {
-  return Math.ceil(text.length * fontSize * 0.6);
-}
+export { labelWidth };
 
 /** The stage's own throughput as measured: GFLOP/s (useful FLOPs) when compute-bound, else GB/s. */
 export function measuredRate(s: StageRecord): string {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeDom } from '../dom';
-import { render, hotExperts } from '../../../webview/views/permutation';
+import { render, hotExperts, histogramPadding } from '../../../webview/views/permutation';
+import { labelWidth } from '../../../webview/views/svgkit';
 import { permutationModel } from '../../../webview/model/permutation';
 import { permutationOf } from '../../../webview/model/traceData';
 import { THEMES } from '../../../webview/theme';
@@ -46,4 +47,58 @@ test('DeepSeek-V3 (4096 tokens × 8, 256 experts): hot experts stand out, node c
   assert.equal(container.querySelectorAll('rect.bar-count.hot').length, hot.length);
   assert.ok(container.querySelectorAll('rect').length < 6000, `${container.querySelectorAll('rect').length} rects`);
   assert.match(container.textContent!, /first 512 of 4096/);
+});
+
+/** the [left, right] extent of each drawn m_indices label, horizontal or rotated upright */
+function labelBoxes(container: HTMLElement): { expert: number; x0: number; x1: number; y1: number }[] {
+  return [...container.querySelectorAll('text.seg-label')].map((t) => {
+    const w = labelWidth(t.textContent!, 10);
+    const rot = /translate\(([-\d.]+),([-\d.]+)\) rotate\(-90\)/.exec(t.getAttribute('transform') ?? '');
+    // rotated: glyphs span the font height left of the baseline x, and run down from y for the text's width
+    if (rot) return { expert: +t.getAttribute('data-expert')!, x0: +rot[1]! - 10, x1: +rot[1]!, y1: +rot[2]! + w };
+    const x = +t.getAttribute('x')!;
+    return { expert: +t.getAttribute('data-expert')!, x0: x, x1: x + w, y1: +t.getAttribute('y')! };
+  });
+}
+
+test('m_indices labels at 32 local experts (DeepSeek-V3 EP8): rotated, none overlapping, clear of the token grid', () => {
+  const { container } = makeDom();
+  // every expert gets 8 tokens × top-1: 32 segments of 128 rows, ~27 px each at 960 px
+  const topkIds = Array.from({ length: 256 }, (_, t) => t % 32);
+  const m = permutationModel({ tokens: 256, topk: 1, experts: 32, topkIds, topkWeights: topkIds.map(() => 1) });
+  render(container, { model: m }, { theme: THEMES.dark, width: 960 });
+  const boxes = labelBoxes(container).sort((a, b) => a.x0 - b.x0);
+  assert.ok(boxes.length >= 16, `${boxes.length} labels kept`);
+  for (let i = 1; i < boxes.length; i++) assert.ok(boxes[i]!.x0 >= boxes[i - 1]!.x1, `e${boxes[i - 1]!.expert} and e${boxes[i]!.expert} overlap`);
+  // the labels end above the token grid's caption
+  const grid = /translate\([\d.]+,([\d.]+)\)/.exec(container.querySelector('g.tokens')!.getAttribute('transform')!)![1]!;
+  const strip = /translate\([\d.]+,([\d.]+)\)/.exec(container.querySelector('g.strip')!.getAttribute('transform')!)![1]!;
+  for (const b of boxes) assert.ok(+strip + b.y1 < +grid - 20, `label e${b.expert} reaches ${+strip + b.y1}, the grid starts at ${grid}`);
+});
+
+test('m_indices labels stay horizontal where they fit (4 experts)', () => {
+  const { container } = makeDom();
+  render(container, { model }, { theme: THEMES.dark });
+  const labels = container.querySelectorAll('text.seg-label');
+  assert.equal(labels.length, 4);
+  for (const l of labels) assert.equal(l.getAttribute('transform'), null);
+  const boxes = labelBoxes(container);
+  for (let i = 1; i < boxes.length; i++) assert.ok(boxes[i]!.x0 >= boxes[i - 1]!.x1);
+});
+
+test('histogram bars keep a gap between experts, so padding bars never merge (256 experts too)', () => {
+  for (const E of [8, 32, 64, 256]) {
+    const innerW = 960 - 68 - 16;
+    const pad = histogramPadding(E, innerW);
+    const step = innerW / E;
+    assert.ok(pad * step >= 1 - 1e-9, `${E} experts: gap ${pad * step} px`);
+    assert.ok(pad <= 0.5);
+  }
+  assert.equal(histogramPadding(4096, 876), 0, 'sub-2 px bands cannot hold a gap');
+  const { container } = makeDom();
+  const ds = permutationOf(deepseekV3Trace());
+  if (typeof ds === 'string') throw new Error(ds);
+  render(container, { model: ds }, { theme: THEMES.dark, width: 960 });
+  const pads = [...container.querySelectorAll('rect.bar-pad')].map((r) => [+r.getAttribute('x')!, +r.getAttribute('x')! + +r.getAttribute('width')!] as const);
+  for (let i = 1; i < pads.length; i++) assert.ok(pads[i]![0] - pads[i - 1]![1] >= 1 - 1e-6, `bars ${i - 1} and ${i} touch`);
 });
