@@ -1,6 +1,6 @@
 /**
- * Extension entry: registers the commands (Inspect MoE Layer, Inspect Layer File, Export Layout Diagram), the
- * panel serializer, and the hover providers when that module is present. Everything heavy (the engine) runs only
+ * Extension entry: registers the commands (Inspect MoE Layer, Inspect Layer File, Export Layout Diagram, Import
+ * Profiler Trace, Compare With), the panel serializer, and the hover providers when that module is present. Everything heavy (the engine) runs only
  * when a command is invoked, so activation stays cheap.
  */
 import * as vscode from 'vscode';
@@ -13,6 +13,9 @@ import { reportError, runWithProgress } from './inspect/runner';
 import { readSettings, type InspectorSettings } from './settings';
 import { registerOptional } from './optional';
 import type { LayerSpec } from '../kernels/spec';
+import { importProfile } from '../kernels/profile/index';
+import { readTraceFile } from '../kernels/io/traceFile';
+import { compareCommand, importProfileCommand, type CommandUi } from './panelCommands';
 
 const CHOICES_KEY = 'moeInspector.lastChoices';
 
@@ -31,6 +34,17 @@ export function activate(context: vscode.ExtensionContext): void {
     // Re-runs (SM90↔SM100 toggle, restore after reload) keep the panel's backend and layer file.
     run: (spec: LayerSpec, panel) =>
       runWithProgress(engine, { spec, backend: panel.backendOverride ?? settings().backend, settings: settings(), onProgress: panel.progress, onStage: panel.partial }, log),
+    // a run to compare with: the notification shows its progress, the panel keeps its picture until it is done
+    runAside: (spec, backend) => runWithProgress(engine, { spec, backend: backend ?? settings().backend, settings: settings() }, log),
+  };
+
+  const commandUi: CommandUi = {
+    panel: () => InspectorPanel.current?.commandTarget,
+    pickFile: async (title, filters) => (await vscode.window.showOpenDialog({ title, canSelectMany: false, filters }))?.[0]?.fsPath,
+    pick: async (title, items) => (await vscode.window.showQuickPick(items, { title }))?.value,
+    info: (m) => void vscode.window.showInformationMessage(m),
+    warn: (m) => void vscode.window.showWarningMessage(m),
+    error: (doing, e) => reportError(e, doing, log),
   };
 
   const showRun = async (spec: LayerSpec, backend: InspectorSettings['backend']): Promise<void> => {
@@ -104,6 +118,8 @@ export function activate(context: vscode.ExtensionContext): void {
       // The webview renders the view it shows and answers with an 'export' message; the host then saves it.
       panel.requestExport(format.value);
     }),
+    vscode.commands.registerCommand('moeInspector.importProfile', () => importProfileCommand(commandUi, importProfile)),
+    vscode.commands.registerCommand('moeInspector.compare', () => compareCommand(commandUi, readTraceFile)),
     registerSerializer(deps),
   );
 

@@ -1,13 +1,14 @@
 /**
  * The inspector's webview panel: one per run target (reused when the user inspects again), strict CSP, the run's
  * Trace posted once the webview says 'ready', tiles served from the RunResult, re-runs on another architecture,
- * exports, and a WebviewPanelSerializer that re-runs the saved spec after a window reload — once it has been
- * checked (panelRestore.ts).
+ * exports, an imported profiler trace and a second run to compare (panelCommands.ts), and a WebviewPanelSerializer
+ * that re-runs the saved spec after a window reload — once it has been checked (panelRestore.ts).
  */
 import * as vscode from 'vscode';
 import type { BackendChoice, LayerSpec } from '../kernels/spec';
 import type { StageId, Trace } from '../kernels/trace';
-import type { ExportFormat } from '../kernels/protocol';
+import type { ExportFormat, PanelCommand } from '../kernels/protocol';
+import { timingsOnStages, type ProfileImport } from '../kernels/profile/index';
 import { ARCHS, ARCH_IDS, archById } from '../kernels/arch/index';
 import { VIEW_IDS } from '../webview/views/registry';
 import { PanelController } from './panelController';
@@ -15,14 +16,20 @@ import { restoredSpec } from './panelRestore';
 import { panelHtml } from './panelHtml';
 import type { Engine, RunResultLike } from './engineTypes';
 import { exportView } from './exportFile';
+import type { CommandPanel } from './panelCommands';
 
 export const PANEL_VIEW_TYPE = 'moeInspector.panel';
+
+/** the palette commands behind the panel's own buttons (package.json contributes.commands) */
+export const PANEL_COMMAND_IDS: Record<PanelCommand, string> = { importProfile: 'moeInspector.importProfile', compare: 'moeInspector.compare' };
 
 export interface PanelDeps<R extends RunResultLike> {
   context: vscode.ExtensionContext;
   engine: Engine<R>;
   /** runs a spec with progress; resolves undefined when cancelled or failed (the runner already told the user) */
   run(spec: LayerSpec, panel: InspectorPanel<R>): Promise<R | undefined>;
+  /** runs a spec for comparison: progress in a notification only, nothing drawn in the panel until it is done */
+  runAside(spec: LayerSpec, backend: BackendChoice | undefined): Promise<R | undefined>;
   log: vscode.LogOutputChannel;
 }
 
@@ -33,6 +40,8 @@ export class InspectorPanel<R extends RunResultLike> {
   private disposed = false;
   /** the backend the user picked for this panel's run; re-runs keep it */
   backendOverride: BackendChoice | undefined;
+  /** an imported profiler trace, mapped again onto each run shown */
+  private imported: ProfileImport | undefined;
 
   /** The panel to show a run in: the live one when there is one, else a new one. */
   static show<R extends RunResultLike>(deps: PanelDeps<R>): InspectorPanel<R> {
@@ -59,6 +68,7 @@ export class InspectorPanel<R extends RunResultLike> {
       engine: deps.engine,
       exportView: (view, format, svg, result, tensor) => exportView(view, format, svg, result?.trace, tensor),
       rerun: (change) => void this.rerun(change),
+      command: (c) => void vscode.commands.executeCommand(PANEL_COMMAND_IDS[c]),
       // level is one of info | warn | error: the controller checked it before it got here
       log: (level, message) => deps.log[level](message),
       registries: { viewIds: VIEW_IDS, archIds: ARCH_IDS },
@@ -90,6 +100,36 @@ export class InspectorPanel<R extends RunResultLike> {
     this.spec = spec;
     this.panel.title = panelTitle(spec);
     this.controller.setResult(result);
+    if (this.imported) this.controller.setProfile(timingsOnStages(this.imported, result.trace.stages.map((s) => s.id)));
+  }
+
+  /** What MoE: Import Profiler Trace… and MoE: Compare With… act on. */
+  get commandTarget(): CommandPanel {
+    return {
+      trace: () => (this.controller.running ? undefined : this.controller.current?.trace),
+      showProfile: (p) => {
+        this.imported = p;
+        const trace = this.controller.current!.trace;
+        const t = timingsOnStages(p, trace.stages.map((s) => s.id));
+        this.controller.setProfile(t);
+        this.panel.reveal(undefined, false);
+        const on = p.kernels.filter((k) => k.stage !== undefined && t.stages.some((s) => s.stage === k.stage)).length;
+        const unmatched = p.kernels.filter((k) => k.stage === undefined).length;
+        return { onStages: on, outside: p.kernels.length - on - unmatched, unmatched };
+      },
+      showCompare: (trace) => {
+        this.controller.setCompare(trace);
+        this.panel.reveal(undefined, false);
+      },
+      comparing: () => this.controller.comparing,
+      runVariant: async (change) => {
+        if (!this.spec) return undefined;
+        const spec = change.arch ? specOnArch(this.spec, change.arch) : this.spec;
+        const result = await this.deps.runAside(spec, change.backend ?? this.backendOverride);
+        return result?.trace;
+      },
+      archs: ARCHS.map((a) => ({ id: a.id, label: a.label })),
+    };
   }
 
   showError(message: string, code?: string): void {
@@ -121,14 +161,8 @@ export class InspectorPanel<R extends RunResultLike> {
 
   async rerun(change: { arch?: LayerSpec['arch']; backend?: 'auto' | 'cpu' | 'cuda' }): Promise<void> {
     if (!this.spec) return;
-    const spec: LayerSpec = { ...this.spec, ...(change.arch ? { arch: change.arch } : {}) };
+    const spec = change.arch ? specOnArch(this.spec, change.arch) : this.spec;
     if (change.backend) this.backendOverride = change.backend;
-    // an architecture takes the scale formats its module lists (SM100: packed UE8M0 only): keep the run's when it
-    // is one of them, else switch to the architecture's first
-    const formats = archById(spec.arch).scaleFormats;
-    if (!formats.includes(spec.recipe.scaleFormat)) spec.recipe = { ...spec.recipe, scaleFormat: formats[0]! };
-    // (a recipe option the new architecture cannot take — a masked max_m that is not a multiple of its row block —
-    // is refused by the run's checks with the reason, rather than silently changed here)
     const result = await this.deps.run(spec, this);
     if (this.disposed) return;
     if (result) this.show(spec, result);
@@ -139,6 +173,19 @@ export class InspectorPanel<R extends RunResultLike> {
   requestExport(format: ExportFormat): void {
     this.controller.requestExport(format);
   }
+}
+
+/**
+ * The spec on another architecture. It takes the scale formats its module lists (SM100: packed UE8M0 only): the
+ * run's when it is one of them, else the architecture's first. (A recipe option the new architecture cannot take —
+ * a masked max_m that is not a multiple of its row block — is refused by the run's checks with the reason, rather
+ * than silently changed here.)
+ */
+function specOnArch(spec: LayerSpec, arch: LayerSpec['arch']): LayerSpec {
+  const out: LayerSpec = { ...spec, arch };
+  const formats = archById(arch).scaleFormats;
+  if (!formats.includes(out.recipe.scaleFormat)) out.recipe = { ...out.recipe, scaleFormat: formats[0]! };
+  return out;
 }
 
 const panelTitle = (spec: LayerSpec): string => `MoE: ${spec.name} · ${spec.arch.toUpperCase()} · M=${spec.tokens}`;

@@ -1,8 +1,8 @@
 /**
  * What one inspector panel does with the webview's messages, free of 'vscode': every message is checked against the
  * protocol and the registries (kernels/protocol.ts) before anything acts on it; `tile` and `export` requests are
- * answered — with the tile, the saved path, or the reason they failed; re-runs and log lines go to the host; and the
- * Trace is replayed when the webview (re)loads. panel.ts wires it to a real WebviewPanel; the unit tests to arrays.
+ * answered — with the tile, the saved path, or the reason they failed; re-runs, panel buttons and log lines go to the
+ * host; and the Trace (with a second run to compare, and an imported profile) is replayed when the webview (re)loads. panel.ts wires it to a real WebviewPanel; the unit tests to arrays.
  */
 import { MoeError } from '../kernels/errors';
 import type { Arch, BackendChoice } from '../kernels/spec';
@@ -16,6 +16,7 @@ import {
   type HostBody,
   type HostEvent,
   type LogLevel,
+  type PanelCommand,
   type ViewId,
   type WebviewBody,
   type WebviewCheckContext,
@@ -23,6 +24,7 @@ import {
 } from '../kernels/protocol';
 import type { Engine, RunResultLike } from './engineTypes';
 import type { StageId, Trace } from '../kernels/trace';
+import type { ImportedTimings } from '../kernels/profile/onStages';
 
 /**
  * How long a run's grouped GEMMs may be held, from its first partial trace, for the webview's first picture. On a
@@ -37,6 +39,8 @@ export interface PanelHost<R extends RunResultLike> {
   /** the webview asked for an export: ask the user where and write the file; resolves to the path, or undefined when cancelled */
   exportView(view: ViewId, format: ExportFormat, svg: string | undefined, result: R | undefined, tensor: string | undefined): Promise<string | undefined>;
   rerun(change: { arch?: Arch; backend?: BackendChoice }): void;
+  /** a panel button: the same as running the command from the palette */
+  command(command: PanelCommand): void;
   log(level: LogLevel, message: string): void;
   /** the registries webview messages are checked against (view ids, architecture ids) */
   registries: WebviewCheckContext;
@@ -59,6 +63,10 @@ export class PanelController<R extends RunResultLike> {
   private holdUntil = 0;
   private drawnWaiters: (() => void)[] = [];
   private readonly channel: Channel<HostBody, WebviewBody>;
+  /** a second run drawn beside this panel's (MoE: Compare With…) */
+  private compare: Trace | undefined;
+  /** an imported profiler trace on this run's stages (MoE: Import Profiler Trace…) */
+  private profile: ImportedTimings | null = null;
 
   constructor(private readonly host: PanelHost<R>) {
     this.channel = new Channel<HostBody, WebviewBody>((e) => void host.post(e));
@@ -113,6 +121,22 @@ export class PanelController<R extends RunResultLike> {
     if (this.ready && this.result) this.postTrace();
   }
 
+  /** A second run to show beside this one (undefined: none); redrawn at once when a run is shown. */
+  setCompare(trace: Trace | undefined): void {
+    this.compare = trace;
+    if (this.ready && !this.partial) this.postTrace();
+  }
+
+  get comparing(): Trace | undefined {
+    return this.compare;
+  }
+
+  /** Imported kernel times on this run's stages (null: none); the webview keeps them until replaced. */
+  setProfile(profile: ImportedTimings | null): void {
+    this.profile = profile;
+    if (this.ready) this.send({ type: 'profile', profile });
+  }
+
   get running(): boolean {
     return this.partial !== undefined;
   }
@@ -142,7 +166,7 @@ export class PanelController<R extends RunResultLike> {
   }
 
   private traceEvent(trace: Trace, partial: boolean): HostEvent {
-    return { type: 'trace', version: PROTOCOL_VERSION, trace, ...(partial ? { partial: true } : {}), archs: [...this.host.archs] };
+    return { type: 'trace', version: PROTOCOL_VERSION, trace, ...(this.compare && !partial ? { compare: this.compare } : {}), ...(partial ? { partial: true } : {}), archs: [...this.host.archs] };
   }
 
   private postPartial(): void {
@@ -169,6 +193,7 @@ export class PanelController<R extends RunResultLike> {
         if (this.partial) this.postPartial();
         else if (this.result) this.postTrace();
         else if (this.pendingError) this.send({ type: 'error', ...this.pendingError });
+        if (this.profile) this.send({ type: 'profile', profile: this.profile });
         return;
       case 'drawn':
         this.drawn = true;
@@ -179,6 +204,9 @@ export class PanelController<R extends RunResultLike> {
         return;
       case 'log':
         this.host.log(msg.level, `webview: ${msg.message}`);
+        return;
+      case 'command':
+        this.host.command(msg.command);
         return;
       case 'tile':
       case 'export':

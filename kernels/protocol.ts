@@ -12,6 +12,7 @@
  */
 import type { Trace, StageId } from './trace';
 import type { LayerSpec, BackendChoice } from './spec';
+import type { ImportedKernel, ImportedStage, ImportedTimings } from './profile/onStages';
 
 /** Bumped when a message changes shape: a webview of another version is told to reload instead of misreading. */
 export const PROTOCOL_VERSION = 2;
@@ -30,6 +31,10 @@ export const LOG_LEVELS = ['info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'cpu', 'cuda'];
+
+/** The panel's own buttons for host commands: MoE: Import Profiler Trace… and MoE: Compare With… */
+export const PANEL_COMMANDS = ['importProfile', 'compare'] as const;
+export type PanelCommand = (typeof PANEL_COMMANDS)[number];
 
 /** An id of the view registry (webview/views/registry.ts); checked against the registry on arrival. */
 export type ViewId = string;
@@ -88,7 +93,12 @@ export type HostEvent =
   /** the run failed or was cancelled */
   | { type: 'error'; message: string; code?: string }
   /** the Export Layout Diagram command: export the view shown now (the webview then sends an 'export' request) */
-  | { type: 'exportRequest'; format: ExportFormat };
+  | { type: 'exportRequest'; format: ExportFormat }
+  /**
+   * An imported profiler trace mapped onto the shown run's stages (MoE: Import Profiler Trace…), drawn in the timing
+   * view beside the run's own times; null takes it away. Sent after every trace message while one is imported.
+   */
+  | { type: 'profile'; profile: ImportedTimings | null };
 
 /** host → webview, answering a request */
 export type HostReply = { type: 'tile'; tile: Tile } | { type: 'exported'; /** null: the user closed the save dialog */ path: string | null };
@@ -102,7 +112,9 @@ export type WebviewEvent =
   | { type: 'drawn'; partial: boolean }
   /** run the panel's layer again on another architecture or backend */
   | { type: 'rerun'; arch?: string; backend?: BackendChoice }
-  | { type: 'log'; level: LogLevel; message: string };
+  | { type: 'log'; level: LogLevel; message: string }
+  /** a panel button for a host command (the command palette's MoE: Import Profiler Trace… / MoE: Compare With…) */
+  | { type: 'command'; command: PanelCommand };
 
 /** webview → host, answered with the HostReply of the same type (or an error) */
 export type WebviewRequest =
@@ -335,6 +347,10 @@ export function checkWebviewEnvelope(raw: unknown, ctx: WebviewCheckContext): Ch
         body = { type: 'rerun', ...(arch ? { arch } : {}), ...(backend ? { backend } : {}) };
         break;
       }
+      case 'command':
+        keys('command');
+        body = { type: 'command', command: oneOf(b.command, PANEL_COMMANDS, 'command.command') };
+        break;
       case 'log':
         keys('level', 'message');
         body = { type: 'log', level: oneOf(b.level, LOG_LEVELS, 'log.level'), message: str(b.message, 'log.message', LIMITS.log) };
@@ -450,6 +466,9 @@ function checkHostEvent(b: Obj): HostEvent {
     case 'exportRequest':
       keys('format');
       return { type: 'exportRequest', format: oneOf(b.format, EXPORT_FORMATS, 'exportRequest.format') };
+    case 'profile':
+      keys('profile');
+      return { type: 'profile', profile: b.profile === null ? null : checkImportedTimings(b.profile, 'profile') };
     default:
       return fail(`unknown host message type ${show(t)}`);
   }
@@ -522,6 +541,64 @@ export function checkTrace(v: unknown, what: string): Trace {
   str(t.createdAt, `${what}.createdAt`);
   finite(t.totalMs, `${what}.totalMs`);
   return v as Trace;
+}
+
+const PROFILE_FORMATS = ['chrome-trace', 'ncu-details', 'ncu-raw'] as const;
+/** kernel names a stage or the unmatched list may carry (the host caps them at IMPORTED_LIST_CAP) */
+const MAX_PROFILE_LIST = 1000;
+
+const nonNegative = (v: unknown, what: string): number => {
+  const n = finite(v, what);
+  return n >= 0 ? n : fail(`${what} must be ≥ 0, got ${n}`);
+};
+const percent = (v: unknown, what: string): number => {
+  const n = finite(v, what);
+  return n >= 0 && n <= 100 ? n : fail(`${what} must be a percentage in [0, 100], got ${n}`);
+};
+
+function checkImportedKernels(v: unknown, what: string): ImportedKernel[] {
+  if (!Array.isArray(v)) return fail(`${what} must be an array of kernels, got ${show(v)}`);
+  if (v.length > MAX_PROFILE_LIST) fail(`${what} lists ${v.length} kernels, at most ${MAX_PROFILE_LIST}`);
+  return v.map((k, i) => {
+    const w = `${what}[${i}]`;
+    const o = obj(k, w);
+    noExtraKeys(o, ['name', 'count', 'totalUs', 'rule'], w);
+    return { name: str(o.name, `${w}.name`, 1000), count: int(o.count, `${w}.count`), totalUs: nonNegative(o.totalUs, `${w}.totalUs`), ...(o.rule === undefined ? {} : { rule: str(o.rule, `${w}.rule`, 1000) }) };
+  });
+}
+
+function checkImportedStages(v: unknown, what: string): ImportedStage[] {
+  if (!Array.isArray(v)) return fail(`${what} must be an array of stages, got ${show(v)}`);
+  if (v.length > MAX_PROFILE_LIST) fail(`${what} lists ${v.length} stages, at most ${MAX_PROFILE_LIST}`);
+  return v.map((s, i) => {
+    const w = `${what}[${i}]`;
+    const o = obj(s, w);
+    noExtraKeys(o, ['stage', 'count', 'totalUs', 'wallUs', 'kernels', 'ncu'], w);
+    const out: ImportedStage = { stage: str(o.stage, `${w}.stage`), count: int(o.count, `${w}.count`), totalUs: nonNegative(o.totalUs, `${w}.totalUs`), kernels: checkImportedKernels(o.kernels, `${w}.kernels`) };
+    if (o.wallUs !== undefined) out.wallUs = nonNegative(o.wallUs, `${w}.wallUs`);
+    if (o.ncu !== undefined) {
+      const n = obj(o.ncu, `${w}.ncu`);
+      noExtraKeys(n, ['dramPct', 'smPct', 'occupancyPct'], `${w}.ncu`);
+      out.ncu = {};
+      for (const k of ['dramPct', 'smPct', 'occupancyPct'] as const) if (n[k] !== undefined) out.ncu[k] = percent(n[k], `${w}.ncu.${k}`);
+    }
+    return out;
+  });
+}
+
+/** An imported profile as the host sends it (kernels/profile/onStages.ts), field by field. */
+export function checkImportedTimings(v: unknown, what: string): ImportedTimings {
+  const o = obj(v, what);
+  noExtraKeys(o, ['file', 'format', 'launches', 'stages', 'outside', 'unmatched', 'omitted'], what);
+  return {
+    file: str(o.file, `${what}.file`, 1000),
+    format: oneOf(o.format, PROFILE_FORMATS, `${what}.format`),
+    launches: int(o.launches, `${what}.launches`),
+    stages: checkImportedStages(o.stages, `${what}.stages`),
+    outside: checkImportedStages(o.outside, `${what}.outside`),
+    unmatched: checkImportedKernels(o.unmatched, `${what}.unmatched`),
+    omitted: int(o.omitted, `${what}.omitted`),
+  };
 }
 
 function checkTensorRef(v: unknown, name: string, what: string): void {

@@ -46,3 +46,4 @@ export function importProfile(path: string): ProfileImport {
   const kernels = classifyKernels(records);
   return { path, format, kernels, ...summarizeStages(kernels) };
 }
+export { timingsOnStages, IMPORTED_LIST_CAP, IMPORTED_NAME_CAP, type ImportedTimings, type ImportedStage, type ImportedKernel } from './onStages';

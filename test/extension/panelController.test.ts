@@ -31,6 +31,7 @@ function harness(exportView?: PanelHost<FakeResult>['exportView']) {
   const posted: Envelope<HostBody>[] = [];
   const logs: string[] = [];
   const reruns: unknown[] = [];
+  const commands: string[] = [];
   const exports: unknown[] = [];
   const host: PanelHost<FakeResult> = {
     post: (m) => void posted.push(m),
@@ -40,6 +41,7 @@ function harness(exportView?: PanelHost<FakeResult>['exportView']) {
       return `/tmp/out.${format}`;
     }),
     rerun: (c) => void reruns.push(c),
+    command: (c) => void commands.push(c),
     log: (level, message) => void logs.push(`${level}: ${message}`),
     registries: { viewIds: VIEW_IDS, archIds: ARCH_IDS },
     archs: [{ id: 'sm90', label: 'SM90' }, { id: 'sm100', label: 'SM100' }],
@@ -54,7 +56,7 @@ function harness(exportView?: PanelHost<FakeResult>['exportView']) {
   };
   const bodies = (): HostBody[] => posted.map((e) => e.body!).filter(Boolean);
   const replyTo = (req: number): Envelope<HostBody> | undefined => posted.find((e) => e.inReplyTo === req);
-  return { c, posted, bodies, replyTo, send, logs, reruns, exports };
+  return { c, posted, bodies, replyTo, send, logs, reruns, exports, commands };
 }
 
 test('the trace is posted when the webview is ready, in either order, with the architectures it may re-run on', async () => {
@@ -231,4 +233,37 @@ test('the first partial of a run is held until the webview has drawn it (or the 
   const waiting = h.c.setPartial(partialTrace());
   h.c.abandonPartial();
   await waiting;
+});
+
+test('an imported profile is sent now and again on every webview reload; a compared run rides with each final trace; buttons reach the host', async () => {
+  const h = harness();
+  const profile = { file: 't.json', format: 'chrome-trace' as const, launches: 1, stages: [], outside: [], unmatched: [{ name: 'k', count: 1, totalUs: 2 }], omitted: 0 };
+  h.c.setResult(fakeResult());
+  h.c.setProfile(profile);
+  assert.equal(h.posted.length, 0, 'nothing before ready');
+  await h.send({ type: 'ready', version: 2 });
+  assert.deepEqual(h.bodies().map((b) => b.type), ['trace', 'profile']);
+  const other = { ...fakeResult().trace, createdAt: 'other' } as Trace;
+  h.c.setCompare(other);
+  const last = h.bodies().at(-1)!;
+  assert.ok(last.type === 'trace' && last.compare === other, 'the second run is drawn at once');
+  assert.equal(h.c.comparing, other);
+  // a reloaded webview gets the run, its comparison and the profile again
+  h.c.resetReady();
+  await h.send({ type: 'ready', version: 2 });
+  const replay = h.bodies().slice(-2);
+  assert.ok(replay[0]!.type === 'trace' && replay[0]!.compare === other);
+  assert.deepEqual(replay[1], { type: 'profile', profile });
+  h.c.setProfile(null);
+  assert.deepEqual(h.bodies().at(-1), { type: 'profile', profile: null });
+  // a partial trace of the next run is drawn alone: the comparison belongs to the finished run
+  void h.c.setPartial({ ...fakeResult().trace, pending: [] } as Trace);
+  const partial = h.bodies().at(-1)!;
+  assert.ok(partial.type === 'trace' && partial.partial === true && partial.compare === undefined);
+  await h.send({ type: 'command', command: 'importProfile' });
+  await h.send({ type: 'command', command: 'compare' });
+  await h.send({ type: 'command', command: 'rm -rf' });
+  assert.deepEqual(h.commands, ['importProfile', 'compare']);
+  assert.match(h.logs.at(-1)!, /refused a webview message: command.command must be one of importProfile \| compare/);
+  h.c.abandonPartial();
 });

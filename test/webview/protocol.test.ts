@@ -174,3 +174,51 @@ test('saved state: revived when it is this version and names a registered view, 
   const cleaned = reviveWebviewState({ ...good, stage: 7, zoom: { k: -1, x: 0, y: 0 }, heatmapTensor: 'x'.repeat(300), extra: true }, ctx.viewIds)!;
   assert.deepEqual(Object.keys(cleaned).sort(), ['scaleTensor', 'spec', 'version', 'view']);
 });
+
+test('imported profiles (host → webview) and panel buttons (webview → host): accepted as sent, every malformed one refused', () => {
+  const kernel = { name: 'sm90_fp8_gemm_1d2d_impl<…>', count: 2, totalUs: 14.5, rule: 'DeepGEMM grouped GEMM' };
+  const profile = {
+    file: 'trace.json.gz', format: 'chrome-trace', launches: 3,
+    stages: [{ stage: 'gemm1', count: 2, totalUs: 14.5, wallUs: 12, kernels: [kernel] }],
+    outside: [{ stage: 'dispatch', count: 1, totalUs: 3, kernels: [{ name: 'deep_ep::dispatch', count: 1, totalUs: 3 }], ncu: { dramPct: 40 } }],
+    unmatched: [{ name: 'mystery', count: 1, totalUs: 1 }], omitted: 0,
+  };
+  const ok = checkHostEnvelope(wire(env({ type: 'profile', profile })), () => undefined);
+  assert.ok(ok.ok && ok.env.body!.type === 'profile');
+  assert.deepEqual((ok.env.body as Extract<HostBody, { type: 'profile' }>).profile, profile);
+  const cleared = checkHostEnvelope(env({ type: 'profile', profile: null }), () => undefined);
+  assert.ok(cleared.ok && (cleared.env.body as Extract<HostBody, { type: 'profile' }>).profile === null);
+  const bad: [unknown, RegExp][] = [
+    [{ type: 'profile' }, /profile must be an object/],
+    [{ type: 'profile', profile: 'trace.json' }, /profile must be an object, got "trace.json"/],
+    [{ type: 'profile', profile: { ...profile, format: 'perfetto' } }, /profile.format must be one of chrome-trace \| ncu-details \| ncu-raw/],
+    [{ type: 'profile', profile: { ...profile, launches: -1 } }, /profile.launches must be an integer ≥ 0/],
+    [{ type: 'profile', profile: { ...profile, stages: {} } }, /profile.stages must be an array of stages/],
+    [{ type: 'profile', profile: { ...profile, stages: [{ ...profile.stages[0], totalUs: -3 }] } }, /profile.stages\[0\].totalUs must be ≥ 0/],
+    [{ type: 'profile', profile: { ...profile, stages: [{ ...profile.stages[0], totalUs: Infinity }] } }, /totalUs must be a finite number/],
+    [{ type: 'profile', profile: { ...profile, stages: [{ ...profile.stages[0], kernels: [{ ...kernel, name: 7 }] }] } }, /profile.stages\[0\].kernels\[0\].name must be a string/],
+    [{ type: 'profile', profile: { ...profile, outside: [{ ...profile.outside[0], ncu: { dramPct: 140 } }] } }, /profile.outside\[0\].ncu.dramPct must be a percentage in \[0, 100\], got 140/],
+    [{ type: 'profile', profile: { ...profile, unmatched: Array.from({ length: 1001 }, () => kernel) } }, /profile.unmatched lists 1001 kernels, at most 1000/],
+    [{ type: 'profile', profile: { ...profile, unmatched: [{ ...kernel, extra: 1 }] } }, /unknown field 'extra'/],
+    [{ type: 'profile', profile: { ...profile, path: '/home/me/trace.json' } }, /profile has an unknown field 'path'/],
+    [{ type: 'profile', profile, extra: true }, /'profile' message has an unknown field 'extra'/],
+  ];
+  for (const [body, re] of bad) {
+    const c = checkHostEnvelope(env(body), () => undefined);
+    assert.ok(!c.ok, JSON.stringify(body).slice(0, 80));
+    assert.match(c.reason, re);
+  }
+  // the panel's buttons name a command of a fixed list, nothing else
+  const button = checkWebviewEnvelope(env({ type: 'command', command: 'compare' }), ctx);
+  assert.ok(button.ok && button.env.body!.type === 'command');
+  for (const [body, re] of [
+    [{ type: 'command', command: 'workbench.action.terminal.new' }, /command.command must be one of importProfile \| compare, got "workbench.action.terminal.new"/],
+    [{ type: 'command' }, /command.command must be one of/],
+    [{ type: 'command', command: 'compare', args: ['/etc/passwd'] }, /'command' message has an unknown field 'args'/],
+  ] as const) {
+    const c = checkWebviewEnvelope(env(body), ctx);
+    assert.ok(!c.ok);
+    assert.match(c.reason, re);
+    assert.equal(c.replyTo, undefined, 'an event: no reply owed');
+  }
+});

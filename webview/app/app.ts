@@ -36,12 +36,12 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
 
   const selectView = (id: string, focus = false): void => {
     state.save({ view: id });
-    renderTabs(page, state.trace ? viewsFor(state.trace) : [], id, (v) => selectView(v));
+    renderTabs(page, state.trace ? viewsFor(state.trace, state.compare) : [], id, (v) => selectView(v));
     renderActions(page, state.trace ? viewById(id) : undefined, exportAs);
     views.render();
     if (focus) focusTab(page, id);
   };
-  const viewIds = (): string[] => (state.trace ? viewsFor(state.trace).map((v) => v.id) : []);
+  const viewIds = (): string[] => (state.trace ? viewsFor(state.trace, state.compare).map((v) => v.id) : []);
   bindViewKeys(doc, { views: viewIds, current: () => state.saved.view, select: selectView });
   bindTabArrows(page.tabs.node()!, { views: viewIds, current: () => state.saved.view, select: selectView });
 
@@ -57,7 +57,7 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
 
   /** header and stepper (not the view); the next trace of the same run updates the stepper in place */
   const renderChrome = (sameRun: boolean): void => {
-    renderHeader(page, state, (arch) => conn.notify({ type: 'rerun', arch }));
+    renderHeader(page, state, (arch) => conn.notify({ type: 'rerun', arch }), (command) => conn.notify({ type: 'command', command }));
     sidebar.render(theme, sameRun);
   };
 
@@ -78,7 +78,7 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
     // the next partial of the same run: stepper and header always, the view only when its data changed
     const unchanged = samePartialRun && views.unchanged();
     renderChrome(sameRun);
-    if (unchanged) renderTabs(page, viewsFor(state.trace!), state.saved.view, (v) => selectView(v));
+    if (unchanged) renderTabs(page, viewsFor(state.trace!, state.compare), state.saved.view, (v) => selectView(v));
     else selectView(state.saved.view);
     conn.notify({ type: 'drawn', partial: state.partial });
   };
@@ -97,6 +97,11 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
         return;
       case 'exportRequest':
         return exportAs(m.format);
+      case 'profile':
+        // imported kernel times: the timing view draws them beside the run's own
+        state.profile = m.profile;
+        if (state.trace) views.render();
+        return;
     }
   };
 

@@ -24,7 +24,7 @@ export async function exportCurrentView(format: ExportFormat, doc: Document, sta
   try {
     let svg: string | undefined;
     if (format !== 'tikz') {
-      const input = { trace, ...(state.compare ? { compare: state.compare } : {}), ...(tensor ? { tensor } : {}), valuesOf: state.valuesOf };
+      const input = { trace, ...(state.compare ? { compare: state.compare } : {}), ...(state.profile ? { profile: state.profile } : {}), ...(tensor ? { tensor } : {}), valuesOf: state.valuesOf };
       svg = serializeSvg(renderViewSvg(doc, entry.id, input, { theme, width: 1000 }));
     }
     ui.progress(`Exporting ${format.toUpperCase()}…`);

@@ -3,7 +3,7 @@
  * with the export buttons, the view host and the toast — built once, then filled in by the app shell.
  */
 import * as d3 from 'd3';
-import type { ArchChoice, ExportFormat } from '../../kernels/protocol';
+import type { ArchChoice, ExportFormat, PanelCommand } from '../../kernels/protocol';
 import type { Trace } from '../../kernels/trace';
 import type { ViewEntry } from '../views/context';
 import { fmtTime } from '../views/svgkit';
@@ -63,7 +63,12 @@ export function parallelismOf(s: Trace['spec']): string {
 }
 
 /** The run in one line, its backend and state as badges, and the architectures it can be re-run on. */
-export function renderHeader(page: Page, run: { trace?: Trace; compare?: Trace; partial: boolean; archs: ArchChoice[] }, onRerun: (arch: string) => void): void {
+export function renderHeader(
+  page: Page,
+  run: { trace?: Trace; compare?: Trace; partial: boolean; archs: ArchChoice[] },
+  onRerun: (arch: string) => void,
+  onCommand: (command: PanelCommand) => void = () => undefined,
+): void {
   const header = page.header;
   header.selectAll('*').remove();
   const { trace, compare, partial } = run;
@@ -79,12 +84,23 @@ export function renderHeader(page: Page, run: { trace?: Trace; compare?: Trace; 
     .text(`M ${s.tokens} · K ${s.hidden} · N ${s.intermediate} · E ${s.experts} · top-${s.topk}${par ? ` · ${par}` : ''} · ${s.recipe.scaleFormat} scales · ${s.recipe.quant} · ${trace.recipe.label}`);
   const badges = header.append('span').attr('class', 'badges');
   badges.append('span').attr('class', `badge backend-${trace.backend.name}`).attr('title', trace.backend.reason).text(`${trace.backend.name.toUpperCase()} · ${trace.backend.device}`);
-  if (compare) badges.append('span').attr('class', `badge backend-${compare.backend.name}`).text(`vs ${compare.backend.name.toUpperCase()}`);
+  if (compare) badges.append('span').attr('class', `badge backend-${compare.backend.name}`).attr('title', `compared with ${compare.spec.name} · ${compare.spec.arch.toUpperCase()} · ${compare.backend.device} (${compare.createdAt})`)
+    .text(`vs ${compare.spec.arch.toUpperCase()} · ${compare.backend.name.toUpperCase()}`);
   if (partial) badges.append('span').attr('class', 'badge running').text(`running · ${trace.stages.length}/${trace.stages.length + (trace.pending?.length ?? 0)} stages`);
   else badges.append('span').attr('class', 'badge').text(`total ${fmtTime(trace.totalMs)}`);
   const warn = trace.checks.filter((c) => c.level === 'warn' || c.level === 'fail');
   if (warn.length) badges.append('span').attr('class', 'badge warn').attr('title', warn.map((c) => c.message).join('\n')).text(`${warn.length} check${warn.length > 1 ? 's' : ''} to read`);
   if (trace.gemm.caveat) badges.append('span').attr('class', 'badge warn').attr('title', trace.gemm.caveat).text('GEMM stand-in');
+  if (!partial) {
+    // the palette's MoE: Import Profiler Trace… and MoE: Compare With…, one click away
+    const tools = header.append('div').attr('class', 'header-tools').attr('role', 'group').attr('aria-label', 'Bring in another measurement');
+    tools.append('button').attr('type', 'button').attr('class', 'secondary').attr('data-command', 'importProfile')
+      .attr('title', 'Import a PyTorch profiler trace (.json / .json.gz) or an ncu CSV: its kernel times beside this run\'s in the Timing view').text('Import profiler trace…')
+      .on('click', () => onCommand('importProfile'));
+    tools.append('button').attr('type', 'button').attr('class', 'secondary').attr('data-command', 'compare')
+      .attr('title', 'Show a second run beside this one: a saved trace (moe-inspect run --trace), or this layer on another architecture or backend').text('Compare with…')
+      .on('click', () => onCommand('compare'));
+  }
   if (run.archs.length > 1) {
     // the layouts drawn are the run's own: another architecture is another run
     const seg = header.append('div').attr('class', 'segmented rerun').attr('role', 'radiogroup').attr('aria-label', 'Architecture (re-runs the layer)');

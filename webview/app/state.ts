@@ -5,6 +5,7 @@
  */
 import { PROTOCOL_VERSION, reviveWebviewState, type ArchChoice, type HostEvent, type TileMode, type WebviewState } from '../../kernels/protocol';
 import type { Trace } from '../../kernels/trace';
+import type { ImportedTimings } from '../../kernels/profile/onStages';
 import { VIEW_IDS, viewById, viewsFor } from '../views/registry';
 
 export interface VsCodeApi {
@@ -19,6 +20,8 @@ export class AppState {
   readonly restored: boolean;
   trace: Trace | undefined;
   compare: Trace | undefined;
+  /** imported profiler times on the run's stages (the host sends them again, re-mapped, after each new run) */
+  profile: ImportedTimings | null = null;
   /** the trace shown is a partial one (the run goes on); the final Trace replaces it */
   partial = false;
   /** architectures the host can re-run on */
@@ -49,7 +52,7 @@ export class AppState {
     if (m.archs) this.archs = m.archs;
     this.save({ spec: m.trace.spec });
     // a view that does not apply to this run (the permutation of a masked run) gives way to the first that does
-    if (!viewById(this.saved.view)?.applies(m.trace)) this.save({ view: viewsFor(m.trace)[0]?.id ?? VIEW_IDS[0]! });
+    if (!viewById(this.saved.view)?.applies(m.trace, m.compare)) this.save({ view: viewsFor(m.trace, m.compare)[0]?.id ?? VIEW_IDS[0]! });
     return samePartialRun;
   }
 

@@ -65,6 +65,7 @@ export class ViewHost {
       ...s,
       trace,
       ...(this.state.compare ? { compare: this.state.compare } : {}),
+      ...(this.state.profile ? { profile: this.state.profile } : {}),
       partial,
       ...this.size(),
       state: saved,

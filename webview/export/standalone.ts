@@ -22,16 +22,16 @@ export interface ExportOptions {
 export const resolveTheme = (t: ExportOptions['theme']): Theme => (typeof t === 'object' ? t : THEMES[t ?? 'light']);
 
 /** The registry entry of `view` if it applies to the trace, else a MoeError naming the views that do. */
-export function exportableView(view: ViewId, trace: ExportInput['trace']): ViewEntry {
+export function exportableView(view: ViewId, trace: ExportInput['trace'], compare?: ExportInput['compare']): ViewEntry {
   const entry = viewById(view);
   if (!entry) throw new MoeError('E_SPEC', `export: unknown view '${String(view)}' (views: ${VIEWS.map((v) => v.id).join(', ')})`);
-  if (!entry.applies(trace))
-    throw new MoeError('E_SPEC', `export: the ${entry.label} view does not apply to this run (${trace.recipe.label}); views for it: ${viewsFor(trace).map((v) => v.id).join(', ')}`);
+  if (!entry.applies(trace, compare))
+    throw new MoeError('E_SPEC', `export: the ${entry.label} view does not apply to this run (${trace.recipe.label}); views for it: ${viewsFor(trace, compare).map((v) => v.id).join(', ')}`);
   return entry;
 }
 
 export function renderViewSvg(doc: Document, view: ViewId, input: ExportInput, options: ExportOptions = {}): SVGSVGElement {
-  const entry = exportableView(view, input.trace);
+  const entry = exportableView(view, input.trace, input.compare);
   return entry.svg(doc, input, { theme: resolveTheme(options.theme), width: options.width ?? 1000, ...(options.maxRects ? { maxRects: options.maxRects } : {}) });
 }
 

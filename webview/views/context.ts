@@ -6,6 +6,7 @@
 import type { PendingStage, Trace } from '../../kernels/trace';
 import type { ExportFormat, Tile, TileMode, ViewId, WebviewState } from '../../kernels/protocol';
 import type { Theme } from '../theme';
+import type { ImportedTimings } from '../../kernels/profile/onStages';
 
 /** Asks the host for a window of a tensor (rejects with the host's reason). */
 export type RequestTile = (tensor: string, rows: [number, number], cols: [number, number], mode: TileMode) => Promise<Tile>;
@@ -15,8 +16,10 @@ export type ValuesOf = (tensor: string) => ArrayLike<number> | undefined;
 
 export interface ViewContext {
   trace: Trace;
-  /** a second run drawn beside the first (timing) */
+  /** a second run drawn beside the first (timing, compare) */
   compare?: Trace;
+  /** imported profiler times on the run's stages (MoE: Import Profiler Trace…), drawn by the timing view */
+  profile?: ImportedTimings;
   /** the run is still going: `trace` is partial, tiles are not served yet */
   partial: boolean;
   theme: Theme;
@@ -46,8 +49,10 @@ export interface ViewHandle {
 /** What a standalone (exported) picture of a view is drawn from. */
 export interface ExportInput {
   trace: Trace;
-  /** a second trace (e.g. CUDA next to CPU) for the timing view */
+  /** a second trace (e.g. CUDA next to CPU) for the timing and compare views */
   compare?: Trace;
+  /** imported profiler times for the timing view */
+  profile?: ImportedTimings;
   /** the tensor the view shows (scale layout, heatmap) */
   tensor?: string;
   heatmapMode?: TileMode;
@@ -69,8 +74,8 @@ export interface ViewEntry {
   label: string;
   /** what the export buttons, the Export command and `moe-inspect export --format` offer for this view */
   exportFormats: readonly ExportFormat[];
-  /** whether the view has something to draw for this trace (its tab, key and export exist only then) */
-  applies(trace: Trace): boolean;
+  /** whether the view has something to draw for this trace (and the second run shown beside it, if any): its tab, key and export exist only then */
+  applies(trace: Trace, compare?: Trace): boolean;
   /** the stages of a partial trace the view waits for (default: none) */
   waitsFor?(trace: Trace): PendingStage[];
   /** equal keys for two partial traces: the view would draw the same picture (default: the view's id) */

@@ -13,6 +13,7 @@ import * as permutation from './permutation';
 import * as maskedBuffers from './maskedBuffers';
 import * as timing from './timing';
 import * as heatmap from './heatmap';
+import * as compare from './compare';
 import { scalesTikz, permutationTikz, timingTikz } from '../export/tikz';
 import { scaleRefsOf, scaleTensorsOf } from '../model/traceData';
 import { recipeView } from './recipeView';
@@ -93,6 +94,15 @@ export const VIEWS: readonly ViewEntry[] = [
     // any tensor, including one a pending stage will write (the view says what it waits for)
     opensTensor: (_trace, name) => ({ heatmapTensor: name }),
   },
+  {
+    id: 'compare',
+    label: 'Compare',
+    exportFormats: ['svg', 'png'],
+    // a second run is shown beside this one (MoE: Compare With…)
+    applies: (_trace, other) => other !== undefined,
+    render: compare.mount,
+    svg: compare.standalone,
+  },
   // the recipes' own pictures (kernels/recipes/<id>/views/), offered on that recipe's runs
   recipeView({ id: 'megamoeInterleave', label: 'Gate/up interleave', recipes: ['megamoe-sm90'], render: (el, t, o) => megamoeInterleave.render(el, t, o) }),
   recipeView({ id: 'megamoeStaging', label: 'Staging buffer', recipes: ['megamoe-sm90'], render: (el, t, o) => megamoeStaging.render(el, t, o) }),
@@ -110,8 +120,8 @@ export function viewById(id: string): ViewEntry | undefined {
   return VIEWS.find((v) => v.id === id);
 }
 
-/** The views that apply to a trace, in registry order: their tabs, and keys 1…N. */
-export const viewsFor = (trace: Trace): ViewEntry[] => VIEWS.filter((v) => v.applies(trace));
+/** The views that apply to a trace (and a second run beside it), in registry order: their tabs, and keys 1…N. */
+export const viewsFor = (trace: Trace, compare?: Trace): ViewEntry[] => VIEWS.filter((v) => v.applies(trace, compare));
 
 /** The first view (in registry order) that applies and can show tensor `name`, with the state that selects it. */
 export function viewForTensor(trace: Trace, name: string): { view: string; patch: Partial<WebviewState> } | undefined {
