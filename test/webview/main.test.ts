@@ -20,9 +20,10 @@ test('ready → trace → header, stepper and the scale view; number keys switch
   app.send({ type: 'trace', version: PROTOCOL_VERSION, trace: smallTrace('cpu'), compare: smallTrace('cuda'), archs });
   assert.deepEqual(app.posted().at(-1), { type: 'drawn', partial: false });
   assert.match(app.doc.querySelector('.app-header h1')!.textContent!, /e2e_small/);
-  assert.match(app.doc.querySelector('.badges')!.textContent!, /CPU · CPU \(2 threads\).*vs CUDA/);
+  assert.match(app.doc.querySelector('.badges')!.textContent!, /CPU · CPU \(2 threads\).*vs SM90 · CUDA/);
   assert.equal(app.doc.querySelectorAll('.stage-item').length, 8);
-  assert.deepEqual([...app.doc.querySelectorAll('.tab')].map((t) => t.id), ['tab-scales', 'tab-permutation', 'tab-timing', 'tab-heatmap']);
+  // a second run is shown beside this one: the Compare view applies
+  assert.deepEqual([...app.doc.querySelectorAll('.tab')].map((t) => t.id), ['tab-scales', 'tab-permutation', 'tab-timing', 'tab-heatmap', 'tab-compare']);
   assert.equal(app.doc.querySelector('.tab[aria-selected="true"]')!.id, 'tab-scales');
   assert.ok(app.doc.querySelector('.scales-view rect.logical-cell'));
   assert.ok(app.doc.body.dataset.firstPictureMs);
@@ -33,8 +34,8 @@ test('ready → trace → header, stepper and the scale view; number keys switch
   assert.equal(app.state()!.stage, 'transform_scales');
   app.key('2');
   assert.ok(app.doc.querySelector('.permutation-view rect.seg-rows'));
-  app.key('5');
-  assert.equal(app.state()!.view, 'permutation', 'no fifth view applies: the key does nothing');
+  app.key('6');
+  assert.equal(app.state()!.view, 'permutation', 'no sixth view applies: the key does nothing');
   // the architecture is a re-run (the layouts drawn are the run's own)
   assert.equal(app.doc.querySelector('.rerun button[data-arch="sm90"]')!.getAttribute('aria-checked'), 'true');
   (app.doc.querySelector('.rerun button[data-arch="sm100"]') as HTMLButtonElement).click();
@@ -144,4 +145,37 @@ test('a scale tensor too large to travel inline: its values are fetched whole th
   again.replyError(again.requests('tile')[0]!.id, { message: 'tile a1q_scale_layout: no run is loaded in this panel' });
   await settle();
   assert.match(again.doc.querySelector('#view-host .view-error')!.textContent!, /a1q_scale_layout: tile a1q_scale_layout: no run is loaded/);
+});
+
+test('the header\'s buttons ask the host for its commands; an imported profile redraws the timing view with it; a compared run gets its own tab', async () => {
+  const app = await boot();
+  const trace = smallTrace('cuda');
+  app.send({ type: 'trace', version: PROTOCOL_VERSION, trace, archs });
+  assert.deepEqual([...app.doc.querySelectorAll('.tab')].map((t) => t.id), ['tab-scales', 'tab-permutation', 'tab-timing', 'tab-heatmap'], 'no Compare tab without a second run');
+  (app.doc.querySelector('.header-tools button[data-command="importProfile"]') as HTMLButtonElement).click();
+  assert.deepEqual(app.posted().at(-1), { type: 'command', command: 'importProfile' });
+  (app.doc.querySelector('.header-tools button[data-command="compare"]') as HTMLButtonElement).click();
+  assert.deepEqual(app.posted().at(-1), { type: 'command', command: 'compare' });
+  app.key('3');
+  assert.equal(app.doc.querySelectorAll('.timing-view g.bar.imported').length, 0);
+  const profile = {
+    file: 'run.pt.trace.json.gz', format: 'chrome-trace' as const, launches: 3,
+    stages: [{ stage: 'gemm1', count: 2, totalUs: 14.5, kernels: [{ name: 'sm90_fp8_gemm_1d2d_impl', count: 2, totalUs: 14.5, rule: 'DeepGEMM grouped GEMM' }] }],
+    outside: [], unmatched: [{ name: 'mystery_kernel', count: 1, totalUs: 1.5 }], omitted: 0,
+  };
+  app.send({ type: 'profile', profile });
+  assert.equal(app.doc.querySelectorAll('.timing-view g.bar.imported').length, 1);
+  assert.match(app.doc.querySelector('.timing-view table.unmatched')!.textContent!, /mystery_kernel/);
+  // a malformed profile is refused (banner + host log), the one shown stays
+  app.send({ type: 'profile', profile: { ...profile, format: 'perfetto' } } as never);
+  assert.match(app.doc.querySelector('.error-banner')!.textContent!, /profile.format must be one of/);
+  assert.equal(app.doc.querySelectorAll('.timing-view g.bar.imported').length, 1);
+  app.send({ type: 'profile', profile: null });
+  assert.equal(app.doc.querySelectorAll('.timing-view g.bar.imported').length, 0);
+  // MoE: Compare With… on SM100: the Compare tab shows the two runs' differences
+  app.send({ type: 'trace', version: PROTOCOL_VERSION, trace, compare: smallTrace('cuda', 'ue8m0', 'sm100'), archs });
+  (app.doc.querySelector('#tab-compare') as HTMLButtonElement).click();
+  assert.equal(app.state()!.view, 'compare');
+  assert.ok(app.doc.querySelector('.compare-view g.spec-diff g.row[data-key="architecture"]'));
+  assert.deepEqual(app.errors, []);
 });
