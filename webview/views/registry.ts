@@ -94,15 +94,6 @@ export const VIEWS: readonly ViewEntry[] = [
     // any tensor, including one a pending stage will write (the view says what it waits for)
     opensTensor: (_trace, name) => ({ heatmapTensor: name }),
   },
-  {
-    id: 'compare',
-    label: 'Compare',
-    exportFormats: ['svg', 'png'],
-    // a second run is shown beside this one (MoE: Compare With…)
-    applies: (_trace, other) => other !== undefined,
-    render: compare.mount,
-    svg: compare.standalone,
-  },
   // the recipes' own pictures (kernels/recipes/<id>/views/), offered on that recipe's runs
   recipeView({ id: 'megamoeInterleave', label: 'Gate/up interleave', recipes: ['megamoe-sm90'], render: (el, t, o) => megamoeInterleave.render(el, t, o) }),
   recipeView({ id: 'megamoeStaging', label: 'Staging buffer', recipes: ['megamoe-sm90'], render: (el, t, o) => megamoeStaging.render(el, t, o) }),
@@ -112,6 +103,16 @@ export const VIEWS: readonly ViewEntry[] = [
   recipeView({ id: 'torchaoLayout', label: 'grouped_layout', recipes: ['torchao-fp8-training'], render: (el, t, o) => torchaoLayout.render(el, t, o) }),
   recipeView({ id: 'torchaoKGrouped', label: 'K-grouped buffer', recipes: ['torchao-fp8-training'], render: (el, t, o) => torchaoKGrouped.render(el, t, o) }),
   recipeView({ id: 'torchaoExample', label: 'Worked example', recipes: ['torchao-fp8-training'], render: (el, t, o) => torchaoExample.render(el, t, o) }),
+  // last: its tab appears (and takes the next number key) only while a second run is shown
+  {
+    id: 'compare',
+    label: 'Compare',
+    exportFormats: ['svg', 'png'],
+    // a second run is shown beside this one (MoE: Compare With…)
+    applies: (_trace, other) => other !== undefined,
+    render: compare.mount,
+    svg: compare.standalone,
+  },
 ];
 
 export const VIEW_IDS: readonly string[] = VIEWS.map((v) => v.id);
