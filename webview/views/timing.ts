@@ -226,7 +226,8 @@ function importedTables(container: HTMLElement, p: ImportedTimings, trace: Trace
   const table = (cls: string, head: string[], body: string[][]): void => {
     const t = sec.append('table').attr('class', cls);
     t.append('thead').append('tr').selectAll('th').data(head).join('th').text((h) => h);
-    t.append('tbody').selectAll('tr').data(body).join('tr').selectAll('td').data((r) => r).join('td').text((c) => c);
+    // long template names are cut by the stylesheet: the whole name is the cell's tooltip
+    t.append('tbody').selectAll('tr').data(body).join('tr').selectAll('td').data((r) => r).join('td').attr('title', (c) => c).text((c) => c);
   };
   if (rows.length) table('kernel-map', ['stage', 'kernel', 'launches', 'total', 'rule'], rows.map((r) => [r.stage, r.k.name, String(r.k.count), usText(r.k.totalUs), r.k.rule ?? '']));
   if (p.unmatched.length) {
