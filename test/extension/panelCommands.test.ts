@@ -1,7 +1,7 @@
 /** MoE: Import Profiler Trace… and MoE: Compare With… against a fake VS Code (the dialogs and the panel as plain objects). */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareCommand, importProfileCommand, PROFILE_FILTERS, type CommandPanel, type CommandUi } from '../../extension/panelCommands';
@@ -127,4 +127,17 @@ test('Compare With: this layer on another architecture or backend runs aside; ca
   const none = fake({ panel: 'none' });
   await compareCommand(none.ui, readTraceFile);
   assert.match(none.said[0]!, /Compare With: no MoE Layout Inspector panel is open/);
+});
+
+test('the commands are contributed in package.json, registered in extension.ts, and behind the panel\'s buttons', () => {
+  const root = join(__dirname, '..', '..');
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { contributes: { commands: { command: string; title: string }[] } };
+  const titles = Object.fromEntries(pkg.contributes.commands.map((c) => [c.command, c.title]));
+  assert.equal(titles['moeInspector.importProfile'], 'Import Profiler Trace…');
+  assert.equal(titles['moeInspector.compare'], 'Compare With…');
+  const registered = [...readFileSync(join(root, 'extension', 'extension.ts'), 'utf8').matchAll(/registerCommand\('([^']+)'/g)].map((m) => m[1]);
+  for (const id of ['moeInspector.importProfile', 'moeInspector.compare']) assert.ok(registered.includes(id), `${id} registered`);
+  // the webview's buttons (PANEL_COMMANDS) map onto these ids in panel.ts
+  const panel = readFileSync(join(root, 'extension', 'panel.ts'), 'utf8');
+  assert.match(panel, /importProfile: 'moeInspector\.importProfile', compare: 'moeInspector\.compare'/);
 });
