@@ -11,7 +11,7 @@
  */
 import { Tensor } from '../../tensor';
 import { MoeError, shapeStr } from '../../errors';
-import { DEFAULT_RECIPE, type LayerSpec } from '../../spec';
+import { DEFAULT_RECIPE, FILE_SPEC_DEFAULTS, type LayerSpec } from '../../spec';
 import { checkFinite, wantDtype, wantShape } from '../../inputs';
 import { validateExpertMap, expertMapFor } from '../../ops/permute';
 import { encodeBf16 } from '../../dtypes/bf16';
@@ -183,12 +183,8 @@ export function w4SpecFromInputs(inputs: W4Inputs, base: Partial<LayerSpec>): La
   const map = inputs.expert_map?.contiguous().storage;
   const placement = map && !base.expertParallel ? linearPlacement(map as Int32Array, El) : undefined;
   return {
-    name: 'custom',
-    arch: 'sm90',
-    activation: { kind: 'silu' },
-    routerWeight: 'reduce',
+    ...FILE_SPEC_DEFAULTS,
     blockM: 1,
-    source: { kind: 'synthetic', seed: 0, skew: 0 },
     ...base,
     ...(placement ? { expertParallel: { ...placement, strategy: 'linear' as const } } : {}),
     recipe,
