@@ -157,6 +157,18 @@ test('a tensor asked for (--tensor) runs the stages that make it; a later scale 
   await assert.rejects(runForView(spec, { backend: 'cpu' }, 'heatmap', 'bogus'), /--tensor bogus: no such tensor in this run \(has hidden_states, .*output\)/);
 });
 
+test('where the computed scales alone would not pick the full run\'s default tensor (none came out in a kernel layout), the whole layer runs', async () => {
+  // SM100 packs 2 K-blocks into one word per row: a (20, 1) int32 tensor reads as row-major, so the default scale
+  // tensor of a full run might be a later one
+  const spec = makeSpec('qwen3-30b-a3b', { ...small, tokens: 20, arch: 'sm100' });
+  let fullRuns = 0;
+  const r = await runForView(spec, { backend: 'cpu' }, 'scales', undefined, () => void fullRuns++);
+  assert.equal(fullRuns, 1);
+  assert.equal(r.trace.stages.length, CONTIGUOUS_STAGES.length);
+  const full = await runLayer(spec, { backend: 'cpu' });
+  assert.ok((await renderExport(r, 'scales', 'tikz')).equals(await renderExport(full, 'scales', 'tikz')));
+});
+
 test('export --view scales of a whole DeepSeek-V3 layer on one rank never makes a weight (a spy on the weight writer)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'moe-lazy-'));
   const alloc = mock.method(weightWriter, 'alloc');
