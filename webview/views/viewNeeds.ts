@@ -4,7 +4,8 @@
  * (timing draws every stage's time; the recipes' own views read the whole trace).
  *
  * Node-safe on purpose: it imports the trace model, never a view's drawing code, so the CLI and the engine can ask
- * it without pulling in d3 or the DOM. test/webview/viewNeeds.test.ts checks every registered view against a full run.
+ * it without pulling in d3 or the DOM. test/kernels/pipeline.lazy.test.ts checks, for every recipe and every view
+ * that applies to it, the stages run and that the exported file equals a full run's.
  */
 import type { Trace } from '../../kernels/trace';
 import { T } from '../../kernels/recipes/tensors';
