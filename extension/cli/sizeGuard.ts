@@ -25,19 +25,29 @@ function describe(e: RunEstimate): string {
   return `~${gib(e.peakBytes)} at its peak (largest: ${top}; ${e.activeExperts} of ${e.localExperts} local experts get tokens, M_sum ≤ ${Math.ceil(e.mSum)})`;
 }
 
-/** Refuses a run that cannot fit (its recipe's estimate), prints the estimate of a long one; undefined when the recipe has none. */
-export function guardRunSize(spec: LayerSpec, out: NodeJS.WritableStream, command: string, machine: { totalBytes?: number; cores?: number } = {}): RunEstimate | undefined {
+/**
+ * Refuses a run that cannot fit (its recipe's estimate), prints the estimate of a long one; undefined when the recipe
+ * has none. `tensors`: the run makes only these (a run of some stages: `export --view`), so only they are counted.
+ */
+export function guardRunSize(
+  spec: LayerSpec,
+  out: NodeJS.WritableStream,
+  command: string,
+  machine: { totalBytes?: number; cores?: number } = {},
+  run: { tensors?: ReadonlySet<string> } = {},
+): RunEstimate | undefined {
   const recipe = recipeById(spec.recipe.id);
   if (!recipe.estimate) return undefined;
   const total = machine.totalBytes ?? totalmem();
   const cores = machine.cores ?? availableParallelism();
-  const est = recipe.estimate(spec, { cores });
+  const estimate = (s: LayerSpec): RunEstimate => recipe.estimate!(s, { cores, ...(run.tensors ? { tensors: run.tensors } : {}) });
+  const est = estimate(spec);
   const limit = total / MEMORY_SAFETY;
   const ep = spec.expertParallel && spec.expertParallel.size > 1 ? ` --ep ${spec.expertParallel.size}` : '';
   const what = `${spec.name} with ${spec.tokens} tokens${ep}`;
   const fits = (e: RunEstimate): boolean => e.peakBytes <= limit && e.largest.elements <= MAX_TYPED_ELEMENTS;
   if (!fits(est)) {
-    const fit = maxTokens(spec, fits);
+    const fit = maxTokens(spec, fits, estimate);
     const epAdvice = "expert parallelism (--ep 8 --rank R computes one rank's experts: an eighth of the expert-side tensors)";
     const advice =
       fit > 0 ? `use fewer tokens (up to ~${fit} fit here)${ep ? '' : ` or ${epAdvice}`}` : ep ? 'no token count fits here at this --ep; use a larger --ep' : `no token count fits on one rank: use ${epAdvice}`;
