@@ -11,6 +11,10 @@
  * Tensor names and dtypes follow DESIGN.md's stage tensors (kernels/backend/types.ts).
  * The time is rough: the CPU GEMM's measured useful rate (BENCHMARKS.md: ~5 GFLOP/s on 2 cores, scaled by cores)
  * plus decoding each active expert's weights once per GEMM (~1 GB/s) and generating synthetic inputs.
+ *
+ * A run of only some stages (`tensors`: what they read and write, kernels/neededStages.ts) allocates only those
+ * tensors; the layer's inputs are all made except the synthetic FP8 weights, which are made only when read
+ * (kernels/synthetic.ts syntheticInputsLazy), and only a GEMM that runs costs its work space and time.
  */
 import type { LayerSpec } from './spec';
 
@@ -61,7 +65,11 @@ function localExperts(spec: LayerSpec): number {
   return Math.floor(spec.experts / ep.size) + (ep.rank < spec.experts % ep.size ? 1 : 0);
 }
 
-export function estimateRun(spec: LayerSpec, opts: { cores?: number } = {}): RunEstimate {
+/** the inputs of the layer (always made, but for lazily made synthetic weights) */
+const INPUTS = new Set(['hidden_states', 'topk_ids', 'topk_weights', 'w13_weight', 'w2_weight', 'w13_weight_scale_inv', 'w2_weight_scale_inv']);
+const WEIGHTS = new Set(['w13_weight', 'w2_weight']);
+
+export function estimateRun(spec: LayerSpec, opts: { cores?: number; tensors?: ReadonlySet<string> } = {}): RunEstimate {
   const { tokens: M, hidden: K, intermediate: N, experts: E, topk } = spec;
   const cores = Math.max(1, opts.cores ?? 2);
   const El = localExperts(spec);
@@ -76,7 +84,7 @@ export function estimateRun(spec: LayerSpec, opts: { cores?: number } = {}): Run
   const fromFile = spec.source.kind === 'file';
   const weightExperts = fromFile ? El : active;
   const t = (name: string, elements: number, itemBytes: number): TensorEstimate => ({ name, elements, bytes: elements * itemBytes });
-  const tensors: TensorEstimate[] = [
+  const all: TensorEstimate[] = [
     t('hidden_states', M * K, 2),
     t('topk_ids', M * topk, 4),
     t('topk_weights', M * topk, 4),
@@ -100,28 +108,32 @@ export function estimateRun(spec: LayerSpec, opts: { cores?: number } = {}): Run
     t('mm2_out', mSum * K, 2),
     t('output', M * K, 2),
   ];
-  tensors.sort((a, b) => b.bytes - a.bytes);
-  const weightBytes = weightExperts * 3 * N * K;
+  const only = opts.tensors;
+  const made = (name: string): boolean => !only || only.has(name) || (INPUTS.has(name) && (fromFile || !WEIGHTS.has(name)));
+  const tensors = all.filter((x) => made(x.name)).sort((a, b) => b.bytes - a.bytes);
+  const weightBytes = (made('w13_weight') ? weightExperts * 2 * N * K : 0) + (made('w2_weight') ? weightExperts * K * N : 0);
   // GEMM1 gathers the valid A rows densely and writes a shared output before it becomes mm1_out (GEMM2 likewise)
-  const workspaceBytes = Math.max(mSum * K + mSum * 2 * N * 2, mSum * N + mSum * K * 2);
+  const gemm1 = made('mm1_out');
+  const gemm2 = made('mm2_out');
+  const workspaceBytes = Math.max(gemm1 ? mSum * K + mSum * 2 * N * 2 : 0, gemm2 ? mSum * N + mSum * K * 2 : 0);
   const peakBytes = tensors.reduce((a, x) => a + x.bytes, 0) + workspaceBytes + BASELINE_BYTES;
   const largest = tensors.reduce((a, x) => (x.elements > a.elements ? x : a));
-  const flops = 6 * R * N * K;
+  const flops = (gemm1 ? 4 * R * N * K : 0) + (gemm2 ? 2 * R * N * K : 0);
   const cpuSeconds =
     flops / (GEMM_FLOPS_PER_CORE * cores) +
-    (2 * active * 3 * N * K) / (WEIGHT_DECODE_PER_CORE * cores) +
+    (active * ((gemm1 ? 2 : 0) + (gemm2 ? 1 : 0)) * 2 * N * K) / (WEIGHT_DECODE_PER_CORE * cores) +
     (spec.source.kind === 'synthetic' ? (M * K) / SYNTH_VALUES_PER_S + weightBytes / SYNTH_CODES_PER_S : 0);
   return { routedRows: R, mSum, localExperts: El, activeExperts: active, tensors, weightBytes, workspaceBytes, peakBytes, largest, flops, cpuSeconds };
 }
 
 /** The most tokens (up to the spec's own, at its other settings) whose estimate `fits`; 0 when none does. */
-export function maxTokens(spec: LayerSpec, fits: (e: RunEstimate) => boolean): number {
-  if (fits(estimateRun(spec))) return spec.tokens;
+export function maxTokens(spec: LayerSpec, fits: (e: RunEstimate) => boolean, estimate: (s: LayerSpec) => RunEstimate = estimateRun): number {
+  if (fits(estimate(spec))) return spec.tokens;
   let lo = 0;
   let hi = spec.tokens;
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
-    if (fits(estimateRun({ ...spec, tokens: mid }))) lo = mid;
+    if (fits(estimate({ ...spec, tokens: mid }))) lo = mid;
     else hi = mid;
   }
   return lo;

@@ -9,7 +9,7 @@ import { SafetensorsFile } from './io/safetensors';
 import { Tensor } from './tensor';
 import { listNames, MoeError, shapeStr } from './errors';
 import { decodeUe8m0 } from './dtypes/ue8m0';
-import { DEFAULT_RECIPE, type LayerSpec } from './spec';
+import { DEFAULT_RECIPE, FILE_SPEC_DEFAULTS, type LayerSpec } from './spec';
 import type { LayerInputs } from './backend/types';
 import { validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
@@ -205,13 +205,8 @@ export function specFromInputs(inputs: LayerInputs, base: Partial<LayerSpec> = {
   const [M, K] = inputs.hidden_states.shape as [number, number];
   const [E, twoN] = inputs.w13_weight.shape as [number, number, number];
   return {
-    name: 'custom',
-    arch: 'sm90',
+    ...FILE_SPEC_DEFAULTS,
     recipe: { ...DEFAULT_RECIPE },
-    activation: { kind: 'silu' },
-    routerWeight: 'reduce',
-    blockM: 128,
-    source: { kind: 'synthetic', seed: 0, skew: 0 },
     ...base,
     tokens: M,
     hidden: K,

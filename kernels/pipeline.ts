@@ -19,6 +19,8 @@ import { roofline, throughputNote } from './roofline';
 import { tensorRef } from './summary';
 import { cpuPeaks } from './cpuPeaks';
 import type { GpuModelSpec } from './arch/types';
+import { stagesFor } from './neededStages';
+import { isCreated } from './lazyTensor';
 
 const rooflineModelOf = (m: GpuModelSpec): Trace['rooflineModel'] => ({ id: m.id, label: m.label, source: m.source });
 import { expertMapOf } from './synthetic';
@@ -53,15 +55,27 @@ export interface RunLayerOptions {
    * is on screen.
    */
   onStage?: (partial: Trace) => void | Promise<void>;
+  /**
+   * Only these tensors are wanted (a picture of some of them, `moe-inspect export --view`): on the CPU backend only
+   * the stages they take run (kernels/neededStages.ts: the plan walked backwards), and synthetic inputs no running
+   * stage reads are never made (kernels/lazyTensor.ts). The trace then lists the stages that ran and the tensors that
+   * exist; every tensor it holds is bit for bit what a full run gives. Other backends run the whole plan.
+   * A function gets every tensor id of a full run (inputs in order, then each stage's outputs in plan order) and
+   * answers the wanted ones, or 'all'.
+   */
+  needs?: readonly string[] | ((tensorIds: readonly string[]) => readonly string[] | 'all');
 }
 
-/** The layer's inputs: given, read from the spec's file, or synthetic (weights deferred when a UI host draws early). */
-function layerInputs(spec: LayerSpec, given: LayerTensors | undefined, defer: boolean): SyntheticLayer {
+/**
+ * The layer's inputs: given, read from the spec's file, or synthetic (weights deferred when a UI host draws early,
+ * lazy — made when first read — when only some stages run).
+ */
+function layerInputs(spec: LayerSpec, given: LayerTensors | undefined, mode: { defer: boolean; lazy: boolean }): SyntheticLayer {
   const recipe = recipeById(spec.recipe.id);
   // tensors from loadLayer were validated there; anything else is validated now (names, dtypes, shapes, values)
   if (given) return { inputs: VALIDATED.has(given) ? given : recipe.inputsFromTensors(given) };
   if (spec.source.kind === 'file') return { inputs: loadLayer(spec.source.path, { recipe: recipe.id }).inputs };
-  return recipe.synthetic(spec, { defer });
+  return recipe.synthetic(spec, mode);
 }
 
 export async function runLayer(spec: LayerSpec, opts: RunLayerOptions = {}): Promise<RunResult> {
@@ -92,7 +106,9 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   // Progressive runs on the CPU: synthetic weight codes (hundreds of MB, the slow part of the inputs) are written in
   // the background once the host has shown its first partial trace, and awaited before the first heavy stage:
   // the first stages draw at once, and the webview loads without competing for the 2 cores.
-  const layer = layerInputs(spec, opts.inputs, !!onStage && backend.name === 'cpu');
+  // a run of some stages (opts.needs) on the CPU: synthetic inputs are made when a running stage reads them
+  const partialRun = !!opts.needs && backend.name === 'cpu';
+  const layer = layerInputs(spec, opts.inputs, { defer: !!onStage && backend.name === 'cpu' && !partialRun, lazy: partialRun });
   let weightsPending = !!layer.fillWeights;
   let filling: Promise<void> | undefined;
   let inputs = layer.inputs;
@@ -102,7 +118,12 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   const map = expertMapOf(spec);
   if (map && !inputs.expert_map && recipe.optionalInputNames?.includes('expert_map'))
     inputs = { ...inputs, expert_map: new Tensor('i32', [map.length], map, undefined, 0, 'expert_map') };
-  const plan = recipe.plan(spec, inputs, { backend: backend.name });
+  const fullPlan = recipe.plan(spec, inputs, { backend: backend.name });
+  const neededIds = typeof opts.needs === 'function' ? opts.needs([...new Set([...Object.keys(inputs), ...fullPlan.stages.flatMap((s) => s.writes)])]) : opts.needs;
+  const wanted = new Set(partialRun && neededIds !== 'all' ? neededIds : Object.keys(inputs));
+  const plan: RunPlan = partialRun && neededIds !== 'all' ? { ...fullPlan, stages: stagesFor(fullPlan.stages, wanted) } : fullPlan;
+  // the inputs a trace shows: all wanted ones, and any other a stage has read (a lazy input nobody read stays unmade)
+  const shownInputs = (): [string, Tensor][] => Object.entries(inputs).filter(([name, t]) => isCreated(t) || wanted.has(name));
   if (signal?.aborted) throw new MoeError('E_CANCELLED', 'run cancelled before the first stage');
 
   const gemm: Trace['gemm'] = { production: arch.gemm.production, ran: backend.name === 'cuda' ? arch.gemm.addonKernel : 'CPU reference (exact 128-wide block sums in float64)', ...(backend.name === 'cuda' && arch.gemm.addonCaveat ? { caveat: arch.gemm.addonCaveat } : {}) };
@@ -165,7 +186,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
     const emit = (done: number, st: Record<string, Tensor>, times: Partial<Record<StageId, number>>): void | Promise<void> => {
       const known = new Map<string, Tensor>();
       // weights not written yet are left out (a summary of zeros would be wrong, and cached)
-      for (const [name, t] of Object.entries(inputs)) if (!(weightsPending && layer.deferred?.has(name))) known.set(name, t);
+      for (const [name, t] of shownInputs()) if (!(weightsPending && layer.deferred?.has(name))) known.set(name, t);
       for (const [name, t] of Object.entries(st)) known.set(name, t);
       const stages = plan.stages.slice(0, done).map((s) => stageRecord(s, times[s.id] ?? 0, known, device, []));
       const pending = plan.stages.slice(done).map((s): PendingStage => ({ id: s.id, title: s.title, outputs: [...s.writes] }));
@@ -216,7 +237,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
     }
   }
   const tensors = new Map<string, Tensor>();
-  for (const [name, t] of Object.entries(inputs)) tensors.set(name, t);
+  for (const [name, t] of shownInputs()) tensors.set(name, t);
   for (const [name, t] of Object.entries(run.tensors)) tensors.set(name, t);
   const stages = plan.stages.map((s) => stageRecord(s, run.timesMs[s.id] ?? 0, tensors, run.device, run.notes ?? []));
   const trace = traceOf(stages, tensors, run.device);

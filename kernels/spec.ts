@@ -58,3 +58,16 @@ export interface LayerSpec {
 }
 
 export const DEFAULT_RECIPE: Recipe = { id: 'contiguous', actGroup: 128, weightBlock: 128, scaleFormat: 'f32', quant: 'vllm' };
+
+/**
+ * What a layer file's spec says before its tensors are read: the file gives the shapes and the recipe's
+ * specFromInputs the rest; these are the defaults every recipe starts from (a caller's `base` overrides them).
+ */
+export const FILE_SPEC_DEFAULTS: Pick<LayerSpec, 'name' | 'arch' | 'activation' | 'routerWeight' | 'blockM' | 'source'> = {
+  name: 'custom',
+  arch: 'sm90',
+  activation: { kind: 'silu' },
+  routerWeight: 'reduce',
+  blockM: 128,
+  source: { kind: 'synthetic', seed: 0, skew: 0 },
+};

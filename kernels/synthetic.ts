@@ -8,7 +8,8 @@
  * - weights: FP8 codes generated directly (Gaussian-shaped code distribution through a 64K inverse-CDF table) plus
  *   128×128 block scales, only for the local experts that receive tokens. The full (E_l, 2N, K) buffer is allocated
  *   as shared memory, zero-filled lazily by the OS, so untouched experts cost no resident memory; there is never a
- *   float32 copy of a weight tensor.
+ *   float32 copy of a weight tensor. syntheticInputsLazy makes each weight tensor only when something reads it (a
+ *   run of only the stages a picture needs never does).
  */
 import { Tensor } from './tensor';
 import { MoeError } from './errors';
@@ -19,6 +20,7 @@ import { encodeE4M3 } from './dtypes/fp8e4m3';
 import { ceilScaleToUe8m0 } from './dtypes/ue8m0';
 import { expertMapFor, validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
+import { lazyTensor } from './lazyTensor';
 
 /** xoshiro128** (Blackman & Vigna): small state, good statistics, 32-bit integer ops only. */
 export class Rng {
@@ -217,11 +219,27 @@ export function syntheticInputs(spec: LayerSpec): LayerInputs {
 }
 
 /**
- * The same inputs as syntheticInputs, with the FP8 weight codes (hundreds of MB: the slow part) written only when
- * `fillWeights` is called; until then w13_weight / w2_weight are zero-filled (shapes, scales and routing are final).
- * The pipeline runs the activation stages meanwhile, so the panel's first picture does not wait for the weights.
+ * What writes synthetic FP8 weights, as an object so that a test can spy on it (a scales-only export must never
+ * call it): allocate one (E_local, rows, K) buffer, and write one expert's codes.
  */
-export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs; fillWeights: () => void; fillWeightsAsync: () => Promise<void> } {
+export const weightWriter = {
+  alloc: allocWeights,
+  fillExpert: (dst: Uint8Array, seed: number): void => fillCodes(dst, seed),
+};
+
+/** Everything of a synthetic layer but the FP8 weight codes, and how to write those (per tensor, per expert). */
+interface SyntheticParts {
+  /** hidden states, routing, block scales (and the expert map): final values */
+  small: Omit<LayerInputs, 'w13_weight' | 'w2_weight'>;
+  El: number;
+  active: Uint8Array;
+  activeCount: number;
+  /** per local expert, the seed of its w13 and w2 codes (0 for experts without tokens) */
+  seeds13: Uint32Array;
+  seeds2: Uint32Array;
+}
+
+function syntheticParts(spec: LayerSpec): SyntheticParts {
   if (spec.source.kind !== 'synthetic') throw new MoeError('E_SPEC', `syntheticInputs: the spec's data source is '${spec.source.kind}', not 'synthetic'`);
   const { tokens: M, hidden: K, intermediate: N, experts: E, topk } = spec;
   for (const [what, v] of [['tokens', M], ['hidden', K], ['intermediate', N], ['experts', E], ['topk', topk]] as const)
@@ -245,8 +263,6 @@ export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs;
   const Nb13 = Math.ceil((2 * N) / 128);
   const Nb2 = Math.ceil(N / 128);
   const activeCount = active.reduce((a, v) => a + v, 0);
-  const w13 = allocWeights('w13_weight', El, 2 * N * K, activeCount, spec);
-  const w2 = allocWeights('w2_weight', El, K * N, activeCount, spec);
   const s13 = new Float32Array(El * Nb13 * Kb);
   const s2 = new Float32Array(El * Kb * Nb2);
   // typical scale: weights with std ≈ 0.02 / √(K/2048) keep the GEMM outputs O(1); codes have σ = 112
@@ -254,34 +270,76 @@ export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs;
   const t2 = (0.02 * Math.sqrt(2048 / N)) / 112;
   fillScales(s13, 0, s13.length, rng, t13, ue8m0);
   fillScales(s2, 0, s2.length, rng, t2, ue8m0);
-  // the codes draw from the same generator after everything above, in expert order, so deferring them (or
-  // interleaving them with other work) changes no value
+  // the code seeds draw from the same generator after everything above, in expert order (w13 then w2 of each
+  // active expert): drawn here, so writing the codes late, per tensor or not at all changes no value
+  const seeds13 = new Uint32Array(El);
+  const seeds2 = new Uint32Array(El);
+  for (let e = 0; e < El; e++) {
+    if (!active[e]) continue;
+    seeds13[e] = rng.u32();
+    seeds2[e] = rng.u32();
+  }
+  const small: SyntheticParts['small'] = {
+    hidden_states: new Tensor('bf16', [M, K], x, undefined, 0, 'hidden_states'),
+    topk_ids: new Tensor('i32', [M, topk], routing.topkIds, undefined, 0, 'topk_ids'),
+    topk_weights: new Tensor('f32', [M, topk], routing.topkWeights, undefined, 0, 'topk_weights'),
+    w13_weight_scale_inv: new Tensor('f32', [El, Nb13, Kb], s13, undefined, 0, 'w13_weight_scale_inv'),
+    w2_weight_scale_inv: new Tensor('f32', [El, Kb, Nb2], s2, undefined, 0, 'w2_weight_scale_inv'),
+    ...(map ? { expert_map: new Tensor('i32', [E], map, undefined, 0, 'expert_map') } : {}),
+  };
+  return { small, El, active, activeCount, seeds13, seeds2 };
+}
+
+/** the inputs record in its usual key order (summaries, traces and files list tensors in this order) */
+function assemble(p: SyntheticParts, w13: Tensor<'f8e4m3fn'>, w2: Tensor<'f8e4m3fn'>): LayerInputs {
+  const { hidden_states, topk_ids, topk_weights, w13_weight_scale_inv, w2_weight_scale_inv, expert_map } = p.small;
+  return { hidden_states, topk_ids, topk_weights, w13_weight: w13, w13_weight_scale_inv, w2_weight: w2, w2_weight_scale_inv, ...(expert_map ? { expert_map } : {}) };
+}
+
+/**
+ * The same inputs as syntheticInputs, with the FP8 weight codes (hundreds of MB: the slow part) written only when
+ * `fillWeights` is called; until then w13_weight / w2_weight are zero-filled (shapes, scales and routing are final).
+ * The pipeline runs the activation stages meanwhile, so the panel's first picture does not wait for the weights.
+ */
+export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs; fillWeights: () => void; fillWeightsAsync: () => Promise<void> } {
+  const p = syntheticParts(spec);
+  const { hidden: K, intermediate: N } = spec;
+  const w13 = weightWriter.alloc('w13_weight', p.El, 2 * N * K, p.activeCount, spec);
+  const w2 = weightWriter.alloc('w2_weight', p.El, K * N, p.activeCount, spec);
   let next = 0;
   const fillExpert = (e: number): void => {
-    if (!active[e]) return;
-    fillCodes(w13.subarray(e * 2 * N * K, (e + 1) * 2 * N * K), rng.u32());
-    fillCodes(w2.subarray(e * K * N, (e + 1) * K * N), rng.u32());
+    if (!p.active[e]) return;
+    weightWriter.fillExpert(w13.subarray(e * 2 * N * K, (e + 1) * 2 * N * K), p.seeds13[e]!);
+    weightWriter.fillExpert(w2.subarray(e * K * N, (e + 1) * K * N), p.seeds2[e]!);
   };
   const fillWeights = (): void => {
-    while (next < El) fillExpert(next++);
+    while (next < p.El) fillExpert(next++);
   };
   /** one expert at a time, yielding between experts so the event loop (an extension host) stays responsive */
   const fillWeightsAsync = async (): Promise<void> => {
-    while (next < El) {
+    while (next < p.El) {
       fillExpert(next++);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   };
-
-  const inputs: LayerInputs = {
-    hidden_states: new Tensor('bf16', [M, K], x, undefined, 0, 'hidden_states'),
-    topk_ids: new Tensor('i32', [M, topk], routing.topkIds, undefined, 0, 'topk_ids'),
-    topk_weights: new Tensor('f32', [M, topk], routing.topkWeights, undefined, 0, 'topk_weights'),
-    w13_weight: new Tensor('f8e4m3fn', [El, 2 * N, K], w13, undefined, 0, 'w13_weight'),
-    w13_weight_scale_inv: new Tensor('f32', [El, Nb13, Kb], s13, undefined, 0, 'w13_weight_scale_inv'),
-    w2_weight: new Tensor('f8e4m3fn', [El, K, N], w2, undefined, 0, 'w2_weight'),
-    w2_weight_scale_inv: new Tensor('f32', [El, Kb, Nb2], s2, undefined, 0, 'w2_weight_scale_inv'),
-    ...(map ? { expert_map: new Tensor('i32', [E], map, undefined, 0, 'expert_map') } : {}),
-  };
+  const inputs = assemble(p, new Tensor('f8e4m3fn', [p.El, 2 * N, K], w13, undefined, 0, 'w13_weight'), new Tensor('f8e4m3fn', [p.El, K, N], w2, undefined, 0, 'w2_weight'));
   return { inputs, fillWeights, fillWeightsAsync };
+}
+
+/**
+ * The same inputs, bit for bit, with w13_weight and w2_weight as lazy tensors (kernels/lazyTensor.ts): each is
+ * allocated and written, on its own, only when something reads its values — a stage that runs (GEMM 1 reads w13,
+ * GEMM 2 w2), a summary or a tile. Their shapes are known at once, so guards and plans do not create them.
+ */
+export function syntheticInputsLazy(spec: LayerSpec): LayerInputs {
+  const p = syntheticParts(spec);
+  const { hidden: K, intermediate: N } = spec;
+  const weights = (name: 'w13_weight' | 'w2_weight', shape: [number, number, number], seeds: Uint32Array): Tensor<'f8e4m3fn'> =>
+    lazyTensor('f8e4m3fn', shape, name, () => {
+      const per = shape[1] * shape[2];
+      const buf = weightWriter.alloc(name, p.El, per, p.activeCount, spec);
+      for (let e = 0; e < p.El; e++) if (p.active[e]) weightWriter.fillExpert(buf.subarray(e * per, (e + 1) * per), seeds[e]!);
+      return new Tensor('f8e4m3fn', shape, buf, undefined, 0, name);
+    });
+  return assemble(p, weights('w13_weight', [p.El, 2 * N, K], p.seeds13), weights('w2_weight', [p.El, K, N], p.seeds2));
 }

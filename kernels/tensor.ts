@@ -35,6 +35,9 @@ export function decoderFor(dtype: DType): (raw: number) => number {
       return decodeUe8m0;
     case 'bf16':
       return decodeBf16;
+    case 'i8':
+      // stored as unsigned bytes: two's complement back to −128…127
+      return (v) => (v << 24) >> 24;
     default:
       return (v) => v;
   }

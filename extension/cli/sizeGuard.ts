@@ -52,18 +52,25 @@ export interface SizeVerdict {
  * it cannot fit; otherwise the estimate, with a notice line when it is large. Undefined when the recipe has no
  * estimate. Writes nothing: the CLI prints the notice, the panel shows it in its progress notification.
  */
-export function assessRunSize(spec: LayerSpec, command: string, machine: { totalBytes?: number; cores?: number } = {}, words: SizeAdvice = CLI_ADVICE): SizeVerdict | undefined {
+export function assessRunSize(
+  spec: LayerSpec,
+  command: string,
+  machine: { totalBytes?: number; cores?: number } = {},
+  words: SizeAdvice = CLI_ADVICE,
+  run: { tensors?: ReadonlySet<string> } = {},
+): SizeVerdict | undefined {
   const recipe = recipeById(spec.recipe.id);
   if (!recipe.estimate) return undefined;
   const total = machine.totalBytes ?? totalmem();
   const cores = machine.cores ?? availableParallelism();
-  const est = recipe.estimate(spec, { cores });
+  const estimate = (s: LayerSpec): RunEstimate => recipe.estimate!(s, { cores, ...(run.tensors ? { tensors: run.tensors } : {}) });
+  const est = estimate(spec);
   const limit = total / MEMORY_SAFETY;
   const ep = spec.expertParallel && spec.expertParallel.size > 1 ? words.epNow(spec.expertParallel.size) : '';
   const what = `${spec.name} with ${spec.tokens} tokens${ep}`;
   const fits = (e: RunEstimate): boolean => e.peakBytes <= limit && e.largest.elements <= MAX_TYPED_ELEMENTS;
   if (!fits(est)) {
-    const fit = maxTokens(spec, fits);
+    const fit = maxTokens(spec, fits, estimate);
     const advice =
       fit > 0 ? `use fewer tokens (up to ~${fit} fit here)${ep ? '' : ` or ${words.useEp}`}` : ep ? words.largerEp : `no token count fits on one rank: use ${words.useEp}`;
     if (est.peakBytes > limit)
@@ -78,9 +85,18 @@ export function assessRunSize(spec: LayerSpec, command: string, machine: { total
   return { estimate: est };
 }
 
-/** Refuses a run that cannot fit (its recipe's estimate), prints the estimate of a long one; undefined when the recipe has none. */
-export function guardRunSize(spec: LayerSpec, out: NodeJS.WritableStream, command: string, machine: { totalBytes?: number; cores?: number } = {}): RunEstimate | undefined {
-  const verdict = assessRunSize(spec, command, machine);
+/**
+ * Refuses a run that cannot fit (its recipe's estimate), prints the estimate of a long one; undefined when the recipe
+ * has none. `tensors`: the run makes only these (a run of some stages: `export --view`), so only they are counted.
+ */
+export function guardRunSize(
+  spec: LayerSpec,
+  out: NodeJS.WritableStream,
+  command: string,
+  machine: { totalBytes?: number; cores?: number } = {},
+  run: { tensors?: ReadonlySet<string> } = {},
+): RunEstimate | undefined {
+  const verdict = assessRunSize(spec, command, machine, CLI_ADVICE, run);
   if (verdict?.notice) out.write(`${verdict.notice}\n`);
   return verdict?.estimate;
 }

@@ -156,7 +156,7 @@ const byLayoutOnly: Rule = (t) => {
 };
 
 /** engine dtype names (recipes may use them in hints) → the torch/NumPy names the probe reports */
-const PROBE_DTYPE: Readonly<Record<string, string>> = { f32: 'float32', bf16: 'bfloat16', f8e4m3fn: 'float8_e4m3fn', i32: 'int32', i64: 'int64', u8: 'uint8', i4x2: 'int8' };
+const PROBE_DTYPE: Readonly<Record<string, string>> = { f32: 'float32', bf16: 'bfloat16', f8e4m3fn: 'float8_e4m3fn', i32: 'int32', i64: 'int64', u8: 'uint8', i8: 'int8', i4x2: 'int8' };
 
 /**
  * The recipes' own tensors (kernels/recipes/<id>/hover.ts): a hint names the tensor and what it is in that recipe.

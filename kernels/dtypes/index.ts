@@ -2,7 +2,7 @@
  * The dtypes the engine knows. Storage is always a typed array of the dtype's storage element; the value of an
  * element is obtained through `decode` (FP8, UE8M0 and BF16 are stored as their raw bits).
  */
-export type DType = 'f32' | 'bf16' | 'f8e4m3fn' | 'ue8m0' | 'i32' | 'i64' | 'u8' | 'i4x2';
+export type DType = 'f32' | 'bf16' | 'f8e4m3fn' | 'ue8m0' | 'i32' | 'i64' | 'u8' | 'i8' | 'i4x2';
 
 export type StorageFor<D extends DType> = D extends 'f32'
   ? Float32Array
@@ -33,6 +33,8 @@ export const DTYPES: Readonly<Record<DType, DTypeInfo>> = {
   i32: { name: 'i32', itemBytes: 4, safetensors: 'I32', isFloat: false },
   i64: { name: 'i64', itemBytes: 8, safetensors: 'I64', isFloat: false },
   u8: { name: 'u8', itemBytes: 1, safetensors: 'U8', isFloat: false },
+  /** raw signed bytes (torch.int8); stored as unsigned bytes, read as two's complement */
+  i8: { name: 'i8', itemBytes: 1, safetensors: 'I8', isFloat: false },
   i4x2: { name: 'i4x2', itemBytes: 1, safetensors: 'I8', isFloat: false },
 };
 

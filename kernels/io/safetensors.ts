@@ -45,14 +45,15 @@ const DISK_DTYPES: Readonly<Record<string, DiskDType>> = {
   I32: { itemBytes: 4, native: 'i32' },
   I64: { itemBytes: 8, native: 'i64' },
   U8: { itemBytes: 1, native: 'u8' },
-  // torch.int8 storage: in MoE checkpoints that is SGLang's W4AFP8 packed int4 (two per byte, docs/layouts-and-stages.md §9)
-  I8: { itemBytes: 1, native: 'i4x2' },
+  // torch.int8 storage. What the bytes mean is the reader's business: SGLang's W4AFP8 packs two int4 per byte
+  // (docs/layouts-and-stages.md §9) and its recipe reads them as i4x2; anything else sees signed bytes
+  I8: { itemBytes: 1, native: 'i8' },
   F16: { itemBytes: 2, native: 'f32', convert: 'f16' },
   F64: { itemBytes: 8, native: 'f32', convert: 'f64' },
 };
 
 /** One-byte engine dtypes are the same raw bytes under different names: golden files store FP8 as U8. */
-const BYTE_DTYPES: ReadonlySet<DType> = new Set<DType>(['u8', 'f8e4m3fn', 'ue8m0', 'i4x2']);
+const BYTE_DTYPES: ReadonlySet<DType> = new Set<DType>(['u8', 'i8', 'f8e4m3fn', 'ue8m0', 'i4x2']);
 
 /** The reference implementation refuses headers above 100 MB; so do we (a corrupt length must not allocate GBs). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -173,7 +174,7 @@ export class SafetensorsFile {
     throw new MoeError(
       'E_DTYPE',
       `${this.path}: tensor '${e.name}' is stored as ${e.dtype} (reads as ${disk.native}); it cannot be read as ${as}` +
-        (disk.itemBytes === 1 ? ' (one-byte tensors can be read as u8, f8e4m3fn, ue8m0 or i4x2)' : ''),
+        (disk.itemBytes === 1 ? ' (one-byte tensors can be read as u8, i8, f8e4m3fn, ue8m0 or i4x2)' : ''),
       e.name,
     );
   }

@@ -15,6 +15,7 @@ const DTYPE_WORDS: Record<DType, string> = {
   i32: 'int32',
   i64: 'int64',
   u8: 'uint8',
+  i8: 'int8',
   i4x2: 'int4×2',
 };
 

@@ -115,32 +115,29 @@ export function expertRowReference(a: Float64Array, e: number, w: ReferenceWeigh
   return { mm1, act, a2, mm2 };
 }
 
-export class LayerReference64 {
-  private readonly M: number;
-  private readonly K: number;
-  private readonly k: number;
-  private readonly a1q: Uint8Array;
-  private readonly a1s: Float32Array;
-  private readonly weights: ReferenceWeights;
+/**
+ * What every float64 layer reference shares: pairs p = t·k + s computed on demand and cached (an error tile costs
+ * only the rows it shows), the expert of a pair from the permutation plan, and a token's output as the weighted sum
+ * of its slots. A recipe's reference supplies the pair's math and the weight each slot carries at the reduce.
+ */
+export abstract class PairwiseReference64 {
   private readonly pairs = new Map<number, PairReference>();
   private readonly tokens = new Map<number, Float64Array>();
 
   constructor(
-    private readonly inputs: LayerInputs,
-    private readonly spec: LayerSpec,
-    private readonly plan: PermutePlan,
-  ) {
-    const [M, K] = inputs.hidden_states.shape as [number, number];
-    this.M = M;
-    this.K = K;
-    this.k = inputs.topk_ids.shape[1]!;
-    let x = inputs.hidden_states;
-    if (spec.routerWeight === 'input') x = weightedInput(inputs);
-    const q = quantizeActivations(x, { convention: spec.recipe.quant, scaleFormat: spec.recipe.scaleFormat });
-    this.a1q = q.q.storage;
-    this.a1s = q.scale.storage;
-    this.weights = referenceWeights(inputs);
-  }
+    protected readonly plan: PermutePlan,
+    /** tokens */
+    protected readonly M: number,
+    /** output width (hidden size) */
+    protected readonly H: number,
+    /** slots per token (top-k) */
+    protected readonly k: number,
+  ) {}
+
+  /** the reference of pair p, routed to local expert e, of token t */
+  protected abstract computePair(p: number, e: number, t: number): PairReference;
+  /** the weight slot s of token t carries at the reduce */
+  protected abstract reduceWeight(t: number, s: number): number;
 
   /** local expert of pair p = t·k + s, −1 when not computed on this rank */
   expertOf(p: number): number {
@@ -151,33 +148,61 @@ export class LayerReference64 {
   pair(p: number): PairReference | undefined {
     const hit = this.pairs.get(p);
     if (hit) return hit;
-    if (p < 0 || p >= this.M * this.k) throw new MoeError('E_RANGE', `reference: pair ${p} outside 0…${this.M * this.k - 1}`);
+    if (!(p >= 0 && p < this.M * this.k)) throw new MoeError('E_RANGE', `reference: pair ${p} outside 0…${this.M * this.k - 1}`);
     const e = this.expertOf(p);
     if (e < 0) return undefined;
-    const { K } = this;
-    const t = Math.floor(p / this.k);
-    const Kb = Math.ceil(K / 128);
-    const a = new Float64Array(K);
-    for (let c = 0; c < K; c++) a[c] = E4M3_DECODE[this.a1q[t * K + c]!]! * this.a1s[t * Kb + (c >> 7)]!;
-    const w = this.spec.routerWeight === 'activation' ? this.inputs.topk_weights.storage[p]! : 1;
-    const ref = expertRowReference(a, e, this.weights, this.spec, w);
+    const ref = this.computePair(p, e, Math.floor(p / this.k));
     this.pairs.set(p, ref);
     return ref;
   }
+
   /** final output row of token t */
   token(t: number): Float64Array {
     const hit = this.tokens.get(t);
     if (hit) return hit;
-    const y = new Float64Array(this.K);
-    const unit = this.spec.routerWeight !== 'reduce';
+    const y = new Float64Array(this.H);
     for (let s = 0; s < this.k; s++) {
       const r = this.pair(t * this.k + s);
       if (!r) continue;
-      const w = unit ? 1 : this.inputs.topk_weights.get(t, s);
-      for (let c = 0; c < this.K; c++) y[c] += w * r.mm2[c]!;
+      const w = this.reduceWeight(t, s);
+      for (let c = 0; c < this.H; c++) y[c] += w * r.mm2[c]!;
     }
     this.tokens.set(t, y);
     return y;
+  }
+}
+
+export class LayerReference64 extends PairwiseReference64 {
+  private readonly a1q: Uint8Array;
+  private readonly a1s: Float32Array;
+  private readonly weights: ReferenceWeights;
+
+  constructor(
+    private readonly inputs: LayerInputs,
+    private readonly spec: LayerSpec,
+    plan: PermutePlan,
+  ) {
+    const [M, K] = inputs.hidden_states.shape as [number, number];
+    super(plan, M, K, inputs.topk_ids.shape[1]!);
+    let x = inputs.hidden_states;
+    if (spec.routerWeight === 'input') x = weightedInput(inputs);
+    const q = quantizeActivations(x, { convention: spec.recipe.quant, scaleFormat: spec.recipe.scaleFormat });
+    this.a1q = q.q.storage;
+    this.a1s = q.scale.storage;
+    this.weights = referenceWeights(inputs);
+  }
+
+  protected computePair(p: number, e: number, t: number): PairReference {
+    const K = this.H;
+    const Kb = Math.ceil(K / 128);
+    const a = new Float64Array(K);
+    for (let c = 0; c < K; c++) a[c] = E4M3_DECODE[this.a1q[t * K + c]!]! * this.a1s[t * Kb + (c >> 7)]!;
+    const w = this.spec.routerWeight === 'activation' ? this.inputs.topk_weights.storage[p]! : 1;
+    return expertRowReference(a, e, this.weights, this.spec, w);
+  }
+
+  protected reduceWeight(t: number, s: number): number {
+    return this.spec.routerWeight !== 'reduce' ? 1 : this.inputs.topk_weights.get(t, s);
   }
 }
 

@@ -109,12 +109,22 @@ export interface RecipeSpec {
   inputsFromTensors(raw: Record<string, Tensor | undefined>): LayerTensors;
   /** the spec of a layer file: shapes from its tensors */
   specFromInputs(inputs: LayerTensors, base: Partial<LayerSpec>): LayerSpec;
-  synthetic(spec: LayerSpec, opts: { defer: boolean }): SyntheticLayer;
+  /**
+   * `lazy`: the caller runs only some stages (kernels/neededStages.ts); inputs that are costly to make (the FP8
+   * weights) may be lazy tensors (kernels/lazyTensor.ts), created only when read. A recipe may ignore it.
+   */
+  synthetic(spec: LayerSpec, opts: { defer: boolean; lazy?: boolean }): SyntheticLayer;
   /** guards on the spec (and the inputs once known); architecture guards are added by the caller */
   checks(spec: LayerSpec, inputs?: LayerTensors): CheckResult[];
   /** check ids whose failure makes the layer impossible to compute (the pipeline refuses to run) */
   blocking: ReadonlySet<string>;
   plan(spec: LayerSpec, inputs: LayerTensors, env: { backend: 'cpu' | 'cuda' }): RunPlan;
+  /**
+   * The stage descriptors every plan of this recipe lists, in order: what a caller needs to know, before any input
+   * exists, which stages (and so which tensors) a set of wanted tensors takes (kernels/neededStages.ts). Absent =
+   * only known from a plan.
+   */
+  stages?: readonly StageDescriptor[];
   /** stage tensor → tolerance against the golden files (test/kernels/recipes/ iterates these) */
   tolerances: Readonly<Record<string, Tolerance>>;
   /**
@@ -125,8 +135,9 @@ export interface RecipeSpec {
   /**
    * Peak memory and rough CPU time of a run from its spec alone (kernels/estimate.ts for the FP8 recipes): the CLI
    * refuses what cannot fit before generating anything. Absent = no estimate (the run is not guarded).
+   * `tensors`: only these tensor ids will be allocated (a run of some stages, kernels/neededStages.ts); default all.
    */
-  estimate?(spec: LayerSpec, opts: { cores?: number }): RunEstimate;
+  estimate?(spec: LayerSpec, opts: { cores?: number; tensors?: ReadonlySet<string> }): RunEstimate;
   /**
    * its tensors that are DeepGEMM 128×128 block scales, which an architecture may have rules for (SM100 packs only
    * powers of two); default: w13_weight_scale_inv and w2_weight_scale_inv. W4AFP8's group scales are not.

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { main } from '../../extension/cli';
+import { cli } from './cliInProcess';
 import { SafetensorsFile, writeSafetensors } from '../../kernels/io/safetensors';
 import { shutdownGemmWorkers } from '../../kernels/ops/gemm';
 import { Tensor } from '../../kernels/tensor';
@@ -21,13 +20,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const w = (f: (s: string) => void): Writable => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-  const code = await main(argv, w((s) => (out += s)), w((s) => (err += s)));
-  return { code, out, err };
-}
 
 /** the golden masked layer under vLLM/DeepEP names, with tensors replaced or dropped as a test wants */
 function maskedLayer(name: string, over: Record<string, Tensor | undefined> = {}): string {

@@ -4,8 +4,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { main } from '../../extension/cli';
 import { makeSpec } from '../../kernels/presets';
 import { syntheticInputs } from '../../kernels/synthetic';
 import { SafetensorsFile, writeSafetensors } from '../../kernels/io/safetensors';
@@ -13,28 +11,13 @@ import { quantizeActivations } from '../../kernels/ops/quantize';
 import { shutdownGemmWorkers } from '../../kernels/ops/gemm';
 import type { Tensor } from '../../kernels/tensor';
 import { goldenFile } from '../golden';
+import { cli } from './cliInProcess';
 
 after(() => shutdownGemmWorkers());
 
 const dir = mkdtempSync(join(tmpdir(), 'moe-cli-'));
 
-function sink(): { stream: Writable; text: () => string } {
-  let s = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      s += String(chunk);
-      cb();
-    },
-  });
-  return { stream, text: () => s };
-}
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = sink();
-  const e = sink();
-  const code = await main(argv, o.stream, e.stream);
-  return { code, out: o.text(), err: e.text() };
-}
 
 /** a small layer file with vLLM names (M=12, K=256, N=256, E=4, top-2) */
 function writeLayer(name: string, over: Parameters<typeof makeSpec>[1] = {}): string {

@@ -52,3 +52,48 @@ test('absurd token counts are estimated in microseconds without overflow; maxTok
   assert.ok(estimateRun({ ...spec, tokens: m }).peakBytes <= budget);
   assert.ok(estimateRun({ ...spec, tokens: m + 1 }).peakBytes > budget);
 });
+
+test('a run of some stages is estimated by what it makes: the one-rank DeepSeek-V3 scales export holds no weight', async () => {
+  const { guardRunSize } = await import('../../extension/cli/sizeGuard');
+  const { stagesFor, tensorsTouched } = await import('../../kernels/neededStages');
+  const { CONTIGUOUS_STAGES } = await import('../../kernels/recipes/contiguous/stages');
+  const wanted = ['a1q_scale', 'a1q_scale_layout'];
+  const scalesOnly = tensorsTouched(stagesFor(CONTIGUOUS_STAGES, wanted), wanted);
+  const spec = makeSpec('deepseek-v3', { tokens: 64 });
+  const full = estimateRun(spec);
+  const part = estimateRun(spec, { tensors: scalesOnly });
+  assert.ok(full.largest.elements > 2 ** 32, `the whole layer's w13_weight is ${full.largest.elements} elements`);
+  assert.equal(part.weightBytes, 0);
+  assert.equal(part.flops, 0);
+  assert.equal(part.workspaceBytes, 0);
+  assert.deepEqual(part.tensors.map((t) => t.name).sort(), ['a1q', 'a1q_scale', 'a1q_scale_layout', 'hidden_states', 'topk_ids', 'topk_weights', 'w13_weight_scale_inv', 'w2_weight_scale_inv']);
+  // what it makes: 64 × 7168 activations, their FP8 codes and scales, the routing and the 256 experts' block scales
+  const made = 64 * 7168 * (2 + 1) + 64 * 56 * 4 * 2 + 64 * 8 * 8 + 256 * (32 * 56 + 56 * 16) * 4;
+  assert.equal(part.peakBytes - 300e6, made);
+  assert.ok(part.cpuSeconds < 1, String(part.cpuSeconds));
+  // the guard lets it through on a small machine, and still refuses the whole layer
+  let said = '';
+  const out = new (await import('node:stream')).Writable({ write: (c: Buffer, _e, cb) => void ((said += c.toString()), cb()) });
+  const machine = { totalBytes: 4 * 2 ** 30, cores: 2 };
+  assert.equal(guardRunSize(spec, out, 'export', machine, { tensors: scalesOnly })?.weightBytes, 0);
+  assert.equal(said, '', 'nothing to warn about');
+  assert.throws(() => guardRunSize(spec, out, 'export', machine), /needs ~10\.8 GiB .*no token count fits on one rank/);
+  // GEMM 1 alone (a picture of a2q_scale): w13 of the active experts and its work space, not w2
+  const a2 = ['a2q_scale'];
+  const gemm1 = estimateRun(makeSpec('deepseek-v3', { tokens: 64, ...ep8 }), { tensors: tensorsTouched(stagesFor(CONTIGUOUS_STAGES, a2), a2) });
+  const rank = estimateRun(makeSpec('deepseek-v3', { tokens: 64, ...ep8 }));
+  assert.equal(gemm1.weightBytes, rank.activeExperts * 2 * 2048 * 7168);
+  assert.ok(gemm1.flops === (rank.flops * 2) / 3 && gemm1.workspaceBytes > 0);
+});
+
+test('a run of some stages makes no tensor past its estimate', async () => {
+  const { stagesFor, tensorsTouched } = await import('../../kernels/neededStages');
+  const { CONTIGUOUS_STAGES } = await import('../../kernels/recipes/contiguous/stages');
+  const spec = makeSpec('qwen3-30b-a3b', { tokens: 40, hidden: 256, intermediate: 256, experts: 16, topk: 4 });
+  const wanted = ['a2q_scale'];
+  const est = estimateRun(spec, { tensors: tensorsTouched(stagesFor(CONTIGUOUS_STAGES, wanted), wanted) });
+  const { tensors } = await runLayer(spec, { backend: 'cpu', needs: wanted });
+  const named = new Map(est.tensors.map((e) => [e.name, e.bytes]));
+  for (const [name, t] of tensors) if (name !== 'expert_map') assert.ok(t.numel * t.itemBytes <= (named.get(name) ?? -1), `${name} is estimated`);
+  assert.ok(!tensors.has('w2_weight') && !named.has('w2_weight') && !tensors.has('mm2_out'));
+});

@@ -42,7 +42,7 @@ function summary(v: ArrayLike<number> | undefined): TensorSummary {
   return { min, max, mean: sum / v.length, absMax, nanCount: nan, infCount: inf };
 }
 
-const itemBytes: Record<DType, number> = { f32: 4, bf16: 2, f8e4m3fn: 1, ue8m0: 1, i32: 4, i64: 8, u8: 1, i4x2: 1 };
+const itemBytes: Record<DType, number> = { f32: 4, bf16: 2, f8e4m3fn: 1, ue8m0: 1, i32: 4, i64: 8, u8: 1, i8: 1, i4x2: 1 };
 
 function rowMajor(shape: number[], dtype: DType): LayoutDescriptor {
   const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));

@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { VIEWS, VIEW_IDS } from '../../webview/views/registry';
 import { EXPORT_FORMATS, checkWebviewEnvelope } from '../../kernels/protocol';
 import { ARCH_IDS } from '../../kernels/arch/index';
-import { main } from '../../extension/cli';
+import { cli } from '../extension/cliInProcess';
 import { makeSpec } from '../../kernels/presets';
 import { syntheticInputs } from '../../kernels/synthetic';
 import { syntheticMasked } from '../../kernels/recipes/masked/synthetic';
@@ -41,16 +40,6 @@ test('registry entries: unique ids, labels, formats from the protocol, a TikZ wr
   }
 });
 
-function sink(): { stream: Writable; text: () => string } {
-  let s = '';
-  return { stream: new Writable({ write: (c, _e, cb) => ((s += String(c)), cb()) }), text: () => s };
-}
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = sink();
-  const e = sink();
-  const code = await main(argv, o.stream, e.stream);
-  return { code, out: o.text(), err: e.text() };
-}
 function write(name: string, tensors: Record<string, Tensor | undefined>): string {
   const t: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(tensors)) if (v) t[k] = v;

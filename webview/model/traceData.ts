@@ -19,18 +19,26 @@ const SCALE_ORDER: readonly string[] = [T.a1q_scale, T.a1q_scale_layout, T.w13_w
  */
 export function isScaleRef(ref: TensorRef): boolean {
   const r = ref.layout.shape.length;
-  return /_scale(_inv|_layout)?$/.test(ref.name) && (r === 2 || r === 3) && (ref.dtype === 'f32' || !!ref.layout.packing) && ref.shape.every((d) => d > 0);
+  return SCALE_NAME.test(ref.name) && (r === 2 || r === 3) && (ref.dtype === 'f32' || !!ref.layout.packing) && ref.shape.every((d) => d > 0);
 }
 
 export const scaleKindOf = (name: string): ScaleKind => (name.includes('weight') ? 'weight' : 'activation');
 
 const numel = (ref: TensorRef): number => ref.shape.reduce((a, b) => a * b, 1);
 
+/** A name a scale tensor may have (isScaleRef also looks at its rank and dtype). */
+export const SCALE_NAME = /_scale(_inv|_layout)?$/;
+
+/** Pipeline order of scale tensors by name: the scale view's picker and its default follow it (so does viewNeeds.ts). */
+export function compareScaleNames(a: string, b: string): number {
+  const rank = (n: string): number => (SCALE_ORDER.indexOf(n) < 0 ? SCALE_ORDER.length : SCALE_ORDER.indexOf(n));
+  return rank(a) - rank(b) || a.localeCompare(b);
+}
+
 /** The scale tensors of a trace that can be drawn (inline, or small enough to fetch), in pipeline order. */
 export function scaleRefsOf(trace: Trace): TensorRef[] {
   const refs = Object.values(trace.tensors).filter((r) => isScaleRef(r) && (r.inline !== undefined || numel(r) <= SCALE_FETCH_LIMIT));
-  const rank = (n: string): number => (SCALE_ORDER.indexOf(n) < 0 ? SCALE_ORDER.length : SCALE_ORDER.indexOf(n));
-  return refs.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
+  return refs.sort((a, b) => compareScaleNames(a.name, b.name));
 }
 
 /** The scale tensor a view opens on: the first one the run laid out for a kernel (not row-major), else the first. */

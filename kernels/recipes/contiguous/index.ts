@@ -8,7 +8,7 @@ import { estimateRun } from '../../estimate';
 import type { LayerInputs } from '../../backend/types';
 import { T } from '../tensors';
 import { inputsFromTensors, specFromInputs, LAYER_TENSOR_NAMES } from '../../inputs';
-import { syntheticInputs, syntheticInputsDeferred } from '../../synthetic';
+import { syntheticInputs, syntheticInputsDeferred, syntheticInputsLazy } from '../../synthetic';
 import { contiguousChecks, CONTIGUOUS_BLOCKING } from './checks';
 import { CONTIGUOUS_STAGES, planContiguous } from './stages';
 
@@ -27,7 +27,9 @@ export const contiguous: RecipeSpec = {
   detect: (shapes) => shapes.has(T.topk_ids) && shapes.get(T.hidden_states)?.length === 2 && !shapes.has('masked_m'),
   inputsFromTensors: (raw) => inputsFromTensors(raw) as unknown as Record<string, never>,
   specFromInputs: (inputs, base) => specFromInputs(typed(inputs), { ...base, recipe: { ...(base.recipe ?? { actGroup: 128, weightBlock: 128, scaleFormat: 'f32', quant: 'vllm' }), id: 'contiguous' } }),
-  synthetic(spec, { defer }) {
+  synthetic(spec, { defer, lazy }) {
+    // a run of some stages: the weights are made only if a stage that runs reads them
+    if (lazy) return { inputs: syntheticInputsLazy(spec) as unknown as Record<string, never> };
     if (!defer) return { inputs: syntheticInputs(spec) as unknown as Record<string, never> };
     const d = syntheticInputsDeferred(spec);
     return { inputs: d.inputs as unknown as Record<string, never>, fillWeights: d.fillWeights, fillWeightsAsync: d.fillWeightsAsync, deferred: new Set([T.w13_weight, T.w2_weight]) };
@@ -35,6 +37,7 @@ export const contiguous: RecipeSpec = {
   checks: (spec, inputs) => contiguousChecks(spec, inputs ? typed(inputs) : undefined),
   blocking: CONTIGUOUS_BLOCKING,
   plan: (spec, inputs, env) => planContiguous(spec, typed(inputs), env),
+  stages: CONTIGUOUS_STAGES,
   estimate: estimateRun,
   tolerances: {
     a1q: { kind: 'exact' },

@@ -25,10 +25,11 @@ export const masked: RecipeSpec = {
   detect: (shapes) => shapes.has(MT.masked_m),
   inputsFromTensors: (raw) => maskedInputsFromTensors(raw) as unknown as Record<string, never>,
   specFromInputs: (inputs, base) => maskedSpecFromInputs(typed(inputs), base),
-  synthetic: (spec) => ({ inputs: syntheticMasked(spec, optionValue(spec, maxMOption)) as unknown as Record<string, never> }),
+  synthetic: (spec, { lazy }) => ({ inputs: syntheticMasked(spec, optionValue(spec, maxMOption), { lazy: !!lazy }) as unknown as Record<string, never> }),
   checks: (spec, inputs) => maskedChecks(spec, inputs ? typed(inputs) : undefined),
   blocking: MASKED_BLOCKING,
   plan: (spec, inputs, env) => planMasked(spec, typed(inputs), env),
+  stages: MASKED_STAGES,
   estimate: estimateRun,
   tolerances: {
     [T.a1q]: { kind: 'exact' },

@@ -6,7 +6,7 @@
  */
 import { type Tensor } from '../../tensor';
 import { MoeError, shapeStr } from '../../errors';
-import { DEFAULT_RECIPE, type LayerSpec } from '../../spec';
+import { DEFAULT_RECIPE, FILE_SPEC_DEFAULTS, type LayerSpec } from '../../spec';
 import { asFp8, checkFinite, checkFp8Codes, scalesToF32, wantDtype, wantShape } from '../../inputs';
 import { T } from '../tensors';
 import { MT } from './tensors';
@@ -105,12 +105,7 @@ export function maskedSpecFromInputs(inputs: MaskedInputs, base: Partial<LayerSp
   const counts = maskedCounts(inputs.masked_m, maxM);
   const recipe = { ...DEFAULT_RECIPE, ...(base.recipe ?? {}), id: 'masked' };
   return {
-    name: 'custom',
-    arch: 'sm90',
-    activation: { kind: 'silu' },
-    routerWeight: 'reduce',
-    blockM: 128,
-    source: { kind: 'synthetic', seed: 0, skew: 0 },
+    ...FILE_SPEC_DEFAULTS,
     ...base,
     recipe: { ...recipe, options: { ...(recipe.options ?? {}), maxM } },
     tokens: counts.reduce((a, b) => a + b, 0),

@@ -6,13 +6,14 @@
 import type { LayerSpec } from '../../spec';
 import { Tensor } from '../../tensor';
 import { MoeError } from '../../errors';
-import { syntheticInputs, Rng } from '../../synthetic';
+import { syntheticInputs, syntheticInputsLazy, Rng } from '../../synthetic';
 import { planPermutation } from '../../ops/permute';
 import { encodeBf16 } from '../../dtypes/bf16';
 import type { MaskedInputs } from './inputs';
 
-export function syntheticMasked(spec: LayerSpec, maxM: number): MaskedInputs {
-  const base = syntheticInputs(spec);
+/** `lazy`: the weights are lazy tensors, made only when read (a run of some stages, kernels/neededStages.ts) */
+export function syntheticMasked(spec: LayerSpec, maxM: number, opts: { lazy?: boolean } = {}): MaskedInputs {
+  const base = opts.lazy ? syntheticInputsLazy(spec) : syntheticInputs(spec);
   const map = base.expert_map?.contiguous().storage;
   const El = base.w13_weight.shape[0]!;
   const plan = planPermutation(base.topk_ids, map ? map.length : El, { ...(map ? { expertMap: map as Int32Array } : {}), blockM: 1 });

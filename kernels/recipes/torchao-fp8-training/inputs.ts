@@ -8,7 +8,7 @@
  */
 import type { Tensor } from '../../tensor';
 import { MoeError, shapeStr } from '../../errors';
-import { DEFAULT_RECIPE, type LayerSpec } from '../../spec';
+import { DEFAULT_RECIPE, FILE_SPEC_DEFAULTS, type LayerSpec } from '../../spec';
 import { wantDtype } from '../../inputs';
 import { RECIPE_ID, TT } from './tensors';
 import { planGroups, type GroupPlan } from './groups';
@@ -115,12 +115,7 @@ export function torchaoSpecFromInputs(inputs: TorchaoInputs, base: Partial<Layer
   const [M, K] = inputs.input.shape as [number, number];
   const [E, N] = inputs.weight.shape as [number, number, number];
   return {
-    name: 'custom',
-    arch: 'sm90',
-    activation: { kind: 'silu' },
-    routerWeight: 'reduce',
-    blockM: 128,
-    source: { kind: 'synthetic', seed: 0, skew: 0 },
+    ...FILE_SPEC_DEFAULTS,
     ...base,
     recipe: { ...DEFAULT_RECIPE, ...(base.recipe ?? {}), id: RECIPE_ID },
     tokens: M,

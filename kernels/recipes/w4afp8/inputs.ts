@@ -6,12 +6,12 @@
  *   w13_weight_scale_inv F32 (E_l, 2·I_p, H/128): one scale per output row and 128 K-elements (as loaded)
  *   w2_weight I8 (E_l, H, I_p/2) · w2_weight_scale_inv F32 (E_l, H, I_p/128)
  *   w13_input_scale BF16 (E_l, 2) · w2_input_scale BF16 (E_l,): static activation scales · optional expert_map I32 (E)
- * The weights are read as raw bytes (I8 on disk reads as i4x2; U8 is accepted too); int4 weights stored as FP8, an
+ * The weights are read as raw bytes (I8 on disk reads as i8 and is taken as i4x2; U8 is accepted too); int4 weights stored as FP8, an
  * unpacked width (one value per byte) and the interleaved scale layout `transform` writes are each named as such.
  */
 import { Tensor } from '../../tensor';
 import { MoeError, shapeStr } from '../../errors';
-import { DEFAULT_RECIPE, type LayerSpec } from '../../spec';
+import { DEFAULT_RECIPE, FILE_SPEC_DEFAULTS, type LayerSpec } from '../../spec';
 import { checkFinite, wantDtype, wantShape } from '../../inputs';
 import { validateExpertMap, expertMapFor } from '../../ops/permute';
 import { encodeBf16 } from '../../dtypes/bf16';
@@ -44,7 +44,7 @@ export const W4_INPUT_NAMES = [
   WT.w2_input_scale,
 ] as const;
 
-/** int4 weights: raw bytes (I8 → i4x2, U8 accepted), contiguous; FP8 storage is an FP8 checkpoint, not W4AFP8 */
+/** int4 weights: raw bytes (I8 on disk reads as i8 and is reinterpreted as i4x2; U8 accepted), contiguous; FP8 storage is an FP8 checkpoint, not W4AFP8 */
 export function packedWeight(t: Tensor, name: string): Tensor<'i4x2'> {
   if (t.dtype === 'f8e4m3fn')
     throw new MoeError(
@@ -52,7 +52,7 @@ export function packedWeight(t: Tensor, name: string): Tensor<'i4x2'> {
       `${name}: stored as FP8 E4M3 (shape ${shapeStr(t.shape)}), but W4AFP8 weights are signed int4 packed two per byte (I8 on disk, SGLang's torch.int8); an FP8 layer belongs to the contiguous or masked recipe`,
       name,
     );
-  wantDtype(t, name, ['i4x2', 'u8']);
+  wantDtype(t, name, ['i4x2', 'i8', 'u8']);
   const c = t.contiguous();
   return new Tensor('i4x2', c.shape, c.storage as Uint8Array, undefined, c.offset, name);
 }
@@ -183,12 +183,8 @@ export function w4SpecFromInputs(inputs: W4Inputs, base: Partial<LayerSpec>): La
   const map = inputs.expert_map?.contiguous().storage;
   const placement = map && !base.expertParallel ? linearPlacement(map as Int32Array, El) : undefined;
   return {
-    name: 'custom',
-    arch: 'sm90',
-    activation: { kind: 'silu' },
-    routerWeight: 'reduce',
+    ...FILE_SPEC_DEFAULTS,
     blockM: 1,
-    source: { kind: 'synthetic', seed: 0, skew: 0 },
     ...base,
     ...(placement ? { expertParallel: { ...placement, strategy: 'linear' as const } } : {}),
     recipe,

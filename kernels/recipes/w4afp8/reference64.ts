@@ -2,15 +2,14 @@
  * The W4AFP8 layer in float64, pair by pair, from the same quantized activations: dequantize the FP8 row
  * (q · a1_scale) and the weights (int4 · BF16 group scale, the scales SGLang's kernel reads), matmul in float64,
  * silu(gate) · up in float64, re-quantize where the recipe rounds (the BF16-stored activation, static per-tensor
- * scale a2_scale), matmul, weighted sum over the token's slots. For the property tests and the |error| heatmaps;
- * computed on demand and cached, so an error tile costs only the rows it shows.
+ * scale a2_scale), matmul, weighted sum over the token's slots (at the reduce). For the property tests and the
+ * |error| heatmaps; pairs are computed on demand and cached (PairwiseReference64).
  */
 import type { Tensor } from '../../tensor';
 import type { PermutePlan } from '../../ops/permute';
-import type { PairReference } from '../../ops/reference64';
+import { PairwiseReference64, type PairReference } from '../../ops/reference64';
 import { E4M3_DECODE } from '../../dtypes/fp8e4m3';
 import { roundBf16 } from '../../dtypes/bf16';
-import { MoeError } from '../../errors';
 import type { W4Inputs } from './inputs';
 import { quantizeStaticRow } from './quantize';
 
@@ -27,52 +26,39 @@ function bytesOf(t: Tensor<'i4x2'>): Uint8Array {
   return c.storage.subarray(c.offset, c.offset + c.numel);
 }
 
-export class W4Reference64 {
-  private readonly M: number;
-  private readonly H: number;
+export class W4Reference64 extends PairwiseReference64 {
   private readonly Ip: number;
-  private readonly k: number;
   private readonly w13: Uint8Array;
   private readonly w2: Uint8Array;
   /** BF16-rounded group scales in natural order (E, rows, groups) */
   private readonly s13: Float64Array;
   private readonly s2: Float64Array;
   private readonly a1q: Uint8Array;
-  private readonly pairs = new Map<number, PairReference>();
-  private readonly tokens = new Map<number, Float64Array>();
 
   constructor(
     private readonly inputs: W4Inputs,
-    private readonly plan: PermutePlan,
+    plan: PermutePlan,
     private readonly a1: number,
     private readonly a2: number,
   ) {
-    [this.M, this.H] = inputs.hidden_states.shape as [number, number];
+    const [M, H] = inputs.hidden_states.shape as [number, number];
+    super(plan, M, H, inputs.topk_ids.shape[1]!);
     this.Ip = inputs.w2_weight.shape[2]! * 2;
-    this.k = inputs.topk_ids.shape[1]!;
     this.w13 = bytesOf(inputs.w13_weight);
     this.w2 = bytesOf(inputs.w2_weight);
     this.s13 = Float64Array.from(inputs.w13_weight_scale_inv.toFloat32(), roundBf16);
     this.s2 = Float64Array.from(inputs.w2_weight_scale_inv.toFloat32(), roundBf16);
-    this.a1q = new Uint8Array(this.M * this.H);
+    this.a1q = new Uint8Array(M * H);
     const x = inputs.hidden_states.toFloat32();
     quantizeStaticRow(x, 0, x.length, this.a1q, 0, a1, { clamped: 0, kernelDiffers: 0 });
   }
 
-  /** local expert of pair p = t·k + s, −1 when it is not computed here */
-  expertOf(p: number): number {
-    const row = this.plan.invPerm.storage[p]!;
-    return row < 0 ? -1 : this.plan.mIndices.storage[row]!;
+  protected reduceWeight(t: number, s: number): number {
+    return this.inputs.topk_weights.get(t, s);
   }
 
-  pair(p: number): PairReference | undefined {
-    const hit = this.pairs.get(p);
-    if (hit) return hit;
-    if (!(p >= 0 && p < this.M * this.k)) throw new MoeError('E_RANGE', `reference: pair ${p} outside 0…${this.M * this.k - 1}`);
-    const e = this.expertOf(p);
-    if (e < 0) return undefined;
+  protected computePair(_p: number, e: number, t: number): PairReference {
     const { H, Ip } = this;
-    const t = Math.floor(p / this.k);
     const a = new Float64Array(H);
     for (let c = 0; c < H; c++) a[c] = E4M3_DECODE[this.a1q[t * H + c]!]! * this.a1;
     const G13 = H / 128;
@@ -100,23 +86,6 @@ export class W4Reference64 {
       for (let i = 0; i < Ip; i++) sum += a2[i]! * int4At(this.w2, base, i) * this.s2[sRow + (i >> 7)]!;
       mm2[c] = sum;
     }
-    const ref = { mm1, act, a2, mm2 };
-    this.pairs.set(p, ref);
-    return ref;
-  }
-
-  /** final output row of token t (weights at the reduce) */
-  token(t: number): Float64Array {
-    const hit = this.tokens.get(t);
-    if (hit) return hit;
-    const y = new Float64Array(this.H);
-    for (let s = 0; s < this.k; s++) {
-      const r = this.pair(t * this.k + s);
-      if (!r) continue;
-      const w = this.inputs.topk_weights.get(t, s);
-      for (let c = 0; c < this.H; c++) y[c] += w * r.mm2[c]!;
-    }
-    this.tokens.set(t, y);
-    return y;
+    return { mm1, act, a2, mm2 };
   }
 }

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { main } from '../../../extension/cli';
+import { cli } from '../cliInProcess';
 import { checkpointFromFlags } from '../../../extension/cli/checkpointArgs';
 import { SafetensorsFile, writeSafetensors } from '../../../kernels/io/safetensors';
 import { shutdownGemmWorkers } from '../../../kernels/ops/gemm';
@@ -20,23 +19,7 @@ after(() => shutdownGemmWorkers());
 const dir = mkdtempSync(join(tmpdir(), 'moe-cli-ckpt-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function sink(): { stream: Writable; text: () => string } {
-  let s = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      s += String(chunk);
-      cb();
-    },
-  });
-  return { stream, text: () => s };
-}
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = sink();
-  const e = sink();
-  const code = await main(argv, o.stream, e.stream);
-  return { code, out: o.text(), err: e.text() };
-}
 
 const oneLineError = (r: { code: number; err: string }, re: RegExp): void => {
   assert.equal(r.code, 2, r.err);

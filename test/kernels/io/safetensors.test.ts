@@ -122,6 +122,16 @@ test('F16 and F64 tensors read as float32', () => {
   f.close();
 });
 
+test('I8 tensors read as signed bytes (int8); the W4AFP8 recipe may take the same bytes as packed int4', () => {
+  const p = craft({ q: { dtype: 'I8', shape: [4], data_offsets: [0, 4] } }, new Uint8Array([0x00, 0x7f, 0x80, 0xff]));
+  const f = SafetensorsFile.open(p);
+  const t = f.read('q');
+  assert.equal(t.dtype, 'i8');
+  assert.deepEqual([...t.toFloat32()], [0, 127, -128, -1]);
+  assert.equal(f.read('q', 'i4x2').dtype, 'i4x2');
+  f.close();
+});
+
 test('bad files: each a MoeError naming the file and the tensor', () => {
   const ok = { t: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } };
   const data8 = new Uint8Array(8);

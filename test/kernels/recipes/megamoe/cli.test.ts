@@ -4,25 +4,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, existsSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { spawnSync } from 'node:child_process';
-import { main } from '../../../../extension/cli';
 import { SafetensorsFile, writeSafetensors } from '../../../../kernels/io/safetensors';
 import { shutdownGemmWorkers } from '../../../../kernels/ops/gemm';
 import { interleaveMap } from '../../../../kernels/recipes/megamoe/interleave';
 import { REPO_ROOT } from '../../../golden';
 import { naturalLayer } from './helpers';
+import { cli } from '../../../extension/cliInProcess';
 
 after(() => shutdownGemmWorkers());
 const dir = mkdtempSync(join(tmpdir(), 'moe-megamoe-cli-'));
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let o = '';
-  let e = '';
-  const sink = (add: (s: string) => void): Writable => new Writable({ write: (c, _x, cb) => (add(String(c)), cb()) });
-  const code = await main(argv, sink((s) => (o += s)), sink((s) => (e += s)));
-  return { code, out: o, err: e };
-}
 
 function layerFile(name: string, over: Parameters<typeof naturalLayer>[0] = {}): string {
   const p = join(dir, name);

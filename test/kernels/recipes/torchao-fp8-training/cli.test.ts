@@ -5,8 +5,6 @@ import { existsSync, linkSync, mkdtempSync, readFileSync, readdirSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Writable } from 'node:stream';
-import { main } from '../../../../extension/cli';
 import { SafetensorsFile, writeSafetensors } from '../../../../kernels/io/safetensors';
 import { shutdownGemmWorkers } from '../../../../kernels/ops/gemm';
 import { Tensor } from '../../../../kernels/tensor';
@@ -15,28 +13,13 @@ import { recipeById } from '../../../../kernels/recipes/index';
 import { workedExampleInputs } from '../../../../kernels/recipes/torchao-fp8-training/synthetic';
 import { GRAD_FILE_TENSORS } from '../../../../kernels/recipes/torchao-fp8-training/tensors';
 import { REPO_ROOT } from '../../../golden';
+import { cli } from '../../../extension/cliInProcess';
 
 after(() => shutdownGemmWorkers());
 
 const dir = mkdtempSync(join(tmpdir(), 'moe-grad-'));
 
-function sink(): { stream: Writable; text: () => string } {
-  let s = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      s += String(chunk);
-      cb();
-    },
-  });
-  return { stream, text: () => s };
-}
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = sink();
-  const e = sink();
-  const code = await main(argv, o.stream, e.stream);
-  return { code, out: o.text(), err: e.text() };
-}
 
 function writeLayer(name: string, over: Record<string, Tensor> = {}): string {
   const p = join(dir, name);

@@ -1,25 +1,18 @@
 /** A recipe is files plus one registry line: the toy recipe runs everywhere the registry reaches. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { registerRecipe, recipeById } from '../../../../kernels/recipes/index';
 import { runLayer } from '../../../../kernels/pipeline';
 import { makeSpec } from '../../../../kernels/presets';
 import { DEFAULT_RECIPE, type LayerSpec } from '../../../../kernels/spec';
 import type { Trace } from '../../../../kernels/trace';
-import { main } from '../../../../extension/cli';
+import { cli } from '../../../extension/cliInProcess';
 import { checkSpec } from '../../../../extension/inspect/choices';
 import { settingsEnums } from '../../../../extension/manifest';
 import { toy } from './index';
 
 registerRecipe(toy); // the one registry line
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const w = (f: (s: string) => void): Writable => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-  return { code: await main(argv, w((s) => (out += s)), w((s) => (err += s))), out, err };
-}
 
 test('toy recipe: the pipeline runs its stages, with partial traces and roofline, from the registry alone', async () => {
   const spec: LayerSpec = makeSpec('qwen3-30b-a3b', { tokens: 3, hidden: 4, recipe: { ...DEFAULT_RECIPE, id: 'toy', options: { factor: 5 } } });

@@ -59,7 +59,7 @@ test('missing tensors are named', () => {
 
 test('int4 weights given as FP8 are refused as an FP8 checkpoint', () => {
   refuses({ w13_weight: bytes([4, 512, 128], 'f8e4m3fn') }, 'w13_weight', 'E_DTYPE', /stored as FP8 E4M3 .* int4 packed two per byte .* contiguous or masked recipe/);
-  refuses({ w2_weight: new Tensor('bf16', [4, 256, 128], new Uint16Array(4 * 256 * 128)) }, 'w2_weight', 'E_DTYPE', /expected dtype i4x2 or u8, got bf16/);
+  refuses({ w2_weight: new Tensor('bf16', [4, 256, 128], new Uint16Array(4 * 256 * 128)) }, 'w2_weight', 'E_DTYPE', /expected dtype i4x2 or i8 or u8, got bf16/);
 });
 
 test('wrong nibble-packed widths: unpacked (one value per byte), odd K, int32-packed, wrong rows', () => {
