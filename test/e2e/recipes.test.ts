@@ -291,21 +291,14 @@ async function inspect(v: VsCode, r: RecipeSpec, run: PaletteRun): Promise<void>
   await v.answer('(8/9)', '0');
   await choose(v, '(9/9)', 'CPU');
   // the run has finished when the header shows its total time; an error notification ends the wait at once. (Not
-  // the harness's firstPictureOrError: the view the panel opens on is whichever was shown last, and a large scale
-  // tensor's canvas picture does not count as its first picture there.)
+  // the harness's firstPictureOrError: the panel opens on the view shown last, and on a W4AFP8 run the scale layout
+  // view had drawn nothing yet when the run finished — its 7M weight scales become a canvas later.)
   const toast = v.page.locator('.notifications-toasts .notification-toast:has(.codicon-error)').first();
   const failed = toast.waitFor({ timeout: 300_000 }).then(async () => {
     throw new Error(`error notification instead of a run: ${await toast.innerText()}`);
   });
   await Promise.race([v.webview().locator('.badges .badge', { hasText: /^total/ }).waitFor({ timeout: 300_000 }), failed]);
   failed.catch(() => undefined);
-  const pictures = await v.webview().locator('#view-host svg, #view-host canvas').evaluateAll((els) =>
-    els.slice(0, 3).map((e) => {
-      const b = e.getBoundingClientRect();
-      return `${e.tagName}.${e.getAttribute('class') ?? ''} ${Math.round(b.width)}×${Math.round(b.height)} ${getComputedStyle(e).visibility}/${getComputedStyle(e).display}`;
-    }),
-  );
-  console.log(`first pictures in the view host: ${pictures.join(' | ') || 'none'}`);
   // the panel opens on the view shown last (a W4AFP8 layer's 7M weight scales as a canvas in the scale layout view):
   // show the recipe's first own view, so what follows does not wait on another recipe's picture
   const first = Object.keys(run.views)[0];
