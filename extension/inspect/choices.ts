@@ -5,7 +5,7 @@
  */
 import { MoeError } from '../../kernels/errors';
 import { ARCHS, archById } from '../../kernels/arch/index';
-import { RECIPES, recipeById } from '../../kernels/recipes/index';
+import { RECIPES, recipeById, type RecipeSpec } from '../../kernels/recipes/index';
 import {
   DEFAULT_RECIPE,
   type Arch,
@@ -57,6 +57,26 @@ export const DEFAULT_CHOICES: InspectChoices = {
   backend: 'auto',
   seed: 0,
 };
+
+/**
+ * The recipe step's list, in order: the preset's own recipes in the preset's order (the usual one first, e.g.
+ * DeepSeek-V4: MegaMoE), the other runnable ones,
+ * then the transform-only ones (`runnable: false`). Those are listed so that a user looking for one learns where it
+ * is, rather than finding it missing: picking one ends the flow with transformOnlyMessage.
+ */
+export function recipeChoices(presetOwn: readonly string[]): { recipe: RecipeSpec; ownModel: boolean; transformOnly: boolean }[] {
+  const runnable = RECIPES.filter((r) => r.runnable !== false);
+  return [
+    ...presetOwn.flatMap((id) => runnable.filter((r) => r.id === id)),
+    ...runnable.filter((r) => !presetOwn.includes(r.id)),
+    ...RECIPES.filter((r) => r.runnable === false),
+  ].map((recipe) => ({ recipe, ownModel: presetOwn.includes(recipe.id), transformOnly: recipe.runnable === false }));
+}
+
+/** What picking a transform-only recipe in Inspect MoE Layer says: there is no run, and the CLI command that uses it. */
+export function transformOnlyMessage(r: RecipeSpec): string {
+  return `${r.label} (${r.id}) is transform-only: it lays a layer's weights out for its kernels and has no run to inspect. Use the CLI: moe-inspect transform --recipe ${r.id} --layer IN.safetensors --out OUT.safetensors`;
+}
 
 function overridesOf(c: InspectChoices): Partial<LayerSpec> {
   return {

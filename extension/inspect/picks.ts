@@ -5,9 +5,9 @@
  */
 import * as vscode from 'vscode';
 import type { Arch, BackendChoice, QuantConvention, ScaleFormat } from '../../kernels/spec';
-import { type InspectChoices, type MakeSpec, type CustomShape } from './choices';
+import { recipeChoices, transformOnlyMessage, type InspectChoices, type MakeSpec, type CustomShape } from './choices';
 import { ARCHS, archById } from '../../kernels/arch/index';
-import { RECIPES, recipeById } from '../../kernels/recipes/index';
+import { recipeById } from '../../kernels/recipes/index';
 import { PRESETS } from '../../kernels/presets';
 
 /** the recipes a preset (by label or id) is run with, if it names them */
@@ -104,16 +104,22 @@ export async function pickChoices(last: InspectChoices, source: SourcePick, make
   }
 
   // the recipe: how tokens reach the experts and which kernels run (kernels/recipes), then its own options
-  // the preset's own recipes first (e.g. DeepSeek-V4: MegaMoE), then the rest; transform-only recipes are not offered
   const presetOwn = source.kind === 'preset' ? (presetRecipes(source.preset) ?? []) : [];
-  const runnable = RECIPES.filter((r) => r.runnable !== false);
-  const ordered = [...runnable.filter((r) => presetOwn.includes(r.id)), ...runnable.filter((r) => !presetOwn.includes(r.id))];
+  const listed = recipeChoices(presetOwn);
   const recipe = await pick<string>(
     2,
     'recipe',
-    ordered.map((r) => ({ label: r.label, description: `${presetOwn.includes(r.id) ? '(this model) ' : ''}${r.description}`, value: r.id })),
+    listed.map(({ recipe: r, ownModel, transformOnly }) => ({
+      label: r.label,
+      description: `${ownModel ? '(this model) ' : ''}${transformOnly ? '(moe-inspect transform only) ' : ''}${r.description}`,
+      value: r.id,
+    })),
     presetOwn.includes(c.recipe) || !presetOwn.length ? c.recipe : presetOwn[0]!,
   );
+  if (recipe && listed.some((x) => x.transformOnly && x.recipe.id === recipe)) {
+    void vscode.window.showInformationMessage(transformOnlyMessage(recipeById(recipe)));
+    return undefined;
+  }
   if (!recipe) return undefined;
   if (recipe !== c.recipe) c.recipeOptions = {};
   c.recipe = recipe;

@@ -145,7 +145,7 @@ export interface RecipeSpec {
   blockScaleTensors?: readonly string[];
   /** what its tensors are, for the hover */
   hoverHints?: readonly HoverHint[];
-  /** false for a recipe that only transforms a layer (moe-inspect transform) and cannot run: left out of the quick picks */
+  /** false for a recipe that only transforms a layer (moe-inspect transform) and cannot run: the quick picks list it last and, picked, point to moe-inspect transform */
   runnable?: boolean;
   /** stage ids the bundled CUDA addon runs for this recipe; absent = CPU only (auto falls back, saying so) */
   cudaStages?: readonly StageId[];

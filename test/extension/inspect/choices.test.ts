@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MoeError } from '../../../kernels/errors';
 import { makeSpec } from '../../../extension/engine';
-import { buildSpec, checkSpec, DEFAULT_CHOICES, reviveChoices, type InspectChoices } from '../../../extension/inspect/choices';
+import { buildSpec, checkSpec, DEFAULT_CHOICES, recipeChoices, reviveChoices, transformOnlyMessage, type InspectChoices } from '../../../extension/inspect/choices';
+import { RECIPES, recipeById } from '../../../kernels/recipes/index';
 
 const choices = (over: Partial<InspectChoices> = {}): InspectChoices => ({ ...DEFAULT_CHOICES, ep: { size: 1, rank: 0 }, ...over });
 
@@ -68,4 +69,20 @@ test('remembered choices: malformed state falls back field by field', () => {
   assert.deepEqual(r.ep, { size: 1, rank: 0 });
   assert.equal(r.skew, 0);
   assert.equal(r.custom, undefined);
+});
+
+test('the recipe step lists every registered recipe: the preset\'s own first, transform-only ones last', () => {
+  const listed = recipeChoices(['megamoe-sm90', 'contiguous']);
+  assert.deepEqual(listed.map((x) => x.recipe.id).sort(), RECIPES.map((r) => r.id).sort());
+  assert.deepEqual(listed.slice(0, 2).map((x) => [x.recipe.id, x.ownModel]), [['megamoe-sm90', true], ['contiguous', true]]);
+  const firstTransformOnly = listed.findIndex((x) => x.transformOnly);
+  assert.ok(firstTransformOnly > 0, 'megamoe-sm100 is listed');
+  assert.ok(listed.slice(firstTransformOnly).every((x) => x.transformOnly && x.recipe.runnable === false));
+  assert.deepEqual(recipeChoices([]).filter((x) => x.ownModel), []);
+});
+
+test('picking a transform-only recipe says so and names the moe-inspect transform command', () => {
+  const msg = transformOnlyMessage(recipeById('megamoe-sm100'));
+  assert.match(msg, /megamoe-sm100\) is transform-only/);
+  assert.match(msg, /moe-inspect transform --recipe megamoe-sm100 --layer IN\.safetensors --out OUT\.safetensors/);
 });
