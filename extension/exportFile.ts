@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { homedir } from 'node:os';
 import { MoeError } from '../kernels/errors';
+import { writeFileAtomic } from '../kernels/io/atomicWrite';
 import type { Trace } from '../kernels/trace';
 import type { ExportFormat, ViewId } from '../kernels/protocol';
 import { exportBytes, defaultExportName, EXPORT_FILTERS } from './exportFormats';
@@ -20,8 +21,12 @@ export async function exportView(view: ViewId, format: ExportFormat, svg: string
   if (!target) return undefined;
   const bytes = await exportBytes(view, format, svg, trace, tensor);
   try {
-    await vscode.workspace.fs.writeFile(target, bytes);
+    // a local file is replaced atomically (kernels/io/atomicWrite.ts): a reader never sees half a diagram; other
+    // schemes (a remote workspace) have only the file-system provider's write
+    if (target.scheme === 'file') writeFileAtomic(target.fsPath, bytes, { what: 'export' });
+    else await vscode.workspace.fs.writeFile(target, bytes);
   } catch (e) {
+    if (e instanceof MoeError) throw e;
     throw new MoeError('E_IO', `export: could not write ${target.fsPath}: ${e instanceof Error ? e.message : String(e)}`);
   }
   void vscode.window.showInformationMessage(`Exported ${view} diagram to ${target.fsPath}`);
