@@ -27,13 +27,23 @@ interface CodeServerHandle {
   url: string;
   port: number;
   dataDir: string;
+  /** the folder VS Code loads the extension from: the working tree's copy, or where the VSIX was installed */
+  extensionDir: string;
   log: () => string;
   stop: () => Promise<void>;
 }
 
 // The launch helpers are plain .mjs shared with `npm start`; loaded dynamically so tsc needs no declarations.
-type LaunchModule = { launchCodeServer(opts: { workspace?: string; settings?: Record<string, unknown> }): Promise<CodeServerHandle> };
+type LaunchModule = { launchCodeServer(opts: { workspace?: string; settings?: Record<string, unknown>; vsix?: string }): Promise<CodeServerHandle> };
 const importMjs = <T>(rel: string): Promise<T> => import(pathToFileURL(join(REPO_ROOT, 'scripts', 'lib', rel)).href) as Promise<T>;
+
+export interface StartOptions {
+  /**
+   * A VSIX to install with `code-server --install-extension` (the path a user takes) instead of loading the working
+   * tree; build one with packageVsix (test/packaging/vsix.ts).
+   */
+  installedVsix?: string;
+}
 
 /**
  * Why code-server cannot run, or undefined. Synchronous (the tests' skip flags are decided at load time), so it
@@ -81,9 +91,9 @@ export class VsCode {
     readonly workspace: string,
   ) {}
 
-  static async start(workspace: string): Promise<VsCode> {
+  static async start(workspace: string, opts: StartOptions = {}): Promise<VsCode> {
     const { launchCodeServer } = await importMjs<LaunchModule>('launch.mjs');
-    const cs = await launchCodeServer({ workspace, settings: { 'moeInspector.backend': 'cpu' } });
+    const cs = await launchCodeServer({ workspace, settings: { 'moeInspector.backend': 'cpu' }, ...(opts.installedVsix ? { vsix: opts.installedVsix } : {}) });
     let browser: Browser | undefined;
     try {
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
