@@ -19,6 +19,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { builtinModules, createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fatbinArchitectures } from './lib/fatbin.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** the platform the VSIX is for: the addon and resvg's binary are linux-x64 (glibc) builds */
@@ -86,18 +87,26 @@ function main() {
     if (!existsSync(join(DIST, f))) fail(`dist/${f} is missing: run npm run build first`);
   const addon = join(ROOT, 'build', 'Release', 'moe_native.node');
   const addonBuilt = existsSync(addon);
+  let archs = '';
+  if (addonBuilt) {
+    // what the VSIX promises: SASS for Hopper (sm_90a) and Blackwell (sm_100a), PTX for the rest (scripts/build-native.mjs)
+    const { sass, ptx } = fatbinArchitectures(readFileSync(addon));
+    if (!sass.includes(90) || !sass.includes(100) || ptx.length === 0)
+      fail(`the CUDA addon ${relative(ROOT, addon)} carries SASS for [${sass.join(', ')}] and PTX for [${ptx.join(', ')}]; the VSIX needs sm_90a and sm_100a SASS plus PTX: rebuild it with npm run build:native`);
+    archs = ` (SASS sm_${sass.join(', sm_')}; PTX compute_${ptx.join(', compute_')})`;
+  }
   if (!addonBuilt && requireAddon) fail(`the CUDA addon ${relative(ROOT, addon)} is not built (--require-addon): run npm run build:native on a machine with the CUDA toolkit`);
 
   mkdirSync(join(ROOT, 'build'), { recursive: true });
   const STAGE = mkdtempSync(join(ROOT, 'build', 'vsix-stage-'));
   try {
-    pack(STAGE, addonBuilt);
+    pack(STAGE, addonBuilt, archs);
   } finally {
     rmSync(STAGE, { recursive: true, force: true });
   }
 }
 
-function pack(STAGE, addonBuilt) {
+function pack(STAGE, addonBuilt, archs) {
   const addon = join(ROOT, 'build', 'Release', 'moe_native.node');
   const externals = runtimeExternals();
   writeFileSync(join(STAGE, 'package.json'), `${JSON.stringify(stageManifest(externals), null, 2)}\n`);
@@ -150,7 +159,7 @@ function pack(STAGE, addonBuilt) {
   renameSync(tmp, OUT);
   const mb = (statSync(OUT).size / 2 ** 20).toFixed(2);
   console.log(`VSIX: ${relative(ROOT, OUT)} (${mb} MiB, ${TARGET}; run-time externals: ${externals.join(', ') || 'none'}; ` +
-    `CUDA addon: ${addonBuilt ? 'included' : 'not built, the CPU path only'}; source maps: ${withMaps ? 'included' : 'left out'})`);
+    `CUDA addon: ${addonBuilt ? `included${archs}` : 'not built, the CPU path only'}; source maps: ${withMaps ? 'included' : 'left out'})`);
 }
 
 try {

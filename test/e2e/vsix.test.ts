@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../golden';
 import { packageVsix } from '../packaging/vsix';
 import { VsCode, e2eProblem, inspectViaPalette, makeWorkspace } from './harness';
@@ -47,9 +47,13 @@ async function step<T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> 
 test('the installed VSIX: palette → Inspect MoE Layer → panel with the CPU fallback reason → PNG export', { skip, timeout: 240_000 }, async () => {
   await step('installed', async (v) => {
     const dir = v.cs.extensionDir;
-    // what code-server unpacked: a real folder named for the target platform, not the working tree or a link to it
-    assert.match(dir, /moe-tools\.moe-layout-inspector-\d+\.\d+\.\d+-linux-x64$/);
+    // what code-server unpacked from the VSIX (its manifest says linux-x64, extensions.json says source "vsix"), a real
+    // folder, not the working tree or a link to it
+    assert.match(dir, /moe-tools\.moe-layout-inspector-\d+\.\d+\.\d+(-linux-x64)?$/);
     assert.ok(!lstatSync(dir).isSymbolicLink());
+    assert.match(readFileSync(join(dir, '.vsixmanifest'), 'utf8'), /TargetPlatform="linux-x64"/);
+    const registry = JSON.parse(readFileSync(join(dirname(dir), 'extensions.json'), 'utf8')) as { identifier: { id: string }; metadata?: { source?: string } }[];
+    assert.equal(registry.find((e) => e.identifier.id === 'moe-tools.moe-layout-inspector')?.metadata?.source, 'vsix');
     assert.ok(!dir.startsWith(REPO_ROOT));
     for (const name of readdirSync(dir)) assert.ok(!lstatSync(join(dir, name)).isSymbolicLink(), `${name} is a copy, not a link`);
     // what the VSIX carries (code-server adds .vsixmanifest)

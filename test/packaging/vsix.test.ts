@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../golden';
 import { makeSpec } from '../../kernels/presets';
 import { syntheticInputs } from '../../kernels/synthetic';
@@ -93,6 +94,15 @@ test('the VSIX holds every bundle, worker script and .wasm file of dist/, media/
   if (existsSync(join(REPO_ROOT, 'LICENSE'))) want.push('extension/LICENSE.txt');
   for (const n of want) assert.ok(names().includes(n), `the VSIX holds ${n}`);
   assert.equal(names().includes('extension/build/Release/moe_native.node'), addonBuilt, addonBuilt ? 'the built addon is packed' : 'no addon without a build');
+});
+
+test('a packed CUDA addon carries SASS for sm_90a and sm_100a and PTX', { skip: addonBuilt ? false : 'the CUDA addon is not built here (no nvcc): the VSIX has none' }, async () => {
+  const { fatbinArchitectures } = (await import(pathToFileURL(join(REPO_ROOT, 'scripts', 'lib', 'fatbin.mjs')).href)) as {
+    fatbinArchitectures(bin: Buffer): { sass: number[]; ptx: number[] };
+  };
+  const { sass, ptx } = fatbinArchitectures(zipRead(zip, entry('extension/build/Release/moe_native.node')));
+  assert.deepEqual(sass.filter((a) => a === 90 || a === 100), [90, 100], `SASS for ${sass.join(', ')}`);
+  assert.ok(ptx.length > 0, 'PTX for newer chips');
 
   const m = JSON.parse(zipRead(zip, entry('extension/package.json')).toString('utf8')) as Record<string, unknown>;
   const repo = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
