@@ -44,7 +44,7 @@ async function step<T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> 
   }
 }
 
-test('the installed VSIX: palette → Inspect MoE Layer → panel with the CPU fallback reason → PNG export', { skip, timeout: 240_000 }, async () => {
+test('the installed VSIX: palette → Inspect MoE Layer → panel with the CPU fallback reason → PNG export', { skip, timeout: 420_000 }, async () => {
   await step('installed', async (v) => {
     const dir = v.cs.extensionDir;
     // what code-server unpacked from the VSIX (its manifest says linux-x64, extensions.json says source "vsix"), a real
@@ -79,6 +79,8 @@ test('the installed VSIX: palette → Inspect MoE Layer → panel with the CPU f
       assert.match(reason, /CUDA/);
     }
     assert.ok(!reason.includes(REPO_ROOT), `the reason names no path in the repository: ${reason}`);
+    // the panel streams the stages; the export below needs the whole run
+    await web.locator('.badges .badge', { hasText: /^total/ }).waitFor({ timeout: 240_000 });
     assert.deepEqual(v.cspViolations, [], 'the panel runs within its CSP');
     await v.screenshot('vsix-installed-panel');
   });
