@@ -161,8 +161,8 @@ export class VsCode {
   }
 
   /** Waits for the quick input whose title contains `title`, types `value` (replacing the default) and accepts. */
-  async answer(title: string | RegExp, value?: string): Promise<void> {
-    await this.quickInput.locator('.quick-input-title', { hasText: title }).waitFor({ timeout: 20_000 });
+  async answer(title: string | RegExp, value?: string, timeoutMs = 20_000): Promise<void> {
+    await this.quickInput.locator('.quick-input-title', { hasText: title }).waitFor({ timeout: timeoutMs });
     const input = this.quickInput.locator('input.input');
     if (value !== undefined) {
       await input.fill(value);
@@ -255,7 +255,8 @@ export interface InspectAnswers {
 export async function inspectViaPalette(v: VsCode, a: InspectAnswers): Promise<{ fromLastAnswerMs: number; fromPaletteMs: number }> {
   const t0 = Date.now();
   await v.runCommand('Inspect MoE Layer');
-  await v.answer('(1/9)', a.preset);
+  // the first command of a session activates the extension (loads its bundle): slow on a busy machine
+  await v.answer('(1/9)', a.preset, 90_000);
   await v.answer('(2/9)', a.dispatch ?? 'Contiguous');
   await v.answer('(3/9)', String(a.tokens));
   await v.answer('(4/9)', String(a.topk));
