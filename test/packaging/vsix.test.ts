@@ -96,7 +96,7 @@ test('the VSIX holds every bundle, worker script and .wasm file of dist/, media/
   assert.equal(names().includes('extension/build/Release/moe_native.node'), addonBuilt, addonBuilt ? 'the built addon is packed' : 'no addon without a build');
 });
 
-test('a packed CUDA addon carries SASS for sm_90a and sm_100a and PTX', { skip: addonBuilt ? false : 'the CUDA addon is not built here (no nvcc): the VSIX has none' }, async () => {
+test('a packed CUDA addon carries SASS for sm_90a and sm_100a and PTX', { skip: addonBuilt ? false : 'the CUDA addon is not built in this checkout: the VSIX has none' }, async () => {
   const { fatbinArchitectures } = (await import(pathToFileURL(join(REPO_ROOT, 'scripts', 'lib', 'fatbin.mjs')).href)) as {
     fatbinArchitectures(bin: Buffer): { sass: number[]; ptx: number[] };
   };
