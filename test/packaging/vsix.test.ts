@@ -174,3 +174,10 @@ test('--sourcemaps packs dist/*.js.map as well', { timeout: 180_000 }, () => {
   assert.ok(maps.includes('extension/dist/extension.js.map'), `maps: ${maps.join(', ')}`);
   assert.ok(maps.every((n) => /^extension\/dist\/[\w.-]+\.js\.map$/.test(n)), `only the bundles' maps: ${maps.join(', ')}`);
 });
+
+test('--require-addon refuses to package without the CUDA addon', { skip: addonBuilt ? 'the CUDA addon is built in this checkout' : false }, () => {
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), '--require-addon', `--out=${join(work, 'refused.vsix')}`], { cwd: REPO_ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^npm run package: the CUDA addon build\/Release\/moe_native\.node is not built \(--require-addon\): run npm run build:native/);
+  assert.ok(!existsSync(join(work, 'refused.vsix')));
+});
