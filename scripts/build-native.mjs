@@ -151,7 +151,7 @@ async function main() {
     if (!lib) throw new Error(`libcudart_static.a not found under ${cuda}`);
     await run('c++', ['-shared', '-o', ADDON, ...objs, `-L${lib}`, '-lcudart_static', '-ldl', '-lrt', '-lpthread', '-static-libstdc++', '-static-libgcc']);
   }
-  writeInfo({ built: true, reason: `built with ${nvcc} (${GENCODE.map((g) => g.split('code=')[1]).join(', ')})` });
+  writeInfo({ built: true, reason: `built with ${nvcc} (${GENCODE.map((g) => g.split(',code=')[1]).join(', ')})` });
   console.log(`moe-layout-inspector: CUDA addon built: ${ADDON} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }
 

@@ -1,6 +1,6 @@
 // Starts code-server (VS Code in the browser) with this repository loaded as an installed extension, on
 // 127.0.0.1 without auth, in a throw-away user-data dir. Used by `npm start` and by the e2e tests.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,24 @@ export function linkExtension(dir) {
   }
 }
 
+/**
+ * Installs a VSIX the way a user does (`code-server --install-extension X.vsix`) into extDir; returns the folder
+ * code-server unpacked it to. Throws with code-server's output when the install fails.
+ */
+export function installVsix(vsix, extDir, userData) {
+  const r = spawnSync(NODE24, [CODE_SERVER_ENTRY, '--install-extension', vsix, '--extensions-dir', extDir, '--user-data-dir', userData], {
+    cwd: REPO,
+    env: { ...process.env, NODE_OPTIONS: '' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  if (r.status !== 0) throw new Error(`code-server --install-extension ${vsix} failed (exit ${r.status ?? r.signal}):\n${out}`);
+  const installed = readdirSync(extDir).filter((n) => n.startsWith(`${EXTENSION_ID}-`));
+  if (installed.length !== 1) throw new Error(`code-server --install-extension ${vsix}: expected one ${EXTENSION_ID} folder in ${extDir}, found ${JSON.stringify(installed)}:\n${out}`);
+  return join(extDir, installed[0]);
+}
+
 /** VS Code settings that keep a fresh profile quiet: no welcome page, trust prompt, update or telemetry. */
 export const QUIET_SETTINGS = {
   'workbench.startupEditor': 'none',
@@ -60,8 +78,9 @@ export const QUIET_SETTINGS = {
 };
 
 /**
- * @param {{ port?: number, workspace?: string, dataDir?: string, settings?: Record<string, unknown>, onLog?: (line: string) => void }} opts
- * @returns {Promise<{ url: string, port: number, dataDir: string, log: () => string, stop: () => Promise<void> }>}
+ * @param {{ port?: number, workspace?: string, dataDir?: string, settings?: Record<string, unknown>, onLog?: (line: string) => void, vsix?: string }} opts
+ *   vsix: install this VSIX (code-server --install-extension) instead of loading the working tree
+ * @returns {Promise<{ url: string, port: number, dataDir: string, extensionDir: string, log: () => string, stop: () => Promise<void> }>}
  */
 export async function launchCodeServer(opts = {}) {
   const port = opts.port ?? (await freePort());
@@ -71,7 +90,16 @@ export async function launchCodeServer(opts = {}) {
   mkdirSync(join(userData, 'User'), { recursive: true });
   mkdirSync(extDir, { recursive: true });
   writeFileSync(join(userData, 'User', 'settings.json'), JSON.stringify({ ...QUIET_SETTINGS, ...(opts.settings ?? {}) }, null, 2));
-  linkExtension(join(extDir, `${EXTENSION_ID}-${packageVersion(REPO)}`));
+  let extensionDir = join(extDir, `${EXTENSION_ID}-${packageVersion(REPO)}`);
+  if (opts.vsix) {
+    try {
+      extensionDir = installVsix(opts.vsix, extDir, userData);
+    } catch (e) {
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+  else linkExtension(extensionDir);
   const args = [
     CODE_SERVER_ENTRY,
     '--auth', 'none',
@@ -128,5 +156,5 @@ export async function launchCodeServer(opts = {}) {
     await stop();
     throw e;
   }
-  return { url, port, dataDir, log: () => log, stop };
+  return { url, port, dataDir, extensionDir, log: () => log, stop };
 }

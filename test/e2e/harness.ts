@@ -27,13 +27,23 @@ interface CodeServerHandle {
   url: string;
   port: number;
   dataDir: string;
+  /** the folder VS Code loads the extension from: the working tree's copy, or where the VSIX was installed */
+  extensionDir: string;
   log: () => string;
   stop: () => Promise<void>;
 }
 
 // The launch helpers are plain .mjs shared with `npm start`; loaded dynamically so tsc needs no declarations.
-type LaunchModule = { launchCodeServer(opts: { workspace?: string; settings?: Record<string, unknown> }): Promise<CodeServerHandle> };
+type LaunchModule = { launchCodeServer(opts: { workspace?: string; settings?: Record<string, unknown>; vsix?: string }): Promise<CodeServerHandle> };
 const importMjs = <T>(rel: string): Promise<T> => import(pathToFileURL(join(REPO_ROOT, 'scripts', 'lib', rel)).href) as Promise<T>;
+
+export interface StartOptions {
+  /**
+   * A VSIX to install with `code-server --install-extension` (the path a user takes) instead of loading the working
+   * tree; build one with packageVsix (test/packaging/vsix.ts).
+   */
+  installedVsix?: string;
+}
 
 /**
  * Why code-server cannot run, or undefined. Synchronous (the tests' skip flags are decided at load time), so it
@@ -81,14 +91,14 @@ export class VsCode {
     readonly workspace: string,
   ) {}
 
-  static async start(workspace: string): Promise<VsCode> {
+  static async start(workspace: string, opts: StartOptions = {}): Promise<VsCode> {
     const { launchCodeServer } = await importMjs<LaunchModule>('launch.mjs');
-    const cs = await launchCodeServer({ workspace, settings: { 'moeInspector.backend': 'cpu' } });
+    const cs = await launchCodeServer({ workspace, settings: { 'moeInspector.backend': 'cpu' }, ...(opts.installedVsix ? { vsix: opts.installedVsix } : {}) });
     let browser: Browser | undefined;
     try {
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
       const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
-      // the workbench's scripts take far longer than playwright's default 30 s to load on a busy machine
+      // the first load compiles the workbench's scripts: on a busy 2-core machine that outlasts playwright's 30 s default
       await page.goto(`${cs.url}?folder=${encodeURIComponent(workspace)}`, { timeout: 120_000 });
       await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
       // the status bar's remote indicator appears once the workbench has connected to the server
@@ -151,8 +161,8 @@ export class VsCode {
   }
 
   /** Waits for the quick input whose title contains `title`, types `value` (replacing the default) and accepts. */
-  async answer(title: string | RegExp, value?: string): Promise<void> {
-    await this.quickInput.locator('.quick-input-title', { hasText: title }).waitFor({ timeout: 20_000 });
+  async answer(title: string | RegExp, value?: string, timeoutMs = 20_000): Promise<void> {
+    await this.quickInput.locator('.quick-input-title', { hasText: title }).waitFor({ timeout: timeoutMs });
     const input = this.quickInput.locator('input.input');
     if (value !== undefined) {
       await input.fill(value);
@@ -245,7 +255,8 @@ export interface InspectAnswers {
 export async function inspectViaPalette(v: VsCode, a: InspectAnswers): Promise<{ fromLastAnswerMs: number; fromPaletteMs: number }> {
   const t0 = Date.now();
   await v.runCommand('Inspect MoE Layer');
-  await v.answer('(1/9)', a.preset);
+  // the first command of a session activates the extension (loads its bundle): slow on a busy machine
+  await v.answer('(1/9)', a.preset, 90_000);
   await v.answer('(2/9)', a.dispatch ?? 'Contiguous');
   await v.answer('(3/9)', String(a.tokens));
   await v.answer('(4/9)', String(a.topk));
