@@ -1,5 +1,6 @@
 // Permutation for the contiguous M-grouped GEMM (docs/layouts-and-stages.md §5). Deterministic: inside a segment, rows follow ascending
 // token·k + slot (a stable counting sort by chunks), so m_indices and inv_perm equal the CPU reference exactly.
+#include <algorithm>
 #include "common.cuh"
 #include "ops.h"
 
@@ -137,71 +138,59 @@ __global__ void permuteRowsKernel(const int* __restrict__ local, int pairs, int 
 // once and never read here, and the token rows it would push out of L2 are re-read top-k times. (Measured on the
 // H100 at DeepSeek-V3 EP8 size, one run: 141 µs against 146 µs with plain stores; L2 evict_last hints on the loads
 // were slower, 148 µs; TMA bulk copies through shared memory 156 µs; a token-major copy fused into
-// permuteRowsKernel, reading each token once, 169 µs for the stage against 163 µs. A plain memset of the same
-// destination takes 82 µs; re-reading the tokens is not what limits the gather, and what does is still open.)
+// permuteRowsKernel, reading each token once, 169 µs for the stage against 163 µs.)
 //
-// A block of 8 warps owns kRowsPerWarp·8 consecutive rows. A warp copies each of its rows in 16-byte vectors,
-// kVecsInFlight loads per lane before the stores, and puts the row's scales into shared memory; the block then
-// writes the scales MN-major, kRows consecutive floats per column (the previous one-warp-per-row kernel stored
-// each scale on its own, 4 scattered bytes per store). Padding rows get zeros, scale 1 and weight 1.
-template <int kRowsPerWarp, int kVecsInFlight>
-__global__ void __launch_bounds__(256) gatherRowsKernel(const uint8_t* __restrict__ q, const float* __restrict__ scales,
-                                                        const float* __restrict__ topkWeights, int K, int G, int topk,
-                                                        int mSum, const int* __restrict__ rowPair,
-                                                        uint8_t* __restrict__ aPerm, float* __restrict__ sfaMn,
-                                                        float* __restrict__ rowWeight) {
-  constexpr int kRows = 8 * kRowsPerWarp;
-  constexpr int kPitch = kRows + 1;  // odd pitch: the column-wise writes and row-wise reads are conflict-free
-  extern __shared__ float staged[];  // [G][kPitch]
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int r0 = blockIdx.x * kRows;
+// A persistent grid (blocks to fill every SM once, sized by the occupancy calculator): the rows are cut into units
+// of 32 lanes × kGatherVecs 16-byte vectors, and warp w takes units w, w + warps, … — a balanced walk, where the
+// previous kernel's 16-row blocks left a partial third wave (2168 blocks on 1056 slots at DeepSeek-V3 EP8 size) and
+// ran at 56% of the copy bandwidth on the H200. Each lane issues all its loads of a unit before its stores. Padding
+// rows get zeros. After the rows, the grid writes the MN-major scales element by element in storage order
+// (sfaMn[j·mSum + r], coalesced; the reads are 4-byte gathers from the small row-major scale tensor, which sits in
+// L2), scale 1 and router weight 1 on padding rows.
+#ifndef MOE_GATHER_VECS
+#define MOE_GATHER_VECS 4
+#endif
+constexpr int kGatherVecs = MOE_GATHER_VECS;
+constexpr int kGatherBlock = 256;
+
+__global__ void __launch_bounds__(kGatherBlock) gatherRowsKernel(const uint8_t* __restrict__ q, const float* __restrict__ scales,
+                                                                 const float* __restrict__ topkWeights, int K, int G, FastDiv byTopk,
+                                                                 int mSum, int units, int unitsPerRow, FastDiv byUnits, FastDiv byMSum,
+                                                                 const int* __restrict__ rowPair, uint8_t* __restrict__ aPerm,
+                                                                 float* __restrict__ sfaMn, float* __restrict__ rowWeight) {
+  const int lane = threadIdx.x & 31;
+  const int warps = gridDim.x * (kGatherBlock / 32);
   const int vecs = K / 16;
-  int pairOf[kRowsPerWarp];
-#pragma unroll
-  for (int i = 0; i < kRowsPerWarp; i++) {
-    const int r = r0 + warp * kRowsPerWarp + i;
-    pairOf[i] = r < mSum ? __ldg(rowPair + r) : -2;  // −2: past the end
-  }
-#pragma unroll
-  for (int i = 0; i < kRowsPerWarp; i++) {
-    const int rr = warp * kRowsPerWarp + i;
-    const int r = r0 + rr;
-    const int p = pairOf[i];
-    if (p == -2) continue;
+  for (int unit = blockIdx.x * (kGatherBlock / 32) + (threadIdx.x >> 5); unit < units; unit += warps) {
+    const int r = byUnits.div(unit);
+    const int c0 = (unit - r * unitsPerRow) * (32 * kGatherVecs) + lane;
+    const int p = __ldg(rowPair + r);
     uint4* dst = reinterpret_cast<uint4*>(aPerm + static_cast<size_t>(r) * K);
     if (p < 0) {
-      for (int v = lane; v < vecs; v += 32) __stcs(dst + v, make_uint4(0, 0, 0, 0));
-      for (int j = lane; j < G; j += 32) staged[j * kPitch + rr] = 1.0f;
-      if (lane == 0) rowWeight[r] = 1.0f;
+#pragma unroll
+      for (int u = 0; u < kGatherVecs; u++)
+        if (c0 + u * 32 < vecs) __stcs(dst + c0 + u * 32, make_uint4(0, 0, 0, 0));
       continue;
     }
-    const int t = p / topk;
-    const uint4* src = reinterpret_cast<const uint4*>(q + static_cast<size_t>(t) * K);
-    for (int i0 = 0; i0 < vecs; i0 += kVecsInFlight * 32) {
-      uint4 v[kVecsInFlight];
+    const uint4* src = reinterpret_cast<const uint4*>(q + static_cast<size_t>(byTopk.div(p)) * K);
+    uint4 v[kGatherVecs];
 #pragma unroll
-      for (int u = 0; u < kVecsInFlight; u++) {
-        const int idx = i0 + u * 32 + lane;
-        if (idx < vecs) v[u] = __ldg(src + idx);
-      }
+    for (int u = 0; u < kGatherVecs; u++)
+      if (c0 + u * 32 < vecs) v[u] = __ldg(src + c0 + u * 32);
 #pragma unroll
-      for (int u = 0; u < kVecsInFlight; u++) {
-        const int idx = i0 + u * 32 + lane;
-        if (idx < vecs) __stcs(dst + idx, v[u]);
-      }
-    }
-    for (int j = lane; j < G; j += 32) staged[j * kPitch + rr] = __ldg(scales + static_cast<size_t>(t) * G + j);
-    if (lane == 0) rowWeight[r] = __ldg(topkWeights + p);
+    for (int u = 0; u < kGatherVecs; u++)
+      if (c0 + u * 32 < vecs) __stcs(dst + c0 + u * 32, v[u]);
   }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < G * kRows; idx += blockDim.x) {
-    const int j = idx / kRows, rr = idx - j * kRows;
-    const int r = r0 + rr;
-    if (r < mSum) sfaMn[static_cast<size_t>(j) * mSum + r] = staged[j * kPitch + rr];
+  const int total = G * mSum;
+  for (int i = blockIdx.x * kGatherBlock + threadIdx.x; i < total; i += gridDim.x * kGatherBlock) {
+    const int j = byMSum.div(i);
+    const int r = i - j * mSum;
+    const int p = __ldg(rowPair + r);
+    sfaMn[i] = p < 0 ? 1.0f : __ldg(scales + static_cast<size_t>(byTopk.div(p)) * G + j);
+    if (j == 0) rowWeight[r] = p < 0 ? 1.0f : __ldg(topkWeights + p);
   }
 }
 
-constexpr int kGatherRowsPerWarp = 2, kGatherVecsInFlight = 8;
 constexpr int kGatherRowsPerBlock = 8;  // the masked gather: a warp per row
 
 // Masked (DeepEP low-latency) layout: row i of expert e goes to block e at slot i (docs/layouts-and-stages.md §7); rows come from the
@@ -262,13 +251,22 @@ void launchPermuteGather(const uint8_t* q, const float* scalesRowMajor, const fl
                          int mSum, const int* rowPair, uint8_t* aPerm, float* sfaMn, float* rowWeight, cudaStream_t stream) {
   require(K % 16 == 0, "E_SHAPE", "permute: K must be a multiple of 16");
   if (mSum == 0) return;
-  constexpr int kRows = 8 * kGatherRowsPerWarp;
-  auto* kernel = gatherRowsKernel<kGatherRowsPerWarp, kGatherVecsInFlight>;
-  const size_t smem = static_cast<size_t>(G) * (kRows + 1) * sizeof(float);
-  require(smem <= 200 * 1024, "E_SHAPE", "permute: " + std::to_string(G) + " scale groups per row do not fit in shared memory");
-  if (smem > 48 * 1024) MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  kernel<<<ceilDiv(mSum, kRows), 256, smem, stream>>>(q, scalesRowMajor, topkWeights, K, G, topk, mSum, rowPair, aPerm,
-                                                       sfaMn, rowWeight);
+  const int unitsPerRow = ceilDiv(K / 16, 32 * kGatherVecs);
+  require(static_cast<long long>(mSum) * unitsPerRow < (1ll << 31) && static_cast<long long>(mSum) * G < (1ll << 31) - 1,
+          "E_SHAPE", "permute: " + std::to_string(mSum) + " rows × " + std::to_string(K) + " are too many for one launch");
+  static int slots = 0;  // blocks that fit on the device at once (one device per process here)
+  if (!slots) {
+    int dev = 0, sms = 0, perSm = 0;
+    MOE_CUDA_CHECK(cudaGetDevice(&dev));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, gatherRowsKernel, kGatherBlock, 0));
+    slots = sms * std::max(perSm, 1);
+  }
+  const int units = mSum * unitsPerRow;
+  const int blocks = std::max(1, std::min(slots, ceilDiv(std::max(units, mSum * G / 32), kGatherBlock / 32)));
+  gatherRowsKernel<<<blocks, kGatherBlock, 0, stream>>>(q, scalesRowMajor, topkWeights, K, G, FastDiv(topk), mSum, units,
+                                                        unitsPerRow, FastDiv(unitsPerRow), FastDiv(mSum), rowPair, aPerm, sfaMn,
+                                                        rowWeight);
   MOE_LAUNCH_CHECK("gatherRowsKernel");
 }
 
