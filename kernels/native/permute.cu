@@ -140,46 +140,61 @@ __global__ void permuteRowsKernel(const int* __restrict__ local, int pairs, int 
 // were slower, 148 µs; TMA bulk copies through shared memory 156 µs; a token-major copy fused into
 // permuteRowsKernel, reading each token once, 169 µs for the stage against 163 µs.)
 //
-// A persistent grid (blocks to fill every SM once, sized by the occupancy calculator): the rows are cut into units
-// of 32 lanes × kGatherVecs 16-byte vectors, and warp w takes units w, w + warps, … — a balanced walk, where the
-// previous kernel's 16-row blocks left a partial third wave (2168 blocks on 1056 slots at DeepSeek-V3 EP8 size) and
-// ran at 56% of the copy bandwidth on the H200. Each lane issues all its loads of a unit before its stores. Padding
-// rows get zeros. After the rows, the grid writes the MN-major scales element by element in storage order
-// (sfaMn[j·mSum + r], coalesced; the reads are 4-byte gathers from the small row-major scale tensor, which sits in
-// L2), scale 1 and router weight 1 on padding rows.
+// Token-major, reading each token once: the row-major walk (one load per destination row) read the 29 MB of
+// quantized tokens k = 8 times, and at that size they do not stay in the H200's L2 beside 250 MB of streaming
+// stores: the gather moved about twice its bytes through DRAM (110 µs at DeepSeek-V3 EP8 size, where a memset of
+// the destination takes 61 µs). A persistent grid (every SM filled once, sized by the occupancy calculator) in
+// three phases, each a balanced walk of its units over the grid's warps:
+//   1. tokens: a unit is 32 lanes × kGatherVecs 16-byte vectors of one token's row; the lanes load them once and
+//      store them to each of the token's local rows (inv_perm; −1 = another rank's expert or an invalid id);
+//   2. padding: a unit is 32 rows; a ballot over rowPair finds the padding rows, which the warp fills with zeros;
+//   3. scales: element by element in storage order (sfaMn[j·mSum + r], coalesced; the reads are 4-byte gathers
+//      from the small row-major scale tensor, which sits in L2), scale 1 and router weight 1 on padding rows.
 #ifndef MOE_GATHER_VECS
 #define MOE_GATHER_VECS 4
 #endif
 constexpr int kGatherVecs = MOE_GATHER_VECS;
 constexpr int kGatherBlock = 256;
+constexpr int kGatherMaxTopk = 32;  // a lane holds each slot's row
 
 __global__ void __launch_bounds__(kGatherBlock) gatherRowsKernel(const uint8_t* __restrict__ q, const float* __restrict__ scales,
-                                                                 const float* __restrict__ topkWeights, int K, int G, FastDiv byTopk,
-                                                                 int mSum, int units, int unitsPerRow, FastDiv byUnits, FastDiv byMSum,
+                                                                 const float* __restrict__ topkWeights, int K, int G, int topk,
+                                                                 FastDiv byTopk, int mSum, int M, const int* __restrict__ invPerm,
+                                                                 int unitsPerRow, FastDiv byUnits, FastDiv byMSum,
                                                                  const int* __restrict__ rowPair, uint8_t* __restrict__ aPerm,
                                                                  float* __restrict__ sfaMn, float* __restrict__ rowWeight) {
   const int lane = threadIdx.x & 31;
   const int warps = gridDim.x * (kGatherBlock / 32);
+  const int warp = blockIdx.x * (kGatherBlock / 32) + (threadIdx.x >> 5);
   const int vecs = K / 16;
-  for (int unit = blockIdx.x * (kGatherBlock / 32) + (threadIdx.x >> 5); unit < units; unit += warps) {
-    const int r = byUnits.div(unit);
-    const int c0 = (unit - r * unitsPerRow) * (32 * kGatherVecs) + lane;
-    const int p = __ldg(rowPair + r);
-    uint4* dst = reinterpret_cast<uint4*>(aPerm + static_cast<size_t>(r) * K);
-    if (p < 0) {
-#pragma unroll
-      for (int u = 0; u < kGatherVecs; u++)
-        if (c0 + u * 32 < vecs) __stcs(dst + c0 + u * 32, make_uint4(0, 0, 0, 0));
-      continue;
-    }
-    const uint4* src = reinterpret_cast<const uint4*>(q + static_cast<size_t>(byTopk.div(p)) * K);
+  const int tokenUnits = M * unitsPerRow;
+  for (int unit = warp; unit < tokenUnits; unit += warps) {
+    const int t = byUnits.div(unit);
+    const int c0 = (unit - t * unitsPerRow) * (32 * kGatherVecs) + lane;
+    const int myRow = lane < topk ? __ldg(invPerm + static_cast<size_t>(t) * topk + lane) : -1;
+    const uint4* src = reinterpret_cast<const uint4*>(q + static_cast<size_t>(t) * K);
     uint4 v[kGatherVecs];
 #pragma unroll
     for (int u = 0; u < kGatherVecs; u++)
-      if (c0 + u * 32 < vecs) v[u] = __ldg(src + c0 + u * 32);
+      if (c0 + u * 32 < vecs) v[u] = __ldcs(src + c0 + u * 32);
+    for (int s = 0; s < topk; s++) {
+      const int r = __shfl_sync(0xffffffffu, myRow, s);
+      if (r < 0) continue;
+      uint4* dst = reinterpret_cast<uint4*>(aPerm + static_cast<size_t>(r) * K);
 #pragma unroll
-    for (int u = 0; u < kGatherVecs; u++)
-      if (c0 + u * 32 < vecs) __stcs(dst + c0 + u * 32, v[u]);
+      for (int u = 0; u < kGatherVecs; u++)
+        if (c0 + u * 32 < vecs) __stcs(dst + c0 + u * 32, v[u]);
+    }
+  }
+  for (int r0 = warp * 32; r0 < mSum; r0 += warps * 32) {
+    const int r = r0 + lane;
+    unsigned pad = __ballot_sync(0xffffffffu, r < mSum && __ldg(rowPair + r) < 0);
+    while (pad) {
+      const int i = __ffs(pad) - 1;
+      pad &= pad - 1;
+      uint4* dst = reinterpret_cast<uint4*>(aPerm + static_cast<size_t>(r0 + i) * K);
+      for (int c = lane; c < vecs; c += 32) __stcs(dst + c, make_uint4(0, 0, 0, 0));
+    }
   }
   const int total = G * mSum;
   for (int i = blockIdx.x * kGatherBlock + threadIdx.x; i < total; i += gridDim.x * kGatherBlock) {
@@ -248,12 +263,15 @@ void launchPermuteRows(int M, int k, int eLocal, int mSum, const PermuteScratch&
 }
 
 void launchPermuteGather(const uint8_t* q, const float* scalesRowMajor, const float* topkWeights, int K, int G, int topk,
-                         int mSum, const int* rowPair, uint8_t* aPerm, float* sfaMn, float* rowWeight, cudaStream_t stream) {
+                         int M, const int* invPerm, int mSum, const int* rowPair, uint8_t* aPerm, float* sfaMn, float* rowWeight,
+                         cudaStream_t stream) {
   require(K % 16 == 0, "E_SHAPE", "permute: K must be a multiple of 16");
+  require(topk > 0 && topk <= kGatherMaxTopk, "E_SHAPE",
+          "permute: top-k " + std::to_string(topk) + " is more than the gather's " + std::to_string(kGatherMaxTopk) + " slots per token");
   if (mSum == 0) return;
   const int unitsPerRow = ceilDiv(K / 16, 32 * kGatherVecs);
-  require(static_cast<long long>(mSum) * unitsPerRow < (1ll << 31) && static_cast<long long>(mSum) * G < (1ll << 31) - 1,
-          "E_SHAPE", "permute: " + std::to_string(mSum) + " rows × " + std::to_string(K) + " are too many for one launch");
+  require(static_cast<long long>(M) * unitsPerRow < (1ll << 30) && static_cast<long long>(mSum) * G < (1ll << 30), "E_SHAPE",
+          "permute: " + std::to_string(mSum) + " rows × " + std::to_string(K) + " are too many for one launch");
   static int slots = 0;  // blocks that fit on the device at once (one device per process here)
   if (!slots) {
     int dev = 0, sms = 0, perSm = 0;
@@ -262,9 +280,9 @@ void launchPermuteGather(const uint8_t* q, const float* scalesRowMajor, const fl
     MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, gatherRowsKernel, kGatherBlock, 0));
     slots = sms * std::max(perSm, 1);
   }
-  const int units = mSum * unitsPerRow;
-  const int blocks = std::max(1, std::min(slots, ceilDiv(std::max(units, mSum * G / 32), kGatherBlock / 32)));
-  gatherRowsKernel<<<blocks, kGatherBlock, 0, stream>>>(q, scalesRowMajor, topkWeights, K, G, FastDiv(topk), mSum, units,
+  const long long work = std::max<long long>(static_cast<long long>(M) * unitsPerRow, static_cast<long long>(mSum) * G / 32);
+  const int blocks = static_cast<int>(std::max<long long>(1, std::min<long long>(slots, (work + 7) / 8)));
+  gatherRowsKernel<<<blocks, kGatherBlock, 0, stream>>>(q, scalesRowMajor, topkWeights, K, G, topk, FastDiv(topk), mSum, M, invPerm,
                                                         unitsPerRow, FastDiv(unitsPerRow), FastDiv(mSum), rowPair, aPerm, sfaMn,
                                                         rowWeight);
   MOE_LAUNCH_CHECK("gatherRowsKernel");

@@ -7,13 +7,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUTBIN=${1:?output binary path}
 BASE=${BASE:-main}
-ALT_FLAGS=${ALT_FLAGS:-"-DMOE_QUANT_GROUPS_PER_HALF=8 -DMOE_ACT_VECS_PER_THREAD=4 -DMOE_GATHER_VECS=8"}
+ALT_FLAGS=${ALT_FLAGS:-"-DMOE_QUANT_GROUPS_PER_HALF=2 -DMOE_ACT_VECS_PER_THREAD=1 -DMOE_GATHER_VECS=2"}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 FILES="quantize.cu activation.cu permute.cu unpermute.cu"
 mkdir -p "$W/old"
 for f in $FILES common.cuh ops.h errors.h; do git -C "$ROOT" show "$BASE:kernels/native/$f" > "$W/old/$f"; done
 sed 's/^#pragma once//' "$ROOT/kernels/native/ops.h" > "$W/ops_again.h"
+sed 's/^#pragma once//' "$W/old/ops.h" > "$W/ops_old.h"
 NVCC="nvcc -O3 -std=c++17 -lineinfo -gencode=arch=compute_90a,code=sm_90a"
 pids=()
 for f in $FILES; do

@@ -18,9 +18,10 @@
 #include "../../kernels/native/common.cuh"
 #include "../../kernels/native/ops.h"
 
-// the same declarations in the other two namespaces (build-stage-variants.sh strips ops.h's #pragma once)
+// the same declarations in the other two namespaces (build-stage-variants.sh strips #pragma once from the base
+// revision's ops.h and the working tree's)
 #define moe moe_old
-#include "ops_again.h"
+#include "ops_old.h"
 #undef moe
 #define moe moe_alt
 #include "ops_again.h"
@@ -110,7 +111,7 @@ void report(const std::string& name, double bytes, double oldMs, double newMs, d
 }
 
 // ---- the three builds behind one interface ----
-#define IMPL(ns)                                                                                                              \
+#define IMPL(ns, GATHER)                                                                                                              \
   struct Impl_##ns {                                                                                                        \
     static void quant(const void* x, bool bf16, int M, int K, int conv, bool ue8m0, const float* w, uint8_t* q, float* s,   \
                       int layout, int mn) {                                                                                 \
@@ -132,19 +133,23 @@ void report(const std::string& name, double bytes, double oldMs, double newMs, d
       ns::PermuteScratch sc{local, hist, counts, seg};                                                                      \
       ns::launchPermuteIndices(ids, false, M, k, nullptr, E, E, 128, sc, nullptr);                                          \
       ns::launchPermuteRows(M, k, E, mSum, sc, mIdx, inv, rowPair, nullptr);                                                \
-      ns::launchPermuteGather(q, s, tw, K, K / 128, k, mSum, rowPair, aPerm, sfa, rw, nullptr);                             \
+      GATHER;                                                                                                               \
     }                                                                                                                       \
-    static void gather(const uint8_t* q, const float* s, const float* tw, int K, int k, int mSum, const int* rowPair,       \
-                       uint8_t* aPerm, float* sfa, float* rw) {                                                             \
-      ns::launchPermuteGather(q, s, tw, K, K / 128, k, mSum, rowPair, aPerm, sfa, rw, nullptr);                             \
+    static void gather(const uint8_t* q, const float* s, const float* tw, int K, int M, int k, const int* inv, int mSum,    \
+                       const int* rowPair, uint8_t* aPerm, float* sfa, float* rw) {                                         \
+      GATHER;                                                                                                               \
     }                                                                                                                       \
     static void unpermute(const uint16_t* d2, int K, const int* inv, const float* tw, int M, int k, uint16_t* y) {           \
       ns::launchUnpermute(d2, K, inv, tw, M, k, y, nullptr);                                                                \
     }                                                                                                                       \
   };
-IMPL(moe)
-IMPL(moe_old)
-IMPL(moe_alt)
+// the base revision's gather walks rows (no inv_perm); the working tree's walks tokens
+#define GATHER_ROWS ns_old_gather(q, s, tw, K, K / 128, k, mSum, rowPair, aPerm, sfa, rw, nullptr)
+#define GATHER_TOKENS(ns) ns::launchPermuteGather(q, s, tw, K, K / 128, k, M, inv, mSum, rowPair, aPerm, sfa, rw, nullptr)
+#define ns_old_gather moe_old::launchPermuteGather
+IMPL(moe, GATHER_TOKENS(moe))
+IMPL(moe_old, GATHER_ROWS)
+IMPL(moe_alt, GATHER_TOKENS(moe_alt))
 
 // Runs f(impl) for the three builds on poisoned outputs, compares the outputs byte for byte, times each.
 template <typename Outs, typename F>
@@ -283,9 +288,9 @@ void routingCase(const std::string& name, int M, int K, int E, int k, bool timeI
                  K, aPerm.ptr, sfa.ptr, rw.ptr);
   }, timeIt);
   if (timeIt) {  // the gather alone (indices stay from the last run), and a memset of its destination
-    const double g = timeMs([&] { Impl_moe_old::gather(q.ptr, s.ptr, tw.ptr, K, k, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
-    const double n = timeMs([&] { Impl_moe::gather(q.ptr, s.ptr, tw.ptr, K, k, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
-    const double a = timeMs([&] { Impl_moe_alt::gather(q.ptr, s.ptr, tw.ptr, K, k, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
+    const double g = timeMs([&] { Impl_moe_old::gather(q.ptr, s.ptr, tw.ptr, K, M, k, inv.ptr, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
+    const double n = timeMs([&] { Impl_moe::gather(q.ptr, s.ptr, tw.ptr, K, M, k, inv.ptr, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
+    const double a = timeMs([&] { Impl_moe_alt::gather(q.ptr, s.ptr, tw.ptr, K, M, k, inv.ptr, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
     report(name + " gather only", S * K + 4 * S * G + M * K, g, n, a);
     const double ms = timeMs([&] { MOE_CUDA_CHECK(cudaMemsetAsync(aPerm.ptr, 1, aPerm.bytes())); });
     std::printf("TIME %-44s %8.1f MB | memset %7.1f us (%.2f TB/s write-only)\n", (name + " memset of A_perm").c_str(), S * K / 1e6,
