@@ -33,6 +33,13 @@ const GEMMS = [
   { name: 'Qwen3-30B-A3B GEMM2', experts: 128, rows: 259, N: 2048, K: 768 },
   { name: 'large', experts: 4, rows: 9200, N: 6144, K: 7168 },
 ];
+/** masked (DeepEP low-latency) grouped GEMMs: DeepSeek-V3 EP8 decode, 32 local experts × max_m 256 with 160–223 valid
+ *  rows each (the GEMM harness's masked shape, scripts/gpu/gemm_variants.cu), GEMM1 and GEMM2 */
+const MASKED_M = Array.from({ length: 32 }, (_, e) => 160 + ((e * 37) % 64));
+const MASKED = [
+  { name: 'DeepSeek-V3 EP8 decode GEMM1', maskedM: MASKED_M, maxM: 256, N: 4096, K: 7168 },
+  { name: 'DeepSeek-V3 EP8 decode GEMM2', maskedM: MASKED_M, maxM: 256, N: 7168, K: 2048 },
+];
 const QUANT: [number, number] = [32768, 7168];
 const LAYERS: { name: string; cfg: NativeBenchLayerConfig }[] = [
   { name: 'DeepSeek-V3 (EP8 rank: 32 local experts, 4096 tokens, top-8)', cfg: { M: 4096, K: 7168, N: 2048, E: 32, topk: 8, arch: 90, quant: 'vllm', scaleFormat: 'ue8m0', activation: 'silu', routerWeight: 'reduce' } },
@@ -70,12 +77,12 @@ function runTorch(): TorchResult {
 }
 
 type DeepGemmResult =
-  | { available: true; version: string; path: string; gemms: { name: string; ms?: number; error?: string }[] }
+  | { available: true; version: string; path: string; gemms: { name: string; ms?: number; error?: string }[]; masked?: { name: string; ms?: number; error?: string }[] }
   | { available: false; reason: string };
 
 /** DeepGEMM on the same shapes in this run (it needs a CUDA build of its own: see scripts/gpu/setup-deepgemm.sh) */
 function runDeepGemm(): DeepGemmResult {
-  const job = { gemms: GEMMS.map((g) => ({ name: g.name, rows: Array(g.experts).fill(g.rows), N: g.N, K: g.K })), repeats: REPEATS };
+  const job = { gemms: GEMMS.map((g) => ({ name: g.name, rows: Array(g.experts).fill(g.rows), N: g.N, K: g.K })), masked: MASKED, repeats: REPEATS };
   const r = spawnSync('python3', [join(ROOT, 'scripts', 'bench_gpu_deepgemm.py'), JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
   try {
@@ -170,6 +177,36 @@ function main(): void {
   }
   lines.push('');
 
+  lines.push('### Masked grouped FP8 GEMM (DeepEP low-latency layout: E × max_m rows, masked_m valid; same scales)', '');
+  lines.push("TFLOP/s on valid rows. Ours through the addon: the kernel the masked recipe runs (it leaves rows past masked_m zero) and the SM90 TMA kernel's masked variant (rows past masked_m hold values of no meaning); DeepGEMM `m_grouped_fp8_gemm_nt_masked` (expected_m = mean of masked_m) on the same inputs' shapes, in this run. \"×\" = DeepGEMM's time / ours.", '');
+  lines.push('| shape (experts × max_m, valid rows, N, K) | masked recipe\'s kernel | TMA kernel (masked) | DeepGEMM masked | × DeepGEMM (recipe\'s) | × DeepGEMM (TMA) |');
+  lines.push('|---|---|---|---|---|---|');
+  const maskedRatios: number[] = [];
+  for (const g of MASKED) {
+    const cell = (kernel: 'recipe' | 'tma'): { ms?: number; text: string } => {
+      try {
+        const r = addon.benchGemm({ rows: g.maskedM, maxM: g.maxM, N: g.N, K: g.K, kernel, repeats: REPEATS });
+        return { ms: r.ms, text: `${f(r.ms * 1000, 0)} µs, ${f(r.usefulFlops / r.ms / 1e9, 0)} TFLOP/s (${r.kernel ?? '?'})` };
+      } catch (e) {
+        return { text: `failed: ${(e as Error).message.split('\n')[0]}` };
+      }
+    };
+    const rec = cell('recipe');
+    const tma = cell('tma');
+    const flops = 2 * g.maskedM.reduce((a, b) => a + b, 0) * g.N * g.K;
+    const d = dg.available ? dg.masked?.find((x) => x.name === g.name) : undefined;
+    let dgCell = dg.available ? `refused: ${d?.error ?? '?'}` : 'not available';
+    const ratio = (ours?: number): string => (d?.ms !== undefined && ours !== undefined ? `**${f(d.ms / ours, 2)}**` : '—');
+    if (d?.ms !== undefined) {
+      dgCell = `${f(d.ms * 1000, 0)} µs, ${f(flops / d.ms / 1e9, 0)} TFLOP/s`;
+      if (tma.ms !== undefined) maskedRatios.push(d.ms / tma.ms);
+    }
+    const lo = Math.min(...g.maskedM);
+    const hi = Math.max(...g.maskedM);
+    lines.push(`| ${g.name}: ${g.maskedM.length} × ${g.maxM}, ${lo}–${hi}, ${g.N}, ${g.K} | ${rec.text} | ${tma.text} | ${dgCell} | ${ratio(rec.ms)} | ${ratio(tma.ms)} |`);
+  }
+  lines.push('');
+
   const q = addon.benchQuantize({ M: QUANT[0], K: QUANT[1], repeats: REPEATS });
   // bytes / ms / 1e9 = TB/s
   const qBw = q.bytes / q.ms / 1e9;
@@ -215,6 +252,8 @@ function main(): void {
   } else {
     lines.push(`- Grouped GEMM against DeepGEMM: no ratio, DeepGEMM was not available in this run${dg.available ? '' : ` (${dg.reason})`}.`);
   }
+  if (maskedRatios.length)
+    lines.push(`- Masked grouped GEMM (TMA kernel) against DeepGEMM's masked GEMM in this run: ${maskedRatios.map((x) => `${f(x, 2)}×`).join(', ')}.`);
   if (torchRatios.length) {
     const worstT = Math.min(...torchRatios);
     lines.push(`- Against torch._scaled_grouped_mm (target: faster on every shape): ${f(worstT, 2)}×–${f(Math.max(...torchRatios), 2)}×${worstT > 1 ? ': met.' : ': **not met on every shape**.'}`);

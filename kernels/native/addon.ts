@@ -134,11 +134,15 @@ export type NativeBenchLayerConfig = Omit<NativeContiguousConfig, 'recipe' | 'st
  * `npm run bench:gpu`): benchmarks and a trapping kernel.
  */
 export interface NativeDevAddon extends NativeAddon {
-  benchGemm(args: { rows: number[]; N: number; K: number; scaleLayout?: 'sm90' | 'sm100'; repeats?: number }): {
+  /** contiguous (rows per expert in 128-aligned segments), or masked when maxM is given (rows = masked_m; kernel
+   *  'recipe': the GEMM the masked recipe runs, 'tma': the SM90 TMA kernel's masked variant) */
+  benchGemm(args: { rows: number[]; N: number; K: number; scaleLayout?: 'sm90' | 'sm100'; repeats?: number; maxM?: number; kernel?: 'recipe' | 'tma' }): {
     ms: number;
     mSum: number;
     usefulFlops: number;
     executedFlops: number;
+    /** masked only: the kernel that ran (sm90-tma, wgmma, mma.sync) */
+    kernel?: string;
   };
   benchQuantize(args: { M: number; K: number; repeats?: number }): { ms: number; bytes: number };
   benchLayer(cfg: NativeBenchLayerConfig): { mSum: number; timesMs: Record<StageId, number> };

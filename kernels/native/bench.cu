@@ -5,6 +5,8 @@
 #include <random>
 #include "bench.h"
 #include "common.cuh"
+#include "gemm_sm90_tma.h"
+#include "recipe_run.h"
 
 namespace moe {
 namespace {
@@ -92,6 +94,43 @@ GemmBench benchGroupedGemm(const std::vector<int>& rowsPerExpert, int N, int K, 
     launchGroupedGemm(A.ptr, packedSfa ? nullptr : sfa.ptr, packedSfa ? sfaPacked.ptr : nullptr, B.ptr, sfb.ptr, m.ptr, D.ptr, mSum, N, K, E, nullptr);
   }, repeats);
   return {ms, mSum, 2.0 * static_cast<double>(useful) * N * K, 2.0 * static_cast<double>(mSum) * N * K};
+}
+
+GemmBench benchGroupedGemmMasked(const std::vector<int>& maskedM, int maxM, int N, int K, bool tmaKernel, int repeats,
+                                 std::string& kernelName) {
+  const int E = static_cast<int>(maskedM.size());
+  require(E > 0 && maxM > 0 && maxM % 4 == 0 && N % 128 == 0 && K % 128 == 0, "E_SHAPE",
+          "bench masked GEMM: need experts, max_m a multiple of 4 and N, K multiples of 128");
+  long long useful = 0;
+  for (int m : maskedM) {
+    require(m >= 0 && m <= maxM, "E_SHAPE", "bench masked GEMM: masked_m entries must lie in [0, max_m]");
+    useful += m;
+  }
+  const int G = K / 128;
+  DeviceBuffer<uint8_t> A(static_cast<size_t>(E) * maxM * K), B(static_cast<size_t>(E) * N * K);
+  // MN-major per expert: (E, G, maxM) in memory, strides (maxM·G, 1, maxM); maxM is a multiple of 4, so Ma = maxM
+  DeviceBuffer<float> sfa(static_cast<size_t>(E) * G * maxM), sfb(static_cast<size_t>(E) * (N / 128) * G);
+  DeviceBuffer<int> m(E);
+  DeviceBuffer<uint16_t> D(static_cast<size_t>(E) * maxM * N);
+  fill(A.ptr, A.count, 0, 0, 1);
+  fill(B.ptr, B.count, 0, 0, 2);
+  fill(sfa.ptr, sfa.count, 2, 1.0f / 256, 3);
+  fill(sfb.ptr, sfb.count, 2, 1.0f / 512, 4);
+  MOE_CUDA_CHECK(cudaMemcpy(m.ptr, maskedM.data(), E * sizeof(int), cudaMemcpyHostToDevice));
+  const GemmKernel recipeKernel = maskedGemmKernel(gemmKernelFor(90));
+  kernelName = tmaKernel ? "sm90-tma" : gemmKernelName(recipeKernel);
+  const int tile = tmaKernel ? 128 : gemmRowTile(recipeKernel);
+  long long executed = 0;
+  for (int v : maskedM) executed += static_cast<long long>(ceilDiv(v, tile)) * tile;
+  const double ms = timeMedian([&] {
+    if (tmaKernel) {
+      if (!launchMaskedGroupedGemmSm90Tma(A.ptr, sfa.ptr, B.ptr, sfb.ptr, m.ptr, D.ptr, E, maxM, N, K, nullptr))
+        throw MoeNativeError("E_BACKEND", "bench masked GEMM: the SM90 TMA kernel does not run this shape on this device");
+    } else {
+      launchGroupedGemmMasked(A.ptr, sfa.ptr, nullptr, B.ptr, sfb.ptr, m.ptr, D.ptr, E, maxM, N, K, recipeKernel, nullptr);
+    }
+  }, repeats);
+  return {ms, E * maxM, 2.0 * static_cast<double>(useful) * N * K, 2.0 * static_cast<double>(executed) * N * K};
 }
 
 QuantBench benchQuantize(int M, int K, int repeats) {

@@ -35,14 +35,37 @@ __device__ inline uint16_t floatToBf16Bits(float x) {
   return *reinterpret_cast<uint16_t*>(&b);
 }
 
+// Division by a divisor fixed for a launch, as a multiply-high and a shift (CUTLASS FastDivmod; Granlund &
+// Montgomery): stage kernels map a flat thread index to (row, column), and a 64-bit `/` there costs a call of
+// ~70 instructions per thread, enough to make a bandwidth-bound kernel issue-bound. Valid for 0 ≤ n < 2^31.
+struct FastDiv {
+  int d = 1;
+  uint32_t mul = 0, shr = 0;
+  FastDiv() = default;
+  __host__ explicit FastDiv(int divisor) : d(divisor) {
+    if (d == 1) return;
+    uint32_t l = 0;
+    while ((1u << l) < static_cast<uint32_t>(d)) l++;  // ceil(log2 d)
+    const uint32_t p = 31 + l;
+    mul = static_cast<uint32_t>(((1ull << p) + static_cast<uint32_t>(d) - 1) / static_cast<uint32_t>(d));
+    shr = p - 32;
+  }
+  __device__ __forceinline__ int div(int n) const {
+    return d == 1 ? n : static_cast<int>(__umulhi(static_cast<uint32_t>(n), mul) >> shr);
+  }
+};
+
 // Masked rows (DeepEP low-latency buffers): a tensor is (E, maxM, ·) and only the first maskedM[e] rows of expert e
 // carry data; kernels neither read nor write the others (the caller zeroes the outputs once). maskedM null: all rows.
 struct MaskedRows {
   const int* maskedM = nullptr;
   int maxM = 0;
+  FastDiv byMaxM;
+  MaskedRows() = default;
+  __host__ MaskedRows(const int* m, int rows) : maskedM(m), maxM(rows), byMaxM(rows) {}
   __device__ bool valid(int row) const {
     if (!maskedM) return true;
-    const int e = row / maxM;
+    const int e = byMaxM.div(row);
     return row - e * maxM < __ldg(maskedM + e);
   }
 };

@@ -142,8 +142,8 @@ class ContiguousRun : public RecipeRun {
     launchPermuteIndices(in_.topkIds, c.ids64, c.M, c.topk, c.hasExpertMap ? in_.expertMap : nullptr, c.eGlobal, c.E, 128, scratch, nullptr);
     if (!allocated_) allocateAfterPermute();
     launchPermuteRows(c.M, c.topk, c.E, mSum_, scratch, mIndices_.ptr, invPerm_.ptr, rowPair_.ptr, nullptr);
-    launchPermuteGather(a1q_.ptr, a1qScale_.ptr, in_.topkWeights, c.K, G_, c.topk, mSum_, rowPair_.ptr, aPerm_.ptr, sfaMn_.ptr,
-                        rowWeight_.ptr, nullptr);
+    launchPermuteGather(a1q_.ptr, a1qScale_.ptr, in_.topkWeights, c.K, G_, c.topk, c.M, invPerm_.ptr, mSum_, rowPair_.ptr, aPerm_.ptr,
+                        sfaMn_.ptr, rowWeight_.ptr, nullptr);
     if (sm100_) launchPackUe8m0(sfaMn_.ptr, 1, mSum_, G_, mSum_, sfaPacked_.ptr, nullptr);
   }
 

@@ -54,10 +54,11 @@ void launchPermuteIndices(const void* topkIds, bool ids64, int M, int k, const i
 void launchPermuteRows(int M, int k, int eLocal, int mSum, const PermuteScratch& s, int* mIndices, int* invPerm,
                        int* rowPair, cudaStream_t stream);
 // Gathers FP8 rows and their row-major scales into the permuted A (zero rows, scale 1 on padding) with
-// MN-major scales (column stride mSum), and the per-row router weight (1 on padding).
+// MN-major scales (column stride mSum), and the per-row router weight (1 on padding). Token-major: each of the M
+// tokens is read once and written to its rows invPerm[t·topk + slot] (topk ≤ 32).
 void launchPermuteGather(const uint8_t* q, const float* scalesRowMajor, const float* topkWeights, int K, int G,
-                         int topk, int mSum, const int* rowPair, uint8_t* aPerm, float* sfaMn, float* rowWeight,
-                         cudaStream_t stream);
+                         int topk, int M, const int* invPerm, int mSum, const int* rowPair, uint8_t* aPerm, float* sfaMn,
+                         float* rowWeight, cudaStream_t stream);
 
 // Masked layout (DeepEP low-latency): after launchPermuteIndices/Rows with blockM = 1 (rows = M_sum = routed pairs),
 // scatters each row to (e, i) of aMasked (E, maxM, K) and its scales to sMasked (E, maxM, G) MN-major per expert

@@ -1,5 +1,6 @@
 // Permutation for the contiguous M-grouped GEMM (docs/layouts-and-stages.md §5). Deterministic: inside a segment, rows follow ascending
 // token·k + slot (a stable counting sort by chunks), so m_indices and inv_perm equal the CPU reference exactly.
+#include <algorithm>
 #include "common.cuh"
 #include "ops.h"
 
@@ -137,71 +138,74 @@ __global__ void permuteRowsKernel(const int* __restrict__ local, int pairs, int 
 // once and never read here, and the token rows it would push out of L2 are re-read top-k times. (Measured on the
 // H100 at DeepSeek-V3 EP8 size, one run: 141 µs against 146 µs with plain stores; L2 evict_last hints on the loads
 // were slower, 148 µs; TMA bulk copies through shared memory 156 µs; a token-major copy fused into
-// permuteRowsKernel, reading each token once, 169 µs for the stage against 163 µs. A plain memset of the same
-// destination takes 82 µs; re-reading the tokens is not what limits the gather, and what does is still open.)
+// permuteRowsKernel, reading each token once, 169 µs for the stage against 163 µs.)
 //
-// A block of 8 warps owns kRowsPerWarp·8 consecutive rows. A warp copies each of its rows in 16-byte vectors,
-// kVecsInFlight loads per lane before the stores, and puts the row's scales into shared memory; the block then
-// writes the scales MN-major, kRows consecutive floats per column (the previous one-warp-per-row kernel stored
-// each scale on its own, 4 scattered bytes per store). Padding rows get zeros, scale 1 and weight 1.
-template <int kRowsPerWarp, int kVecsInFlight>
-__global__ void __launch_bounds__(256) gatherRowsKernel(const uint8_t* __restrict__ q, const float* __restrict__ scales,
-                                                        const float* __restrict__ topkWeights, int K, int G, int topk,
-                                                        int mSum, const int* __restrict__ rowPair,
-                                                        uint8_t* __restrict__ aPerm, float* __restrict__ sfaMn,
-                                                        float* __restrict__ rowWeight) {
-  constexpr int kRows = 8 * kRowsPerWarp;
-  constexpr int kPitch = kRows + 1;  // odd pitch: the column-wise writes and row-wise reads are conflict-free
-  extern __shared__ float staged[];  // [G][kPitch]
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int r0 = blockIdx.x * kRows;
+// Token-major, reading each token once: the row-major walk (one load per destination row) read the 29 MB of
+// quantized tokens k = 8 times, and at that size they do not stay in the H200's L2 beside 250 MB of streaming
+// stores: the gather moved about twice its bytes through DRAM (110 µs at DeepSeek-V3 EP8 size, where a memset of
+// the destination takes 61 µs). A persistent grid (every SM filled once, sized by the occupancy calculator) in
+// three phases, each a balanced walk of its units over the grid's warps:
+//   1. tokens: a unit is 32 lanes × kGatherVecs 16-byte vectors of one token's row; the lanes load them once and
+//      store them to each of the token's local rows (inv_perm; −1 = another rank's expert or an invalid id);
+//   2. padding: a unit is 32 rows; a ballot over rowPair finds the padding rows, which the warp fills with zeros;
+//   3. scales: element by element in storage order (sfaMn[j·mSum + r], coalesced; the reads are 4-byte gathers
+//      from the small row-major scale tensor, which sits in L2), scale 1 and router weight 1 on padding rows.
+#ifndef MOE_GATHER_VECS
+#define MOE_GATHER_VECS 4
+#endif
+constexpr int kGatherVecs = MOE_GATHER_VECS;
+constexpr int kGatherBlock = 256;
+constexpr int kGatherMaxTopk = 32;  // a lane holds each slot's row
+
+__global__ void __launch_bounds__(kGatherBlock) gatherRowsKernel(const uint8_t* __restrict__ q, const float* __restrict__ scales,
+                                                                 const float* __restrict__ topkWeights, int K, int G, int topk,
+                                                                 FastDiv byTopk, int mSum, int M, const int* __restrict__ invPerm,
+                                                                 int unitsPerRow, FastDiv byUnits, FastDiv byMSum,
+                                                                 const int* __restrict__ rowPair, uint8_t* __restrict__ aPerm,
+                                                                 float* __restrict__ sfaMn, float* __restrict__ rowWeight) {
+  const int lane = threadIdx.x & 31;
+  const int warps = gridDim.x * (kGatherBlock / 32);
+  const int warp = blockIdx.x * (kGatherBlock / 32) + (threadIdx.x >> 5);
   const int vecs = K / 16;
-  int pairOf[kRowsPerWarp];
-#pragma unroll
-  for (int i = 0; i < kRowsPerWarp; i++) {
-    const int r = r0 + warp * kRowsPerWarp + i;
-    pairOf[i] = r < mSum ? __ldg(rowPair + r) : -2;  // −2: past the end
-  }
-#pragma unroll
-  for (int i = 0; i < kRowsPerWarp; i++) {
-    const int rr = warp * kRowsPerWarp + i;
-    const int r = r0 + rr;
-    const int p = pairOf[i];
-    if (p == -2) continue;
-    uint4* dst = reinterpret_cast<uint4*>(aPerm + static_cast<size_t>(r) * K);
-    if (p < 0) {
-      for (int v = lane; v < vecs; v += 32) __stcs(dst + v, make_uint4(0, 0, 0, 0));
-      for (int j = lane; j < G; j += 32) staged[j * kPitch + rr] = 1.0f;
-      if (lane == 0) rowWeight[r] = 1.0f;
-      continue;
-    }
-    const int t = p / topk;
+  const int tokenUnits = M * unitsPerRow;
+  for (int unit = warp; unit < tokenUnits; unit += warps) {
+    const int t = byUnits.div(unit);
+    const int c0 = (unit - t * unitsPerRow) * (32 * kGatherVecs) + lane;
+    const int myRow = lane < topk ? __ldg(invPerm + static_cast<size_t>(t) * topk + lane) : -1;
     const uint4* src = reinterpret_cast<const uint4*>(q + static_cast<size_t>(t) * K);
-    for (int i0 = 0; i0 < vecs; i0 += kVecsInFlight * 32) {
-      uint4 v[kVecsInFlight];
+    uint4 v[kGatherVecs];
 #pragma unroll
-      for (int u = 0; u < kVecsInFlight; u++) {
-        const int idx = i0 + u * 32 + lane;
-        if (idx < vecs) v[u] = __ldg(src + idx);
-      }
+    for (int u = 0; u < kGatherVecs; u++)
+      if (c0 + u * 32 < vecs) v[u] = __ldcs(src + c0 + u * 32);
+    for (int s = 0; s < topk; s++) {
+      const int r = __shfl_sync(0xffffffffu, myRow, s);
+      if (r < 0) continue;
+      uint4* dst = reinterpret_cast<uint4*>(aPerm + static_cast<size_t>(r) * K);
 #pragma unroll
-      for (int u = 0; u < kVecsInFlight; u++) {
-        const int idx = i0 + u * 32 + lane;
-        if (idx < vecs) __stcs(dst + idx, v[u]);
-      }
+      for (int u = 0; u < kGatherVecs; u++)
+        if (c0 + u * 32 < vecs) __stcs(dst + c0 + u * 32, v[u]);
     }
-    for (int j = lane; j < G; j += 32) staged[j * kPitch + rr] = __ldg(scales + static_cast<size_t>(t) * G + j);
-    if (lane == 0) rowWeight[r] = __ldg(topkWeights + p);
   }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < G * kRows; idx += blockDim.x) {
-    const int j = idx / kRows, rr = idx - j * kRows;
-    const int r = r0 + rr;
-    if (r < mSum) sfaMn[static_cast<size_t>(j) * mSum + r] = staged[j * kPitch + rr];
+  for (int r0 = warp * 32; r0 < mSum; r0 += warps * 32) {
+    const int r = r0 + lane;
+    unsigned pad = __ballot_sync(0xffffffffu, r < mSum && __ldg(rowPair + r) < 0);
+    while (pad) {
+      const int i = __ffs(pad) - 1;
+      pad &= pad - 1;
+      uint4* dst = reinterpret_cast<uint4*>(aPerm + static_cast<size_t>(r0 + i) * K);
+      for (int c = lane; c < vecs; c += 32) __stcs(dst + c, make_uint4(0, 0, 0, 0));
+    }
+  }
+  const int total = G * mSum;
+  for (int i = blockIdx.x * kGatherBlock + threadIdx.x; i < total; i += gridDim.x * kGatherBlock) {
+    const int j = byMSum.div(i);
+    const int r = i - j * mSum;
+    const int p = __ldg(rowPair + r);
+    sfaMn[i] = p < 0 ? 1.0f : __ldg(scales + static_cast<size_t>(byTopk.div(p)) * G + j);
+    if (j == 0) rowWeight[r] = p < 0 ? 1.0f : __ldg(topkWeights + p);
   }
 }
 
-constexpr int kGatherRowsPerWarp = 2, kGatherVecsInFlight = 8;
 constexpr int kGatherRowsPerBlock = 8;  // the masked gather: a warp per row
 
 // Masked (DeepEP low-latency) layout: row i of expert e goes to block e at slot i (docs/layouts-and-stages.md §7); rows come from the
@@ -259,16 +263,28 @@ void launchPermuteRows(int M, int k, int eLocal, int mSum, const PermuteScratch&
 }
 
 void launchPermuteGather(const uint8_t* q, const float* scalesRowMajor, const float* topkWeights, int K, int G, int topk,
-                         int mSum, const int* rowPair, uint8_t* aPerm, float* sfaMn, float* rowWeight, cudaStream_t stream) {
+                         int M, const int* invPerm, int mSum, const int* rowPair, uint8_t* aPerm, float* sfaMn, float* rowWeight,
+                         cudaStream_t stream) {
   require(K % 16 == 0, "E_SHAPE", "permute: K must be a multiple of 16");
+  require(topk > 0 && topk <= kGatherMaxTopk, "E_SHAPE",
+          "permute: top-k " + std::to_string(topk) + " is more than the gather's " + std::to_string(kGatherMaxTopk) + " slots per token");
   if (mSum == 0) return;
-  constexpr int kRows = 8 * kGatherRowsPerWarp;
-  auto* kernel = gatherRowsKernel<kGatherRowsPerWarp, kGatherVecsInFlight>;
-  const size_t smem = static_cast<size_t>(G) * (kRows + 1) * sizeof(float);
-  require(smem <= 200 * 1024, "E_SHAPE", "permute: " + std::to_string(G) + " scale groups per row do not fit in shared memory");
-  if (smem > 48 * 1024) MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  kernel<<<ceilDiv(mSum, kRows), 256, smem, stream>>>(q, scalesRowMajor, topkWeights, K, G, topk, mSum, rowPair, aPerm,
-                                                       sfaMn, rowWeight);
+  const int unitsPerRow = ceilDiv(K / 16, 32 * kGatherVecs);
+  require(static_cast<long long>(M) * unitsPerRow < (1ll << 30) && static_cast<long long>(mSum) * G < (1ll << 30), "E_SHAPE",
+          "permute: " + std::to_string(mSum) + " rows × " + std::to_string(K) + " are too many for one launch");
+  static int slots = 0;  // blocks that fit on the device at once (one device per process here)
+  if (!slots) {
+    int dev = 0, sms = 0, perSm = 0;
+    MOE_CUDA_CHECK(cudaGetDevice(&dev));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, gatherRowsKernel, kGatherBlock, 0));
+    slots = sms * std::max(perSm, 1);
+  }
+  const long long work = std::max<long long>(static_cast<long long>(M) * unitsPerRow, static_cast<long long>(mSum) * G / 32);
+  const int blocks = static_cast<int>(std::max<long long>(1, std::min<long long>(slots, (work + 7) / 8)));
+  gatherRowsKernel<<<blocks, kGatherBlock, 0, stream>>>(q, scalesRowMajor, topkWeights, K, G, topk, FastDiv(topk), mSum, M, invPerm,
+                                                        unitsPerRow, FastDiv(unitsPerRow), FastDiv(mSum), rowPair, aPerm, sfaMn,
+                                                        rowWeight);
   MOE_LAUNCH_CHECK("gatherRowsKernel");
 }
 

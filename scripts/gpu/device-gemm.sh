@@ -8,6 +8,8 @@
 #   masked  DeepGEMM's masked GEMM on the harness's masked shape
 #   ncu     Nsight Compute on the DeepSeek-V3 GEMM1 shape: our kernel and DeepGEMM's
 #   sass    instruction counts of our kernel's SASS
+#   stages  the stage kernels' harness (.device/stage_variants, scripts/gpu/build-stage-variants.sh): new, base and
+#           alternative builds byte-compared and timed on the bench's layer shapes
 # DeepGEMM is built in the background from the start (about 90 s on 16 cores).
 set -u
 cd "$(dirname "$0")/../.."
@@ -42,6 +44,11 @@ check_all() {  # sets PASS to the configurations whose check passes
   done
   echo "configurations that passed: ${PASS:-none}"
 }
+if has stages; then
+  step "stages"
+  if [ -x "$D/stage_variants" ]; then timeout ${STAGES_TIMEOUT:-150} "$D/stage_variants" 2>&1 | tee "$O/stages.txt"; echo "exit ${PIPESTATUS[0]}"
+  else echo "no $D/stage_variants (build it with scripts/gpu/build-stage-variants.sh)"; fi
+fi
 if has check; then
   step "check (each configuration alone: a hang costs one timeout)"
   check_all

