@@ -1,20 +1,22 @@
 /**
- * Extension entry: registers the commands (Inspect MoE Layer, Inspect Layer File, Export Layout Diagram), the
- * panel serializer, and the hover providers when that module is present. Everything heavy (the engine) runs only
+ * Extension entry: registers the commands (Inspect MoE Layer, Inspect Layer File, Inspect MoE Checkpoint, Export
+ * Layout Diagram), the panel serializer, and the hover providers when that module is present. Everything heavy (the engine) runs only
  * when a command is invoked, so activation stays cheap.
  */
 import * as vscode from 'vscode';
-import { engine, makeSpec, presetNames, describePreset, specForFile, converters } from './engine';
+import { engine, makeSpec, presetNames, describePreset, layerForFile, checkpointOverview, loadCheckpointRun, converters, type LoadedRun } from './engine';
 import { setConverters } from './exportFormats';
 import { InspectorPanel, registerSerializer, type PanelDeps } from './panel';
 import { buildSpec, reviveChoices, type InspectChoices } from './inspect/choices';
 import { pickChoices, pickSource } from './inspect/picks';
-import { reportError, runWithProgress } from './inspect/runner';
+import { loadWithProgress, reportError, runWithProgress } from './inspect/runner';
+import { pickCheckpoint, type CheckpointPick } from './inspect/checkpoint';
 import { readSettings, type InspectorSettings } from './settings';
 import { registerOptional } from './optional';
 import type { LayerSpec } from '../kernels/spec';
 
 const CHOICES_KEY = 'moeInspector.lastChoices';
+const CHECKPOINT_KEY = 'moeInspector.lastCheckpoint';
 
 type Result = Awaited<ReturnType<typeof engine.runLayer>>;
 
@@ -33,10 +35,12 @@ export function activate(context: vscode.ExtensionContext): void {
       runWithProgress(engine, { spec, backend: panel.backendOverride ?? settings().backend, settings: settings(), onProgress: panel.progress, onStage: panel.partial }, log),
   };
 
-  const showRun = async (spec: LayerSpec, backend: InspectorSettings['backend']): Promise<void> => {
+  // `inputs`: the tensors the host already read for this spec (a layer file, a checkpoint layer), so the run reads
+  // nothing again (issue 11: each input once per run)
+  const showRun = async ({ spec, inputs }: Pick<LoadedRun, 'spec'> & Partial<Pick<LoadedRun, 'inputs'>>, backend: InspectorSettings['backend']): Promise<void> => {
     const panel = InspectorPanel.show(deps);
     panel.backendOverride = backend;
-    const result = await runWithProgress(engine, { spec, backend, settings: settings(), onProgress: panel.progress, onStage: panel.partial }, log);
+    const result = await runWithProgress(engine, { spec, backend, settings: settings(), onProgress: panel.progress, onStage: panel.partial, ...(inputs ? { inputs } : {}) }, log);
     if (result) panel.show(spec, result);
     else panel.showError('The run did not finish; see the notification or the "MoE Layout Inspector" output.');
   };
@@ -53,12 +57,44 @@ export function activate(context: vscode.ExtensionContext): void {
     }
     if (!target) return;
     const s = settings();
+    const path = target.fsPath;
+    let loaded: LoadedRun;
     try {
-      const spec = specForFile(target.fsPath, { arch: s.arch });
-      await showRun(spec, s.backend);
+      loaded = await loadWithProgress(`reading ${path}`, () => layerForFile(path, { arch: s.arch }));
     } catch (e) {
-      reportError(e, `Inspecting ${target.fsPath}`, log);
+      reportError(e, `Inspecting ${path}`, log);
+      return;
     }
+    await showRun(loaded, s.backend);
+  };
+
+  // the explorer's "Inspect MoE Checkpoint…" (a folder) or "From a checkpoint folder…" of Inspect MoE Layer
+  const inspectCheckpoint = async (uri: vscode.Uri | undefined): Promise<void> => {
+    const s = settings();
+    const last = context.globalState.get<Partial<CheckpointPick>>(CHECKPOINT_KEY);
+    let loaded: LoadedRun;
+    let doing = 'Opening the checkpoint';
+    try {
+      const pick = await pickCheckpoint(vscode.window, {
+        ...(uri ? { folder: uri.fsPath } : {}),
+        workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+        ...(last && typeof last === 'object' ? { last } : {}),
+        tokens: s.tokens,
+        overview: (dir) => {
+          doing = `Opening the checkpoint ${dir}`;
+          return checkpointOverview(dir);
+        },
+      });
+      if (!pick) return;
+      await context.globalState.update(CHECKPOINT_KEY, pick);
+      doing = `Reading layer ${pick.layer} of ${pick.dir}`;
+      loaded = await loadWithProgress(`reading layer ${pick.layer} of ${pick.dir}`, () => loadCheckpointRun(pick, { arch: s.arch, tokens: s.tokens }));
+    } catch (e) {
+      reportError(e, doing, log);
+      return;
+    }
+    for (const n of loaded.notes) log.info(`${loaded.spec.name}: ${n}`);
+    await showRun(loaded, s.backend);
   };
 
   context.subscriptions.push(
@@ -71,6 +107,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const source = await pickSource(presetNames(), describePreset, last.preset);
       if (!source) return;
       if (source.kind === 'file') return inspectFile(undefined);
+      if (source.kind === 'checkpoint') return inspectCheckpoint(undefined);
       let spec: LayerSpec;
       let choices: InspectChoices | undefined;
       try {
@@ -82,9 +119,10 @@ export function activate(context: vscode.ExtensionContext): void {
         return;
       }
       await context.globalState.update(CHOICES_KEY, choices);
-      await showRun(spec, choices.backend);
+      await showRun({ spec }, choices.backend);
     }),
     vscode.commands.registerCommand('moeInspector.inspectFile', (uri?: vscode.Uri) => inspectFile(uri)),
+    vscode.commands.registerCommand('moeInspector.inspectCheckpoint', (uri?: vscode.Uri) => inspectCheckpoint(uri)),
     vscode.commands.registerCommand('moeInspector.exportDiagram', async () => {
       const panel = InspectorPanel.current;
       if (!panel) {

@@ -9,6 +9,7 @@ import type { LayerSpec } from '../../kernels/spec';
 import type { Engine, RunResultLike } from '../engineTypes';
 import type { InspectorSettings } from '../settings';
 import type { StageId, Trace } from '../../kernels/trace';
+import type { LayerTensors } from '../../kernels/recipes/types';
 
 export interface RunRequest {
   spec: LayerSpec;
@@ -18,6 +19,8 @@ export interface RunRequest {
   onProgress?: (stage: StageId | 'setup', fraction: number, message: string) => void;
   /** told about each partial Trace (the panel draws what is done while the rest runs) */
   onStage?: (partial: Trace) => void | Promise<void>;
+  /** the spec's tensors, already read (a layer file, a checkpoint layer): the run reads nothing again */
+  inputs?: LayerTensors;
 }
 
 export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>, req: RunRequest, log: vscode.LogOutputChannel): Promise<R | undefined> {
@@ -36,6 +39,7 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
           inlineLimit: req.settings.inlineLimit,
           signal: abort.signal,
           ...(req.onStage ? { onStage: req.onStage } : {}),
+          ...(req.inputs ? { inputs: req.inputs } : {}),
           onProgress: (stage, fraction, message) => {
             req.onProgress?.(stage, fraction, message);
             // withProgress wants increments; the engine reports the fraction of the run done, so convert
@@ -52,6 +56,18 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
     reportError(e, `Inspecting ${what}`, log);
     return undefined;
   }
+}
+
+/**
+ * Reads a run's inputs (a layer file, a checkpoint layer) under a progress notification. The read is synchronous
+ * (kernels/io reads by byte range with readSync), so it cannot be cancelled half way; the run that follows can.
+ */
+export async function loadWithProgress<T>(title: string, load: () => T): Promise<T> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MoE Layout Inspector: ${title}`, cancellable: false }, async () => {
+    // a turn of the event loop first, so the notification is posted before the read blocks the host
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    return load();
+  });
 }
 
 export function reportError(e: unknown, doing: string, log: vscode.LogOutputChannel): void {
