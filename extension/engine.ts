@@ -8,7 +8,7 @@ import { PRESETS, makeSpec as makePresetSpec } from '../kernels/presets';
 import { runLayer, tile, type RunResult } from '../kernels/pipeline';
 import { loadLayer } from '../kernels/layerFile';
 import { Checkpoint } from '../kernels/io/checkpoint';
-import { loadCheckpointLayer } from '../kernels/checkpointLayer';
+import { loadCheckpointLayerAsync } from '../kernels/checkpointLayer';
 import type { LayerTensors } from '../kernels/recipes/types';
 import type { CheckpointOverview, CheckpointPick } from './inspect/checkpoint';
 import { archById } from '../kernels/arch/index';
@@ -90,10 +90,20 @@ export function checkpointOverview(dir: string): CheckpointOverview {
 
 /**
  * One checkpoint layer, read once (only the experts its routing uses): synthetic routing of `tokens` tokens, or the
- * pick's router dump. Activation scales as `run --checkpoint` chooses them (docs/checkpoints.md).
+ * pick's router dump. Activation scales as `run --checkpoint` chooses them (docs/checkpoints.md). Yields to the
+ * host between experts; `signal` stops the read between experts.
  */
-export function loadCheckpointRun(pick: CheckpointPick, opts: { arch: Arch; tokens: number }): LoadedRun {
-  const r = loadCheckpointLayer(pick.dir, { layer: pick.layer, arch: opts.arch, ...(pick.dump ? { dump: pick.dump } : { tokens: opts.tokens, seed: 0, skew: 0 }) });
+export async function loadCheckpointRun(
+  pick: CheckpointPick,
+  opts: { arch: Arch; tokens: number; signal?: AbortSignal; onExpert?: (done: number, total: number) => void },
+): Promise<LoadedRun> {
+  const r = await loadCheckpointLayerAsync(pick.dir, {
+    layer: pick.layer,
+    arch: opts.arch,
+    ...(pick.dump ? { dump: pick.dump } : { tokens: opts.tokens, seed: 0, skew: 0 }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onExpert ? { onExpert: opts.onExpert } : {}),
+  });
   return { spec: r.spec, inputs: r.inputs, notes: r.notes };
 }
 

@@ -88,7 +88,9 @@ export function activate(context: vscode.ExtensionContext): void {
       if (!pick) return;
       await context.globalState.update(CHECKPOINT_KEY, pick);
       doing = `Reading layer ${pick.layer} of ${pick.dir}`;
-      loaded = await loadWithProgress(`reading layer ${pick.layer} of ${pick.dir}`, () => loadCheckpointRun(pick, { arch: s.arch, tokens: s.tokens }));
+      loaded = await loadWithProgress(`reading layer ${pick.layer} of ${pick.dir}`, (signal, report) =>
+        loadCheckpointRun(pick, { arch: s.arch, tokens: s.tokens, signal, onExpert: (done, total) => report(done / total, `expert ${done} of ${total}`) }),
+      );
     } catch (e) {
       reportError(e, doing, log);
       return;

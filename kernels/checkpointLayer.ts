@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 import { MoeError } from './errors';
 import type { Arch, ExpertParallel, LayerSpec, QuantConvention, ScaleFormat } from './spec';
 import { Tensor } from './tensor';
-import { Checkpoint, type MoeLayerInfo } from './io/checkpoint';
+import { Checkpoint, type LoadedLayer, type MoeLayerInfo } from './io/checkpoint';
 import { loadRouterDump, resolveRouting } from './routing';
 import { inputsFromTensors, specFromInputs } from './inputs';
 import { Rng, syntheticHiddenStates, syntheticRouting, MAX_WEIGHT_TENSOR_BYTES } from './synthetic';
@@ -71,6 +71,16 @@ export function loadCheckpointLayer(dir: string, opts: CheckpointLayerOptions): 
   }
 }
 
+/** As loadCheckpointLayer, yielding between experts and cancellable (checkpointLayerAsync). */
+export async function loadCheckpointLayerAsync(dir: string, opts: Parameters<typeof checkpointLayerAsync>[1]): Promise<CheckpointLayer> {
+  const ck = Checkpoint.open(dir);
+  try {
+    return await checkpointLayerAsync(ck, opts);
+  } finally {
+    ck.close();
+  }
+}
+
 /** The inputs of a spec whose source is a checkpoint (a re-run or a restored panel): built again from the folder. */
 export function checkpointInputs(spec: LayerSpec): LayerTensors {
   const s = spec.source;
@@ -86,6 +96,46 @@ export function checkpointInputs(spec: LayerSpec): LayerTensors {
 }
 
 export function checkpointLayer(ck: Checkpoint, opts: CheckpointLayerOptions): CheckpointLayer {
+  const plan = planLayer(ck, opts);
+  return finishLayer(ck, plan, ck.loadLayer(opts.layer, plan.load));
+}
+
+/**
+ * As checkpointLayer, yielding to the event loop between experts (an extension host stays responsive), telling
+ * `onExpert` after each, and stopping with E_CANCELLED between experts once `signal` is aborted.
+ */
+export async function checkpointLayerAsync(
+  ck: Checkpoint,
+  opts: CheckpointLayerOptions & { signal?: AbortSignal; onExpert?: (done: number, total: number) => void },
+): Promise<CheckpointLayer> {
+  const plan = planLayer(ck, opts);
+  const cancelled = (): void => {
+    if (opts.signal?.aborted) throw new MoeError('E_CANCELLED', `reading layer ${opts.layer} of ${ck.dir} cancelled`);
+  };
+  cancelled();
+  const loaded = await ck.loadLayerAsync(opts.layer, {
+    ...plan.load,
+    onExpert: (done, total) => {
+      opts.onExpert?.(done, total);
+      cancelled();
+    },
+  });
+  return finishLayer(ck, plan, loaded);
+}
+
+interface LayerPlan {
+  opts: CheckpointLayerOptions;
+  scaleFormat: ScaleFormat;
+  hidden: Tensor<'bf16'> | Tensor<'f32'>;
+  ids: Tensor<'i32'> | Tensor<'i64'>;
+  weights: Tensor<'f32'>;
+  /** what Checkpoint.loadLayer is asked for: the used experts, their places */
+  load: { experts: number[]; slots: number[]; scaleFormat: ScaleFormat };
+  notes: string[];
+}
+
+/** the routing (read or synthetic) and the experts it uses, before any weight is read */
+function planLayer(ck: Checkpoint, opts: CheckpointLayerOptions): LayerPlan {
   const c = ck.config;
   const L = opts.layer;
   const info: MoeLayerInfo = ck.layerInfo(L);
@@ -145,8 +195,16 @@ export function checkpointLayer(ck: Checkpoint, opts: CheckpointLayerOptions): C
     notes.push(`all ${c.experts} experts would take more than 4 GiB: only the ${slots.length} the routing uses get places (expert_map); expert parallelism (--ep N --rank R) gives one rank's`);
   }
   const toRead = slots.filter((g) => used.has(g));
-  const loaded = ck.loadLayer(L, { experts: toRead, slots, scaleFormat });
-  notes.push(`read ${toRead.length} of ${c.experts} experts of layer ${L} (${fmtBytes(loaded.bytesRead)}) from ${ck.dir}`, ...loaded.notes);
+  return { opts, scaleFormat, hidden, ids, weights, load: { experts: toRead, slots, scaleFormat }, notes };
+}
+
+/** the validated inputs and the spec, once the weights are read */
+function finishLayer(ck: Checkpoint, plan: LayerPlan, loaded: LoadedLayer): CheckpointLayer {
+  const { opts, scaleFormat, hidden, ids, weights } = plan;
+  const c = ck.config;
+  const L = opts.layer;
+  const ep = opts.expertParallel;
+  const notes = [...plan.notes, `read ${plan.load.experts.length} of ${c.experts} experts of layer ${L} (${fmtBytes(loaded.bytesRead)}) from ${ck.dir}`, ...loaded.notes];
 
   const inputs = inputsFromTensors({
     hidden_states: hidden,

@@ -59,14 +59,22 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
 }
 
 /**
- * Reads a run's inputs (a layer file, a checkpoint layer) under a progress notification. The read is synchronous
- * (kernels/io reads by byte range with readSync), so it cannot be cancelled half way; the run that follows can.
+ * Reads a run's inputs (a layer file, a checkpoint layer) under a progress notification. `load` gets an AbortSignal
+ * (the notification's Cancel) and a progress callback (fraction done, message); a synchronous reader (a layer file)
+ * ignores both, the checkpoint reader stops between experts.
  */
-export async function loadWithProgress<T>(title: string, load: () => T): Promise<T> {
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MoE Layout Inspector: ${title}`, cancellable: false }, async () => {
-    // a turn of the event loop first, so the notification is posted before the read blocks the host
+export async function loadWithProgress<T>(title: string, load: (signal: AbortSignal, report: (fraction: number, message: string) => void) => T | Promise<T>): Promise<T> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MoE Layout Inspector: ${title}`, cancellable: true }, async (progress, token) => {
+    const abort = new AbortController();
+    token.onCancellationRequested(() => abort.abort());
+    let reported = 0;
+    // a turn of the event loop first, so the notification is posted before a synchronous read blocks the host
     await new Promise<void>((resolve) => setTimeout(resolve, 0));
-    return load();
+    return load(abort.signal, (fraction, message) => {
+      const pct = Math.min(100, Math.max(0, fraction * 100));
+      progress.report({ message, increment: Math.max(0, pct - reported) });
+      reported = Math.max(reported, pct);
+    });
   });
 }
 

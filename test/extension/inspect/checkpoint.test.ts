@@ -167,13 +167,23 @@ test('a layer that cannot be loaded is shown with its reason and refused when pi
   );
 });
 
-test('the picked layer is read once into a run: the checkpoint spec, the used experts only, routing as picked', () => {
-  const run = loadCheckpointRun({ dir: ds, layer: 2 }, { arch: 'sm90', tokens: 12 });
+test('the picked layer is read into a run: the checkpoint spec, the used experts only, progress per expert', async () => {
+  const progress: string[] = [];
+  const run = await loadCheckpointRun({ dir: ds, layer: 2 }, { arch: 'sm90', tokens: 12, onExpert: (d, t) => progress.push(`${d}/${t}`) });
   assert.equal(run.spec.name, 'ds layer 2');
   assert.deepEqual([run.spec.tokens, run.spec.hidden, run.spec.intermediate, run.spec.experts, run.spec.topk], [12, 256, 256, 8, 2]);
   assert.deepEqual(run.spec.source, { kind: 'checkpoint', path: ds, layer: 2, seed: 0, skew: 0 });
   assert.deepEqual(run.inputs.w13_weight!.shape, [8, 512, 256]);
   assert.ok(run.notes.some((n) => /read \d of 8 experts of layer 2/.test(n)), run.notes.join('\n'));
-  const mx = loadCheckpointRun({ dir: mixtral, layer: 0 }, { arch: 'sm100', tokens: 4 });
+  assert.ok(progress.length > 0 && progress.at(-1)!.split('/')[0] === progress.at(-1)!.split('/')[1], progress.join(' '));
+  const mx = await loadCheckpointRun({ dir: mixtral, layer: 0 }, { arch: 'sm100', tokens: 4 });
   assert.equal(mx.spec.recipe.scaleFormat, 'ue8m0', 'SM100 takes UE8M0 activation scales');
+});
+
+test('Cancel stops the read between experts with E_CANCELLED (the host says "cancelled", not an error)', async () => {
+  const abort = new AbortController();
+  await assert.rejects(
+    loadCheckpointRun({ dir: ds, layer: 1 }, { arch: 'sm90', tokens: 64, signal: abort.signal, onExpert: (done) => done === 1 && abort.abort() }),
+    (e: unknown) => e instanceof MoeError && e.code === 'E_CANCELLED' && /reading layer 1 of .*ds cancelled/.test(e.message),
+  );
 });
