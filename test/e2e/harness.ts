@@ -88,7 +88,8 @@ export class VsCode {
     try {
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
       const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
-      await page.goto(`${cs.url}?folder=${encodeURIComponent(workspace)}`);
+      // the workbench loads slowly on a busy 2-core machine: more than playwright's 30 s default
+      await page.goto(`${cs.url}?folder=${encodeURIComponent(workspace)}`, { timeout: 120_000 });
       await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
       // the status bar's remote indicator appears once the workbench has connected to the server
       await page.locator('.statusbar').waitFor({ timeout: 60_000 });
