@@ -1,7 +1,7 @@
 /**
  * Extension entry: registers the commands (Inspect MoE Layer, Inspect Layer File, Inspect MoE Checkpoint, Export
- * Layout Diagram), the panel serializer, and the hover providers when that module is present. Everything heavy (the engine) runs only
- * when a command is invoked, so activation stays cheap.
+ * Layout Diagram), the panel serializer, and the hover providers when that module is present. Everything heavy (the
+ * engine) runs only when a command is invoked, so activation stays cheap.
  */
 import * as vscode from 'vscode';
 import { engine, makeSpec, presetNames, describePreset, layerForFile, checkpointOverview, loadCheckpointRun, converters, type LoadedRun } from './engine';
@@ -71,14 +71,19 @@ export function activate(context: vscode.ExtensionContext): void {
   // the explorer's "Inspect MoE Checkpoint…" (a folder) or "From a checkpoint folder…" of Inspect MoE Layer
   const inspectCheckpoint = async (uri: vscode.Uri | undefined): Promise<void> => {
     const s = settings();
-    const last = context.globalState.get<Partial<CheckpointPick>>(CHECKPOINT_KEY);
+    // remembered state is not trusted: only a folder path and a layer number are taken from it
+    const saved = context.globalState.get<unknown>(CHECKPOINT_KEY);
+    const last: Partial<CheckpointPick> | undefined =
+      saved && typeof saved === 'object' && typeof (saved as CheckpointPick).dir === 'string'
+        ? { dir: (saved as CheckpointPick).dir, ...(Number.isSafeInteger((saved as CheckpointPick).layer) ? { layer: (saved as CheckpointPick).layer } : {}) }
+        : undefined;
     let loaded: LoadedRun;
     let doing = 'Opening the checkpoint';
     try {
       const pick = await pickCheckpoint(vscode.window, {
         ...(uri ? { folder: uri.fsPath } : {}),
         workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
-        ...(last && typeof last === 'object' ? { last } : {}),
+        ...(last ? { last } : {}),
         tokens: s.tokens,
         overview: (dir) => {
           doing = `Opening the checkpoint ${dir}`;

@@ -116,7 +116,7 @@ const FORMAT_TEXT: Record<NonNullable<CheckpointLayerRow['format']>, string> = {
 
 /** the quick-pick row of one layer: "Layer 3" · "64 experts · F8_E4M3 · FP8, used as stored" */
 export function layerItem(l: CheckpointLayerRow): Item<number> {
-  const kind = `${l.mtp ? ' (MTP)' : ''}${l.hashRouted ? ' (hash-routed: needs a dump with topk_ids)' : ''}`;
+  const kind = `${l.mtp ? ' (MTP)' : ''}${l.hashRouted ? ' (hash-routed)' : ''}`;
   return {
     label: `${l.problem ? '$(error)' : '$(layers)'} Layer ${l.layer}${kind}`,
     description: l.problem ? 'cannot be loaded' : `${l.experts} experts · ${l.weightDtype ?? '?'} · ${l.format ? FORMAT_TEXT[l.format] : '?'}`,
@@ -154,7 +154,7 @@ export async function pickRouterDump(ui: CheckpointUi, tokens: number, hashRoute
     {
       label: '$(symbol-event) Synthetic routing',
       description: `${tokens} tokens, seed 0, for the checkpoint's shapes`,
-      ...(hashRouted ? { detail: 'this layer is hash-routed: synthetic routing stands in for the token-id hash' } : {}),
+      ...(hashRouted ? { detail: 'this layer is hash-routed (token id → experts): synthetic routing stands in for the hash; a dump needs topk_ids' } : {}),
       value: 'synthetic',
     },
     { label: '$(file) From a router dump file…', description: 'hidden_states + topk_ids/topk_weights or router_logits (.safetensors, .npy)', value: 'dump' },

@@ -154,6 +154,9 @@ test('a layer that cannot be loaded is shown with its reason and refused when pi
       { layer: 1, mtp: false, hashRouted: false, experts: 3, problem: 'layer 1: 1 of 4 experts have no model.layers.1.mlp.experts.3.gate_proj.weight (or up/down) — missing experts 3' },
     ],
   };
+  assert.equal(layerItem({ layer: 61, mtp: true, hashRouted: false, experts: 4, format: 'fp8', weightDtype: 'F8_E4M3' }).label, '$(layers) Layer 61 (MTP)');
+  assert.equal(layerItem({ layer: 0, mtp: false, hashRouted: true, experts: 4, format: 'fp4', weightDtype: 'I8' }).label, '$(layers) Layer 0 (hash-routed)');
+  assert.match(layerItem({ layer: 0, mtp: false, hashRouted: true, experts: 4, format: 'fp4', weightDtype: 'I8' }).description ?? '', /4 experts · I8 · FP4, unpacked and quantized/);
   const item = layerItem(ov.layers[1]!);
   assert.equal(item.label, '$(error) Layer 1');
   assert.match(item.detail ?? '', /missing experts 3/);
