@@ -6,6 +6,7 @@
 import type { LayerSpec, BackendChoice, GpuModel } from '../kernels/spec';
 import type { Trace, StageId } from '../kernels/trace';
 import type { Tile } from '../kernels/protocol';
+import type { LayerTensors } from '../kernels/recipes/types';
 
 export interface RunResultLike {
   trace: Trace;
@@ -19,6 +20,8 @@ export interface RunLayerOptions {
   inlineLimit?: number;
   /** a partial Trace after each finished stage (finished stages in `stages`, the others in `pending`) */
   onStage?: (partial: Trace) => void | Promise<void>;
+  /** the layer's tensors when the host has read them already (a layer file, a checkpoint layer): not read again */
+  inputs?: LayerTensors;
 }
 
 export interface Engine<R extends RunResultLike = RunResultLike> {

@@ -1,15 +1,16 @@
 /**
- * Extension entry: registers the commands (Inspect MoE Layer, Inspect Layer File, Export Layout Diagram, Import
- * Profiler Trace, Compare With), the panel serializer, and the hover providers when that module is present. Everything heavy (the engine) runs only
- * when a command is invoked, so activation stays cheap.
+ * Extension entry: registers the commands (Inspect MoE Layer, Inspect Layer File, Inspect MoE Checkpoint, Export
+ * Layout Diagram, Import Profiler Trace, Compare With), the panel serializer, and the hover providers when that
+ * module is present. Everything heavy (the engine) runs only when a command is invoked, so activation stays cheap.
  */
 import * as vscode from 'vscode';
-import { engine, makeSpec, presetNames, describePreset, specForFile, converters } from './engine';
+import { engine, makeSpec, presetNames, describePreset, layerForFile, checkpointOverview, loadCheckpointRun, converters, type LoadedRun } from './engine';
 import { setConverters } from './exportFormats';
 import { InspectorPanel, registerSerializer, type PanelDeps } from './panel';
 import { buildSpec, reviveChoices, type InspectChoices } from './inspect/choices';
 import { pickChoices, pickSource } from './inspect/picks';
-import { reportError, runWithProgress } from './inspect/runner';
+import { loadWithProgress, reportError, runWithProgress } from './inspect/runner';
+import { pickCheckpoint, type CheckpointPick } from './inspect/checkpoint';
 import { readSettings, type InspectorSettings } from './settings';
 import { registerOptional } from './optional';
 import type { LayerSpec } from '../kernels/spec';
@@ -18,6 +19,7 @@ import { readTraceFile } from '../kernels/io/traceFile';
 import { compareCommand, importProfileCommand, type CommandUi } from './panelCommands';
 
 const CHOICES_KEY = 'moeInspector.lastChoices';
+const CHECKPOINT_KEY = 'moeInspector.lastCheckpoint';
 
 type Result = Awaited<ReturnType<typeof engine.runLayer>>;
 
@@ -47,10 +49,12 @@ export function activate(context: vscode.ExtensionContext): void {
     error: (doing, e) => reportError(e, doing, log),
   };
 
-  const showRun = async (spec: LayerSpec, backend: InspectorSettings['backend']): Promise<void> => {
+  // `inputs`: the tensors the host already read for this spec (a layer file, a checkpoint layer), so the run reads
+  // nothing again (issue 11: each input once per run)
+  const showRun = async ({ spec, inputs }: Pick<LoadedRun, 'spec'> & Partial<Pick<LoadedRun, 'inputs'>>, backend: InspectorSettings['backend']): Promise<void> => {
     const panel = InspectorPanel.show(deps);
     panel.backendOverride = backend;
-    const result = await runWithProgress(engine, { spec, backend, settings: settings(), onProgress: panel.progress, onStage: panel.partial }, log);
+    const result = await runWithProgress(engine, { spec, backend, settings: settings(), onProgress: panel.progress, onStage: panel.partial, ...(inputs ? { inputs } : {}) }, log);
     if (result) panel.show(spec, result);
     else panel.showError('The run did not finish; see the notification or the "MoE Layout Inspector" output.');
   };
@@ -67,12 +71,51 @@ export function activate(context: vscode.ExtensionContext): void {
     }
     if (!target) return;
     const s = settings();
+    const path = target.fsPath;
+    let loaded: LoadedRun;
     try {
-      const spec = specForFile(target.fsPath, { arch: s.arch });
-      await showRun(spec, s.backend);
+      loaded = await loadWithProgress(`reading ${path}`, () => layerForFile(path, { arch: s.arch }));
     } catch (e) {
-      reportError(e, `Inspecting ${target.fsPath}`, log);
+      reportError(e, `Inspecting ${path}`, log);
+      return;
     }
+    await showRun(loaded, s.backend);
+  };
+
+  // the explorer's "Inspect MoE Checkpoint…" (a folder) or "From a checkpoint folder…" of Inspect MoE Layer
+  const inspectCheckpoint = async (uri: vscode.Uri | undefined): Promise<void> => {
+    const s = settings();
+    // remembered state is not trusted: only a folder path and a layer number are taken from it
+    const saved = context.globalState.get<unknown>(CHECKPOINT_KEY);
+    const last: Partial<CheckpointPick> | undefined =
+      saved && typeof saved === 'object' && typeof (saved as CheckpointPick).dir === 'string'
+        ? { dir: (saved as CheckpointPick).dir, ...(Number.isSafeInteger((saved as CheckpointPick).layer) ? { layer: (saved as CheckpointPick).layer } : {}) }
+        : undefined;
+    let loaded: LoadedRun;
+    let doing = 'Opening the checkpoint';
+    try {
+      const pick = await pickCheckpoint(vscode.window, {
+        ...(uri ? { folder: uri.fsPath } : {}),
+        workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+        ...(last ? { last } : {}),
+        tokens: s.tokens,
+        overview: (dir) => {
+          doing = `Opening the checkpoint ${dir}`;
+          return checkpointOverview(dir);
+        },
+      });
+      if (!pick) return;
+      await context.globalState.update(CHECKPOINT_KEY, pick);
+      doing = `Reading layer ${pick.layer} of ${pick.dir}`;
+      loaded = await loadWithProgress(`reading layer ${pick.layer} of ${pick.dir}`, (signal, report) =>
+        loadCheckpointRun(pick, { arch: s.arch, tokens: s.tokens, signal, onExpert: (done, total) => report(done / total, `expert ${done} of ${total}`) }),
+      );
+    } catch (e) {
+      reportError(e, doing, log);
+      return;
+    }
+    for (const n of loaded.notes) log.info(`${loaded.spec.name}: ${n}`);
+    await showRun(loaded, s.backend);
   };
 
   context.subscriptions.push(
@@ -85,6 +128,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const source = await pickSource(presetNames(), describePreset, last.preset);
       if (!source) return;
       if (source.kind === 'file') return inspectFile(undefined);
+      if (source.kind === 'checkpoint') return inspectCheckpoint(undefined);
       let spec: LayerSpec;
       let choices: InspectChoices | undefined;
       try {
@@ -96,9 +140,10 @@ export function activate(context: vscode.ExtensionContext): void {
         return;
       }
       await context.globalState.update(CHOICES_KEY, choices);
-      await showRun(spec, choices.backend);
+      await showRun({ spec }, choices.backend);
     }),
     vscode.commands.registerCommand('moeInspector.inspectFile', (uri?: vscode.Uri) => inspectFile(uri)),
+    vscode.commands.registerCommand('moeInspector.inspectCheckpoint', (uri?: vscode.Uri) => inspectCheckpoint(uri)),
     vscode.commands.registerCommand('moeInspector.exportDiagram', async () => {
       const panel = InspectorPanel.current;
       if (!panel) {

@@ -2,7 +2,8 @@
  * A panel restored after a window reload re-runs the spec its webview saved. That state comes back from the
  * webview's storage, so it is checked before anything runs — against the same rules as the quick picks
  * (inspect/choices.ts checkSpec, inspect/validate.ts bounds) and the registries: every field of the LayerSpec by type
- * and range, the recipe and architecture ids and their options, a file source that is an existing regular file.
+ * and range, the recipe and architecture ids and their options, a file source that is an existing regular file, a
+ * checkpoint source whose folder (and router dump) still exist.
  * No 'vscode' here: unit tested with every bad state.
  */
 import { statSync } from 'node:fs';
@@ -57,18 +58,34 @@ function sourceOf(v: unknown): DataSource {
     if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0 || skew > 4) bad(`source.skew must be a number in 0…4, got ${show(skew)}`);
     return { kind: 'synthetic', seed: int(s.seed, 'source.seed', 0, Number.MAX_SAFE_INTEGER), skew: skew as number };
   }
-  if (s.kind !== 'file') bad(`source.kind must be synthetic or file, got ${show(s.kind)}`);
-  const path = str(s.path, 'source.path', 4096);
-  if (!isAbsolute(path)) bad(`source.path must be an absolute path, got ${show(path)}`);
-  let isFile = false;
+  if (s.kind === 'checkpoint') return checkpointSourceOf(s);
+  if (s.kind !== 'file') bad(`source.kind must be synthetic, file or checkpoint, got ${show(s.kind)}`);
+  return { kind: 'file', path: existing(s.path, 'source.path', 'file') };
+}
+
+/** an absolute path that still names a regular file (a FIFO or a device would hang or flood the reader) or a folder */
+function existing(v: unknown, what: string, kind: 'file' | 'folder'): string {
+  const path = str(v, what, 4096);
+  if (!isAbsolute(path)) bad(`${what} must be an absolute path, got ${show(path)}`);
+  let ok = false;
   try {
-    isFile = statSync(path).isFile();
+    const st = statSync(path);
+    ok = kind === 'file' ? st.isFile() : st.isDirectory();
   } catch {
-    bad(`the layer file ${path} no longer exists`);
+    bad(`the ${kind === 'file' ? 'layer file' : 'checkpoint folder'} ${path} no longer exists`);
   }
-  // a FIFO or a device would hang or flood the reader; a folder is not a layer
-  if (!isFile) bad(`${path} is not a regular file`);
-  return { kind: 'file', path };
+  if (!ok) bad(`${path} is not a ${kind === 'file' ? 'regular file' : 'folder'}`);
+  return path;
+}
+
+/** a checkpoint layer (kernels/checkpointLayer.ts): the folder, the layer, and a router dump or synthetic routing */
+function checkpointSourceOf(s: Obj): DataSource {
+  const path = existing(s.path, 'source.path', 'folder');
+  const layer = int(s.layer, 'source.layer', 0, 1 << 20);
+  if (s.inputs !== undefined) return { kind: 'checkpoint', path, layer, inputs: existing(s.inputs, 'source.inputs', 'file') };
+  const skew = s.skew ?? 0;
+  if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0 || skew > 4) bad(`source.skew must be a number in 0…4, got ${show(skew)}`);
+  return { kind: 'checkpoint', path, layer, seed: int(s.seed ?? 0, 'source.seed', 0, Number.MAX_SAFE_INTEGER), skew: skew as number };
 }
 
 /** The saved spec of a restored panel, rebuilt field by field (nothing unchecked passes), or a MoeError saying why not. */

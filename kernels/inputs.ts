@@ -54,6 +54,8 @@ export function asFp8(t: Tensor, name: string): Tensor<'f8e4m3fn'> {
   const c = t.contiguous();
   const bytes = c.storage as Uint8Array;
   if (bytes.buffer instanceof SharedArrayBuffer && c.dtype === 'f8e4m3fn') return c as Tensor<'f8e4m3fn'>;
+  // U8 holding FP8 bytes, already shared (read by kernels/io/safetensors.ts): the same bytes, seen as FP8
+  if (bytes.buffer instanceof SharedArrayBuffer && c.dtype === 'u8') return new Tensor('f8e4m3fn', c.shape, bytes, undefined, c.offset, name);
   const shared = sharedBytes(c.numel);
   shared.set(bytes.subarray(c.offset, c.offset + c.numel));
   return new Tensor('f8e4m3fn', c.shape, shared, undefined, 0, name);

@@ -36,8 +36,11 @@ export interface ExpertParallel {
 export type DataSource =
   | { kind: 'synthetic'; seed: number; /** Zipf exponent of the router; 0 = uniform */ skew: number }
   | { kind: 'file'; path: string }
-  /** one MoE layer of a Hugging Face checkpoint folder (kernels/io/checkpoint), routed by a dump or synthetically */
-  | { kind: 'checkpoint'; path: string; layer: number; inputs?: string };
+  /**
+   * one MoE layer of a Hugging Face checkpoint folder (kernels/io/checkpoint), routed by the router dump `inputs` or
+   * synthetically (seed and Zipf skew; spec.tokens tokens), as kernels/checkpointLayer.ts builds it
+   */
+  | { kind: 'checkpoint'; path: string; layer: number; inputs?: string; seed?: number; skew?: number };
 
 export interface LayerSpec {
   /** preset name or 'custom' */

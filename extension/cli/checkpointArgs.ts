@@ -13,14 +13,9 @@
 import { basename } from 'node:path';
 import { MoeError } from '../../kernels/errors';
 import type { ExpertParallel, LayerSpec } from '../../kernels/spec';
-import { Tensor } from '../../kernels/tensor';
 import { Checkpoint, rangesText, verifyLayer } from '../../kernels/io/checkpoint';
-import { loadRouterDump, resolveRouting } from '../../kernels/routing';
-import { inputsFromTensors, specFromInputs } from '../../kernels/inputs';
-import { Rng, syntheticHiddenStates, syntheticRouting, MAX_WEIGHT_TENSOR_BYTES } from '../../kernels/synthetic';
-import { expertMapFor } from '../../kernels/ops/permute';
+import { checkpointLayer, defaultScaleFormat, layerList, DEFAULT_CHECKPOINT_TOKENS } from '../../kernels/checkpointLayer';
 import { runChecks } from '../../kernels/checks';
-import { fmtBytes } from '../../kernels/format';
 import { type Flags, type FlagSpec, int, num, oneOf, parseFlags, required, str } from './args';
 import type { LayerChoice } from './layerArgs';
 
@@ -33,16 +28,6 @@ export const CHECKPOINT_FLAGS: FlagSpec = {
 export interface CheckpointChoice extends LayerChoice {
   /** what a user should know about how the layer was built (experts read, bytes, quantization, unverified parts) */
   notes: string[];
-}
-
-const DEFAULT_TOKENS = 128;
-
-/** the first MoE layers with expert count and dtype, for the message that asks for --layer-index */
-function layerList(ck: Checkpoint): string {
-  const c = ck.config;
-  const first = [...c.moeLayers, ...c.mtpLayers].slice(0, 4).map((l) => ck.layerInfo(l));
-  const more = c.moeLayers.length + c.mtpLayers.length > first.length ? '; …' : '';
-  return first.map((l) => `${l.layer}${l.mtp ? ' (MTP)' : ''}: ${l.experts} experts ${l.weightDtype ?? '?'}${l.problem ? ' — unusable' : ''}`).join('; ') + more;
 }
 
 export function checkpointFromFlags(flags: Flags, command: string): CheckpointChoice {
@@ -67,91 +52,30 @@ function choose(ck: Checkpoint, flags: Flags, command: string): CheckpointChoice
   if (info.problem) throw new MoeError('E_FORMAT', `${ck.dir}: ${info.problem}`);
 
   const arch = oneOf(flags, 'arch', ['sm90', 'sm100'] as const, 'sm90');
-  const fromConfig = c.quant.scaleFmt === 'ue8m0';
-  const scaleFormat = oneOf(flags, 'act-scale', ['f32', 'ue8m0'] as const, fromConfig || arch === 'sm100' ? 'ue8m0' : 'f32');
+  const actScale = str(flags, 'act-scale') === undefined ? undefined : oneOf(flags, 'act-scale', ['f32', 'ue8m0'] as const, 'f32');
   const quant = oneOf(flags, 'quant', ['vllm', 'deepgemm'] as const, 'vllm');
   const backend = oneOf(flags, 'backend', ['auto', 'cpu', 'cuda'] as const, 'auto');
   const gpuModel = oneOf(flags, 'gpu', ['H100', 'H200', 'B200', 'H100-measured'] as const, 'H100');
   const epSize = int(flags, 'ep', undefined, 1);
   const expertParallel: ExpertParallel | undefined = epSize && epSize > 1 ? { size: epSize, rank: int(flags, 'rank', 0, 0)!, strategy: 'linear' } : undefined;
   if (expertParallel && expertParallel.rank >= expertParallel.size) throw new MoeError('E_SPEC', `--rank ${expertParallel.rank} must be below --ep ${expertParallel.size}`);
-  const notes: string[] = [];
-  if (fromConfig && str(flags, 'act-scale') === undefined) notes.push('UE8M0 activation scales: quantization_config.scale_fmt is "ue8m0"');
 
-  // ---- routing
-  const dumpPath = str(flags, 'inputs');
-  let hidden: Tensor<'bf16'> | Tensor<'f32'>;
-  let ids: Tensor<'i32'> | Tensor<'i64'>;
-  let weights: Tensor<'f32'>;
-  if (dumpPath) {
+  const dump = str(flags, 'inputs');
+  if (dump) {
     for (const f of ['tokens', 'seed', 'skew'] as const)
-      if (str(flags, f) !== undefined) throw new MoeError('E_SPEC', `${command}: --${f} is for synthetic inputs; --inputs ${dumpPath} gives the tokens`);
-    const dump = loadRouterDump(dumpPath);
-    const H = dump.hidden_states.shape[1];
-    if (H !== c.hidden)
-      throw new MoeError('E_SHAPE', `${dumpPath}: hidden_states has ${H} columns but ${basename(ck.dir)} has hidden_size ${c.hidden}: a dump of another model?`, 'hidden_states');
-    if (info.hashRouted && !dump.topk_ids)
-      throw new MoeError('E_FORMAT', `${dumpPath}: layer ${L} is hash-routed (token id → experts), so its router_logits do not choose the experts; dump topk_ids and topk_weights`, 'topk_ids');
-    const bias = c.router.usesCorrectionBias && !dump.topk_ids ? ck.routerBias(L) : undefined;
-    if (c.router.usesCorrectionBias && !dump.topk_ids && !bias)
-      throw new MoeError('E_FORMAT', `${ck.dir}: layer ${L} chooses experts with e_score_correction_bias but the checkpoint has no such tensor; dump topk_ids and topk_weights instead`, 'e_score_correction_bias');
-    const r = resolveRouting(dump, c.experts, c.router, bias);
-    notes.push(r.from === 'dump' ? `routing: topk_ids/topk_weights from ${dumpPath}` : `routing: router_logits from ${dumpPath} scored with ${c.router.scoring} top-${c.router.topk}${c.router.nGroup > 1 ? ` (${c.router.topkGroup} of ${c.router.nGroup} groups)` : ''}`);
-    hidden = r.hidden_states;
-    ids = r.topk_ids;
-    weights = r.topk_weights;
-  } else {
-    const M = int(flags, 'tokens', DEFAULT_TOKENS, 1)!;
-    const seed = int(flags, 'seed', 0, 0)!;
-    const rng = new Rng(seed);
-    hidden = new Tensor('bf16', [M, c.hidden], syntheticHiddenStates(M, c.hidden, rng), undefined, 0, 'hidden_states');
-    const routing = syntheticRouting(M, c.experts, c.router.topk, num(flags, 'skew', 0), rng);
-    ids = new Tensor('i32', [M, c.router.topk], routing.topkIds, undefined, 0, 'topk_ids');
-    weights = new Tensor('f32', [M, c.router.topk], routing.topkWeights, undefined, 0, 'topk_weights');
-    notes.push(`routing: synthetic (${M} tokens, seed ${seed}); pass --inputs DUMP for a real run's routing`);
+      if (str(flags, f) !== undefined) throw new MoeError('E_SPEC', `${command}: --${f} is for synthetic inputs; --inputs ${dump} gives the tokens`);
   }
-
-  // ---- which experts: the routing's; places as vLLM would hold them
-  const used = new Set<number>();
-  const idc = ids.contiguous();
-  for (let i = 0; i < idc.numel; i++) {
-    const v = Number(idc.storage[i]!);
-    if (v >= 0) used.add(v);
-  }
-  let slots: number[];
-  if (expertParallel) {
-    const map = expertMapFor(c.experts, expertParallel);
-    slots = [...map.keys()].filter((g) => map[g]! >= 0);
-  } else if (c.experts * 2 * c.intermediate * c.hidden <= MAX_WEIGHT_TENSOR_BYTES) {
-    slots = Array.from({ length: c.experts }, (_, g) => g);
-  } else {
-    slots = [...used].sort((a, b) => a - b);
-    notes.push(`all ${c.experts} experts would take more than 4 GiB: only the ${slots.length} the routing uses get places (expert_map); --ep N --rank R gives one rank's`);
-  }
-  const toRead = slots.filter((g) => used.has(g));
-  const loaded = ck.loadLayer(L, { experts: toRead, slots, scaleFormat });
-  notes.push(`read ${toRead.length} of ${c.experts} experts of layer ${L} (${fmtBytes(loaded.bytesRead)}) from ${ck.dir}`, ...loaded.notes);
-
-  const inputs = inputsFromTensors({
-    hidden_states: hidden,
-    topk_ids: ids,
-    topk_weights: weights,
-    w13_weight: loaded.w13_weight,
-    w13_weight_scale_inv: loaded.w13_weight_scale_inv,
-    w2_weight: loaded.w2_weight,
-    w2_weight_scale_inv: loaded.w2_weight_scale_inv,
-    ...(loaded.expert_map ? { expert_map: loaded.expert_map } : {}),
-  });
-  const spec: LayerSpec = specFromInputs(inputs, {
-    name: `${basename(ck.dir)} layer ${L}`,
+  const built = checkpointLayer(ck, {
+    layer: L,
     arch,
-    recipe: { id: 'contiguous', actGroup: 128, weightBlock: 128, scaleFormat, quant },
-    activation: { ...c.activation },
-    routerWeight: c.routerWeight,
-    source: { kind: 'checkpoint', path: ck.dir, layer: L, ...(dumpPath ? { inputs: dumpPath } : {}) },
+    quant,
+    ...(actScale ? { scaleFormat: actScale } : {}),
+    ...(dump ? { dump } : { tokens: int(flags, 'tokens', DEFAULT_CHECKPOINT_TOKENS, 1)!, seed: int(flags, 'seed', 0, 0)!, skew: num(flags, 'skew', 0) }),
     ...(expertParallel ? { expertParallel } : {}),
   });
-  return { spec, inputs, backend, gpuModel, notes };
+  // the library's hint names no flag; the CLI's does
+  const notes = built.notes.map((n) => n.replace('pass a router dump for', 'pass --inputs DUMP for'));
+  return { spec: built.spec, inputs: built.inputs, backend, gpuModel, notes };
 }
 
 /** `moe-inspect check --checkpoint DIR [--arch] [--act-scale] [--weights]`: one line per MoE layer; exit 1 on a failure */
@@ -166,7 +90,7 @@ export function checkCheckpointCommand(argv: string[], out: NodeJS.WritableStrea
   const ck = Checkpoint.open(dir);
   try {
     const c = ck.config;
-    const scaleFormat = oneOf(flags, 'act-scale', ['f32', 'ue8m0'] as const, c.quant.scaleFmt === 'ue8m0' || arch === 'sm100' ? 'ue8m0' : 'f32');
+    const scaleFormat = oneOf(flags, 'act-scale', ['f32', 'ue8m0'] as const, defaultScaleFormat(ck, arch));
     out.write(
       `${dir}: ${c.familyLabel} (model_type ${c.modelType}), ${c.moeLayers.length} MoE layers of ${c.numLayers}, ${c.experts} experts top-${c.router.topk}, hidden ${c.hidden}, moe_intermediate ${c.intermediate}` +
         `${c.quant.method ? `, ${c.quant.method}${c.quant.blockSize ? ` ${c.quant.blockSize.join('×')}` : ''}${c.quant.scaleFmt ? ` scale_fmt ${c.quant.scaleFmt}` : ''}` : ''}\n`,
@@ -174,7 +98,7 @@ export function checkCheckpointCommand(argv: string[], out: NodeJS.WritableStrea
     // the shape-level guards are the same for every layer: once, from a spec of the checkpoint's shapes
     const spec: LayerSpec = {
       name: basename(dir),
-      tokens: DEFAULT_TOKENS,
+      tokens: DEFAULT_CHECKPOINT_TOKENS,
       hidden: c.hidden,
       intermediate: c.intermediate,
       experts: c.experts,

@@ -50,19 +50,20 @@ async function ask(step: number, title: string, value: string, validate: (text: 
   });
 }
 
-export type SourcePick = { kind: 'preset'; preset: string } | { kind: 'custom' } | { kind: 'file' };
+export type SourcePick = { kind: 'preset'; preset: string } | { kind: 'custom' } | { kind: 'file' } | { kind: 'checkpoint' };
 
 export async function pickSource(presets: readonly string[], describe: (preset: string) => string, last: string): Promise<SourcePick | undefined> {
   const items: Item<SourcePick>[] = [
     ...presets.map((p) => ({ label: p, description: describe(p), value: { kind: 'preset' as const, preset: p } })),
     { label: '$(edit) Custom shapes…', description: 'hidden K, intermediate N, experts', value: { kind: 'custom' } },
     { label: '$(file) From a .safetensors layer file…', description: 'vLLM FusedMoE tensor names', value: { kind: 'file' } },
+    { label: '$(database) From a checkpoint folder…', description: 'Hugging Face folder: config.json + safetensors shards (DeepSeek-V3/R1/V3.1, Qwen3-MoE, Mixtral, DeepSeek-V4)', value: { kind: 'checkpoint' } },
   ];
   const first = items.find((i) => i.value.kind === 'preset' && i.value.preset === last);
   const ordered = first ? [first, ...items.filter((i) => i !== first)] : items;
   const chosen = await vscode.window.showQuickPick(ordered, {
     title: `Inspect MoE Layer (1/${STEPS}): layer`,
-    placeHolder: 'Pick a model preset, custom shapes, or a layer file',
+    placeHolder: 'Pick a model preset, custom shapes, a layer file or a checkpoint folder',
     ignoreFocusOut: true,
     matchOnDescription: true,
   });

@@ -10,6 +10,7 @@ import type { Engine, RunResultLike } from '../engineTypes';
 import type { InspectorSettings } from '../settings';
 import type { StageId, Trace } from '../../kernels/trace';
 import { panelRunSize, type PanelRunSize } from '../runSize';
+import type { LayerTensors } from '../../kernels/recipes/types';
 
 export interface RunRequest {
   spec: LayerSpec;
@@ -19,6 +20,8 @@ export interface RunRequest {
   onProgress?: (stage: StageId | 'setup', fraction: number, message: string) => void;
   /** told about each partial Trace (the panel draws what is done while the rest runs) */
   onStage?: (partial: Trace) => void | Promise<void>;
+  /** the spec's tensors, already read (a layer file, a checkpoint layer): the run reads nothing again */
+  inputs?: LayerTensors;
 }
 
 export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>, req: RunRequest, log: vscode.LogOutputChannel): Promise<R | undefined> {
@@ -47,6 +50,7 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
           inlineLimit: req.settings.inlineLimit,
           signal: abort.signal,
           ...(req.onStage ? { onStage: req.onStage } : {}),
+          ...(req.inputs ? { inputs: req.inputs } : {}),
           onProgress: (stage, fraction, message) => {
             req.onProgress?.(stage, fraction, message);
             // withProgress wants increments; the engine reports the fraction of the run done, so convert
@@ -63,6 +67,26 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
     reportError(e, `Inspecting ${what}`, log);
     return undefined;
   }
+}
+
+/**
+ * Reads a run's inputs (a layer file, a checkpoint layer) under a progress notification. `load` gets an AbortSignal
+ * (the notification's Cancel) and a progress callback (fraction done, message); a synchronous reader (a layer file)
+ * ignores both, the checkpoint reader stops between experts.
+ */
+export async function loadWithProgress<T>(title: string, load: (signal: AbortSignal, report: (fraction: number, message: string) => void) => T | Promise<T>): Promise<T> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MoE Layout Inspector: ${title}`, cancellable: true }, async (progress, token) => {
+    const abort = new AbortController();
+    token.onCancellationRequested(() => abort.abort());
+    let reported = 0;
+    // a turn of the event loop first, so the notification is posted before a synchronous read blocks the host
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    return load(abort.signal, (fraction, message) => {
+      const pct = Math.min(100, Math.max(0, fraction * 100));
+      progress.report({ message, increment: Math.max(0, pct - reported) });
+      reported = Math.max(reported, pct);
+    });
+  });
 }
 
 export function reportError(e: unknown, doing: string, log: vscode.LogOutputChannel): void {

@@ -15,6 +15,7 @@ import { allocStorage, DTYPES, type DType, type StorageFor } from '../dtypes/ind
 import { briefName, listNames, MoeError, shapeStr } from '../errors';
 import { numelOf, Tensor } from '../tensor';
 import { decodeF16 } from '../dtypes/f16';
+import { sharedBytes } from '../ops/sharedMemory';
 import { writeFileAtomic } from './atomicWrite';
 import { fileKind } from './fileKind';
 import { firstInvalidUtf8, scanJson } from './strictJson';
@@ -197,7 +198,10 @@ export class SafetensorsFile {
       );
     let storage: StorageFor<DType>;
     try {
-      storage = allocStorage(dtype, n);
+      // one-byte tensors (FP8 weights, the bulk of a layer) are read straight into shared memory, where the GEMM
+      // worker threads read them: kernels/inputs.ts asFp8 then keeps them as they are instead of copying them, so a
+      // layer's weights take their size once, not twice, at the peak (BENCHMARKS.md "Real inputs: time and memory")
+      storage = DTYPES[dtype].itemBytes === 1 && !disk.convert ? (sharedBytes(n) as StorageFor<DType>) : allocStorage(dtype, n);
     } catch (err) {
       // V8 says "Array buffer allocation failed" (out of memory) or "Invalid typed array length"
       throw new MoeError('E_RANGE', `${what}: cannot allocate ${GiB(n * DTYPES[dtype].itemBytes)} to read it (${(err as Error).message})`, e.name);

@@ -7,7 +7,7 @@ import { MoeError } from '../../kernels/errors';
 import { writeSafetensors } from '../../kernels/io/safetensors';
 import { syntheticInputs } from '../../kernels/synthetic';
 import type { Tensor } from '../../kernels/tensor';
-import { describePreset, makeSpec, presetNames, specForFile } from '../../extension/engine';
+import { describePreset, makeSpec, presetNames, layerForFile } from '../../extension/engine';
 import { goldenFile } from '../golden';
 
 test('presets offered by the quick pick, with their shapes', () => {
@@ -27,7 +27,7 @@ test('a layer file (vLLM names) becomes a spec whose source is the file', () => 
     const tensors: Record<string, Tensor> = {};
     for (const [k, t] of Object.entries(inputs)) if (t) tensors[k] = t as Tensor;
     writeSafetensors(path, tensors);
-    const got = specForFile(path, { arch: 'sm100' });
+    const got = layerForFile(path, { arch: 'sm100' }).spec;
     assert.deepEqual([got.tokens, got.hidden, got.intermediate, got.topk], [5, 256, 128, 2]);
     assert.equal(got.name, 'layer.safetensors');
     assert.equal(got.arch, 'sm100');
@@ -40,15 +40,15 @@ test('a layer file (vLLM names) becomes a spec whose source is the file', () => 
 
 test('files that are not layer files are refused with what is missing', () => {
   assert.throws(
-    () => specForFile(goldenFile('fp8_golden.safetensors'), { arch: 'sm90' }),
+    () => layerForFile(goldenFile('fp8_golden.safetensors'), { arch: 'sm90' }),
     (e: unknown) => e instanceof MoeError && e.code === 'E_FORMAT' && /not a layer file/.test(e.message) && /contiguous needs hidden_states/.test(e.message) && /vLLM FusedMoE names/.test(e.message),
   );
   const dir = mkdtempSync(join(tmpdir(), 'moe-ext-'));
   try {
     const junk = join(dir, 'junk.safetensors');
     writeFileSync(junk, 'not a safetensors file');
-    assert.throws(() => specForFile(junk, { arch: 'sm90' }), (e: unknown) => e instanceof MoeError);
-    assert.throws(() => specForFile(join(dir, 'absent.safetensors'), { arch: 'sm90' }), (e: unknown) => e instanceof MoeError && e.code === 'E_IO');
+    assert.throws(() => layerForFile(junk, { arch: 'sm90' }).spec, (e: unknown) => e instanceof MoeError);
+    assert.throws(() => layerForFile(join(dir, 'absent.safetensors'), { arch: 'sm90' }), (e: unknown) => e instanceof MoeError && e.code === 'E_IO');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

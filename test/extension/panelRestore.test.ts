@@ -27,6 +27,12 @@ test('a good saved spec comes back field by field, unknown fields dropped', () =
   const file = join(dir, 'layer.safetensors');
   writeFileSync(file, 'x');
   assert.deepEqual(restoredSpec(state({ ...spec, source: { kind: 'file', path: file } })).source, { kind: 'file', path: file });
+  // a checkpoint layer: the folder, the layer, and a router dump or synthetic routing (seed/skew default to 0)
+  mkdirSync(join(dir, 'ckpt'), { recursive: true });
+  const ck = { kind: 'checkpoint', path: join(dir, 'ckpt'), layer: 3 };
+  assert.deepEqual(restoredSpec(state({ ...spec, source: ck })).source, { ...ck, seed: 0, skew: 0 });
+  assert.deepEqual(restoredSpec(state({ ...spec, source: { ...ck, seed: 5, skew: 1.2 } })).source, { ...ck, seed: 5, skew: 1.2 });
+  assert.deepEqual(restoredSpec(state({ ...spec, source: { ...ck, inputs: file } })).source, { ...ck, inputs: file });
 });
 
 test('every bad saved state is refused with what is wrong, before anything runs', () => {
@@ -51,7 +57,13 @@ test('every bad saved state is refused with what is wrong, before anything runs'
     [state({ ...spec, routerWeight: 'x' }), /routerWeight must be one of/],
     [state({ ...spec, expertParallel: { size: 3, rank: 0, strategy: 'linear' } }), /expert-parallel size must divide experts/],
     [state({ ...spec, source: { kind: 'synthetic', seed: 0, skew: 99 } }), /source.skew must be a number in 0…4/],
-    [state({ ...spec, source: { kind: 'url', path: 'http://x' } }), /source.kind must be synthetic or file/],
+    [state({ ...spec, source: { kind: 'url', path: 'http://x' } }), /source.kind must be synthetic, file or checkpoint/],
+    [state({ ...spec, source: { kind: 'checkpoint', path: join(dir, 'no-such-ckpt'), layer: 1 } }), /the checkpoint folder .*no-such-ckpt no longer exists/],
+    [state({ ...spec, source: { kind: 'checkpoint', path: join(dir, 'layer.safetensors'), layer: 1 } }), /layer.safetensors is not a folder/],
+    [state({ ...spec, source: { kind: 'checkpoint', path: 'ckpt', layer: 1 } }), /source.path must be an absolute path/],
+    [state({ ...spec, source: { kind: 'checkpoint', path: join(dir, 'folder'), layer: -1 } }), /source.layer must be an integer/],
+    [state({ ...spec, source: { kind: 'checkpoint', path: join(dir, 'folder'), layer: 1, skew: 9 } }), /source.skew must be a number in 0…4/],
+    [state({ ...spec, source: { kind: 'checkpoint', path: join(dir, 'folder'), layer: 1, inputs: join(dir, 'gone.safetensors') } }), /gone.safetensors no longer exists/],
     [state({ ...spec, source: { kind: 'file', path: 'relative/layer.safetensors' } }), /must be an absolute path/],
     [state({ ...spec, source: { kind: 'file', path: join(dir, 'missing.safetensors') } }), /no longer exists/],
     [state({ ...spec, source: { kind: 'file', path: join(dir, 'folder') } }), /is not a regular file/],
