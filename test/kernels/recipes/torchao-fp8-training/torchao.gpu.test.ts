@@ -7,7 +7,7 @@
  *   not bit for bit: the CPU sums each 128-wide block exactly (float64), the tensor cores in their own accumulator
  *   precision (the forward/dgrad kernel also promotes with one fused multiply-add where the CPU rounds twice);
  * - the three GEMMs' kernel times on a larger layer, logged for the report (no timed assertion);
- * - `moe-inspect grad --backend cuda` writes the same quantized operands as `--backend cpu`.
+ * - `moe-inspect grad --backend cuda` (dist/cli.js) writes the same quantized operands as `--backend cpu`.
  * Needs an sm_90 GPU; elsewhere each test skips and says why.
  */
 import { test } from 'node:test';
@@ -24,7 +24,7 @@ import { TORCHAO_STAGES } from '../../../../kernels/recipes/torchao-fp8-training
 import { TT } from '../../../../kernels/recipes/torchao-fp8-training/tensors';
 import { torchaoSpecFromInputs, type TorchaoInputs } from '../../../../kernels/recipes/torchao-fp8-training/inputs';
 import { SafetensorsFile, writeSafetensors } from '../../../../kernels/io/safetensors';
-import { main } from '../../../../extension/cli';
+import { spawnSync } from 'node:child_process';
 import { gpuSkipReason, mismatchFraction, rawArray, relErrRows } from '../../native/gpuHelpers';
 
 const log = (s: string): void => void process.stdout.write(`# ${s}\n`);
@@ -100,10 +100,10 @@ test('moe-inspect grad --backend cuda writes the quantized operands --backend cp
     writeSafetensors(L, inputs as unknown as Record<string, Tensor>, {});
     const outs: Record<string, string> = {};
     for (const b of ['cpu', 'cuda']) {
-      let text = '';
-      const sink = { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream;
-      const code = await main(['grad', '--layer', L, '--out', join(dir, `G-${b}.safetensors`), '--backend', b], sink, sink);
-      assert.equal(code, 0, text);
+      // through the bundle (dist/cli.js, `npm run build` first), as a user runs it
+      const r = spawnSync(process.execPath, ['dist/cli.js', 'grad', '--layer', L, '--out', join(dir, `G-${b}.safetensors`), '--backend', b], { encoding: 'utf8' });
+      const text = `${r.stdout}${r.stderr}`;
+      assert.equal(r.status, 0, text);
       assert.match(text, new RegExp(`backend: ${b}`));
       outs[b] = join(dir, `G-${b}.safetensors`);
     }
