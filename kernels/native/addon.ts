@@ -66,7 +66,41 @@ export interface NativeMaskedConfig extends NativeLayerCommon {
   maxM: number;
 }
 
-export type NativeLayerConfig = NativeContiguousConfig | NativeMaskedConfig;
+/**
+ * The W4AFP8 recipe (kernels/recipes/w4afp8/native.ts builds it): its own sizes (H, I_p per GPU), SGLang's input
+ * names, and the TP/EP plan tensor (planRows × planCols int32) that load_scales hands back.
+ */
+export interface NativeW4afp8Config {
+  recipe: 'w4afp8';
+  stages: readonly StageId[];
+  /** the spec architecture's compute capability × 10: the addon's W4AFP8 kernel is SM90 (wgmma) only */
+  arch: number;
+  M: number;
+  H: number;
+  Ip: number;
+  E: number;
+  eGlobal?: number;
+  topk: number;
+  planRows: number;
+  planCols: number;
+  repeats?: number;
+}
+
+/** torchao FP8 training (kernels/recipes/torchao-fp8-training/native.ts builds it): Mbuf padded buffer rows, S group rows. */
+export interface NativeTorchaoConfig {
+  recipe: 'torchao-fp8-training';
+  stages: readonly StageId[];
+  M: number;
+  K: number;
+  N: number;
+  E: number;
+  Mbuf: number;
+  S: number;
+  arch: number;
+  repeats?: number;
+}
+
+export type NativeLayerConfig = NativeContiguousConfig | NativeMaskedConfig | NativeW4afp8Config | NativeTorchaoConfig;
 
 /** Flat row-major inputs under their DESIGN.md names (hidden_states, topk_ids or masked_m, the weights, …). */
 export type NativeLayerTensors = Record<string, Uint8Array | Uint16Array | Int32Array | BigInt64Array | Float32Array>;

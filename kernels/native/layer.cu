@@ -94,6 +94,11 @@ void validateLayer(const LayerConfig& c, const LayerHostInputs& in) {
 
 void runLayerOnDevice(const LayerConfig& c, const LayerDeviceInputs& in, LayerOutputs& out, bool fetch) {
   std::unique_ptr<RecipeRun> run = makeRun(c, in);
+  runRecipePlan(c, *run, out, fetch);
+}
+
+void runRecipePlan(const LayerConfig& c, RecipeRun& runRef, LayerOutputs& out, bool fetch) {
+  RecipeRun* run = &runRef;
   const std::vector<StageImpl> impl = run->stages();
   const std::vector<const StageImpl*> plan = resolvePlan(c, impl);
 

@@ -13,6 +13,8 @@ import { archById } from '../arch/index';
 import { cudaRefusal } from '../backend/cudaSupport';
 import { T } from '../recipes/tensors';
 import { MT } from '../recipes/masked/tensors';
+import { w4NativeArgs } from '../recipes/w4afp8/native';
+import { torchaoNativeArgs } from '../recipes/torchao-fp8-training/native';
 import type { NativeContiguousConfig, NativeLayerConfig, NativeLayerTensors, NativeMaskedConfig } from './addon';
 
 export interface NativeArgs {
@@ -133,7 +135,7 @@ function maskedArgs(inputs: Record<string, Tensor | undefined>, spec: LayerSpec,
   return { cfg, tensors, notes: [] };
 }
 
-const BUILDERS: Readonly<Record<string, typeof contiguousArgs>> = { contiguous: contiguousArgs, masked: maskedArgs };
+const BUILDERS: Readonly<Record<string, typeof contiguousArgs>> = { contiguous: contiguousArgs, masked: maskedArgs, w4afp8: w4NativeArgs, 'torchao-fp8-training': torchaoNativeArgs };
 
 /** The addon's arguments for one run of `stages` of the spec's recipe. */
 export function nativeArgs(inputs: Record<string, Tensor | undefined>, spec: LayerSpec, stages: readonly StageId[], repeats: number): NativeArgs {

@@ -37,6 +37,10 @@ std::unique_ptr<RecipeRun> makeContiguousRun(const LayerConfig& c, const LayerDe
 void validateMasked(const LayerConfig& c, const LayerHostInputs& in);
 std::unique_ptr<RecipeRun> makeMaskedRun(const LayerConfig& c, const LayerDeviceInputs& in);
 
+// Runs `run` over the plan in c.stages (resolved against run.stages()), times each stage, fetches the outputs: the
+// runner behind runLayerOnDevice, for recipes whose inputs are not LayerDeviceInputs (layer_w4afp8.cu).
+void runRecipePlan(const LayerConfig& c, RecipeRun& run, LayerOutputs& out, bool fetch);
+
 // ---- helpers shared by the recipe runs ------------------------------------------------------------------------
 template <typename T>
 void upload(DeviceBuffer<T>& d, const void* host, size_t n) {

@@ -10,7 +10,9 @@ import { SafetensorsFile, writeSafetensors } from '../../../kernels/io/safetenso
 import { MoeError } from '../../../kernels/errors';
 import type { Tensor } from '../../../kernels/tensor';
 import { ARCH_IDS } from '../../../kernels/arch/index';
-import { TORCHAO_INPUT_NAMES, torchaoInputsFromTensors } from '../../../kernels/recipes/torchao-fp8-training/inputs';
+import { groupsOf, TORCHAO_INPUT_NAMES, torchaoInputsFromTensors, torchaoSpecFromInputs, type TorchaoInputs } from '../../../kernels/recipes/torchao-fp8-training/inputs';
+import type { GroupPlan } from '../../../kernels/recipes/torchao-fp8-training/groups';
+import { runLayer } from '../../../kernels/pipeline';
 import { GRAD_FILE_TENSORS } from '../../../kernels/recipes/torchao-fp8-training/tensors';
 import { computeTrainingStep } from '../../../kernels/recipes/torchao-fp8-training/step';
 import { int, oneOf, parseFlags, required } from '../args';
@@ -41,13 +43,35 @@ function writeSafetensorsAtomic(path: string, tensors: Record<string, Tensor>, m
   }
 }
 
+/**
+ * The step on the chosen backend: the CPU runs the recipe's stages directly (computeTrainingStep); otherwise the
+ * pipeline picks the backend as `run` does (auto: the GPU when the addon runs the recipe there, else the CPU, saying why).
+ */
+async function trainingStepOn(
+  backend: 'auto' | 'cpu' | 'cuda',
+  inputs: TorchaoInputs,
+  path: string,
+  arch: (typeof ARCH_IDS)[number],
+  threads: number | undefined,
+): Promise<{ tensors: Map<string, Tensor>; groups: GroupPlan; backend: string; backendNote?: string }> {
+  if (backend === 'cpu') {
+    const step = await computeTrainingStep(inputs, { arch, ...(threads ? { threads } : {}) });
+    return { tensors: step.tensors, groups: step.groups, backend: 'cpu' };
+  }
+  const spec = torchaoSpecFromInputs(inputs, { arch, source: { kind: 'file', path } });
+  const r = await runLayer(spec, { backend, inputs: inputs as unknown as Record<string, Tensor> });
+  return { tensors: r.tensors, groups: groupsOf(inputs), backend: r.trace.backend.name, backendNote: r.trace.backend.reason };
+}
+
 export async function gradCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const flags = parseFlags(argv, { layer: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' }, threads: { type: 'string' } }, 'grad');
+  const flags = parseFlags(argv, { layer: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' } }, 'grad');
   const layerPath = required(flags, 'layer', 'grad');
   const outPath = required(flags, 'out', 'grad');
   if (sameFile(layerPath, outPath)) throw new MoeError('E_SPEC', `grad: --out ${outPath} is the input layer file; write the gradients to another file`);
   const arch = oneOf(flags, 'arch', ARCH_IDS, ARCH_IDS[0]!);
   const threads = int(flags, 'threads', undefined, 1);
+  // the same choice as `run --backend`: auto takes the GPU when the addon can run the recipe there, else the CPU
+  const backend = oneOf(flags, 'backend', ['auto', 'cpu', 'cuda'] as const, 'auto');
   const file = SafetensorsFile.open(layerPath);
   const raw: Record<string, Tensor | undefined> = {};
   try {
@@ -59,12 +83,13 @@ export async function gradCommand(argv: string[], out: NodeJS.WritableStream): P
     file.close();
   }
   const inputs = torchaoInputsFromTensors(raw);
-  const step = await computeTrainingStep(inputs, { arch, ...(threads ? { threads } : {}) });
+  const step = await trainingStepOn(backend, inputs, layerPath, arch, threads);
   const tensors: Record<string, Tensor> = {};
   for (const n of GRAD_FILE_TENSORS) tensors[n] = step.tensors.get(n)!.withName(n);
   const g = step.groups;
   writeSafetensorsAtomic(outPath, tensors, {
     producer: 'moe-inspect grad',
+    backend: step.backend,
     recipe: 'torchao-fp8-training',
     source: layerPath,
     group_sizes: JSON.stringify(Array.from(g.sizes)),
@@ -74,6 +99,7 @@ export async function gradCommand(argv: string[], out: NodeJS.WritableStream): P
   });
   const [M, K] = inputs.input.shape;
   const [E, N] = inputs.weight.shape;
+  out.write(`backend: ${step.backend}${step.backendNote ? ` (${step.backendNote})` : ''}\n`);
   out.write(`torchao FP8 training step: M=${M} K=${K} N=${N} E=${E}; groups [${Array.from(g.sizes).join(', ')}] padded to [${Array.from(g.padded).join(', ')}], buffer ${g.bufferRows} rows\n`);
   for (const n of GRAD_FILE_TENSORS) {
     const t = tensors[n]!;

@@ -45,5 +45,5 @@ export const COMMANDS: readonly CliCommand[] = [
     usage: () => `--recipe ${alt(RECIPES.filter((r) => r.transformLayer).map((r) => r.id)) || '(none yet)'} --layer IN.safetensors --out OUT.safetensors`,
     run: transformCommand,
   },
-  { name: 'grad', usage: () => `--layer L.safetensors --out G.safetensors [--arch ${alt(ARCH_IDS)}] [--threads N]  (torchao FP8 training step: output, grad_input, grad_weight)`, run: gradCommand },
+  { name: 'grad', usage: () => `--layer L.safetensors --out G.safetensors [--arch ${alt(ARCH_IDS)}] [--threads N] [--backend auto|cpu|cuda]  (torchao FP8 training step: output, grad_input, grad_weight)`, run: gradCommand },
 ];

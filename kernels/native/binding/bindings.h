@@ -10,6 +10,14 @@ namespace moe_binding {
 // layer.cc
 moe::LayerConfig layerConfig(const Napi::Object& c);
 Napi::Value RunLayer(const Napi::CallbackInfo& info);
+// the stage tensors, times and kernel of a layer run as the JS object runLayer returns
+Napi::Object tensorObject(Napi::Env env, const moe::OutTensor& o);
+Napi::Object layerResultObject(Napi::Env env, const moe::LayerOutputs& out);
+
+// layer_w4afp8.cc (runLayer with recipe 'w4afp8')
+Napi::Value RunLayerW4afp8(const Napi::CallbackInfo& info);
+// layer_torchao.cc (runLayer with recipe 'torchao-fp8-training')
+Napi::Value RunLayerTorchao(const Napi::CallbackInfo& info);
 
 // ops.cc
 Napi::Value Probe(const Napi::CallbackInfo& info);

@@ -83,6 +83,8 @@ void maskedInputs(const Napi::Object& t, moe::LayerConfig& cfg, moe::LayerHostIn
   weightInputs(t, cfg, in);
 }
 
+}  // namespace
+
 Napi::Object tensorObject(Napi::Env env, const moe::OutTensor& o) {
   Napi::Object t = Napi::Object::New(env);
   t.Set("dtype", o.dtype);
@@ -96,11 +98,26 @@ Napi::Object tensorObject(Napi::Env env, const moe::OutTensor& o) {
   return t;
 }
 
-}  // namespace
+Napi::Object layerResultObject(Napi::Env env, const moe::LayerOutputs& out) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("rows", static_cast<double>(out.rows));
+  r.Set("gemmKernel", out.gemmKernel);
+  Napi::Object times = Napi::Object::New(env);
+  for (const auto& [id, ms] : out.timesMs) times.Set(id, ms);
+  r.Set("timesMs", times);
+  Napi::Object o = Napi::Object::New(env);
+  for (const moe::OutTensor& x : out.tensors) o.Set(x.name, tensorObject(env, x));
+  r.Set("tensors", o);
+  return r;
+}
 
 Napi::Value RunLayer(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
+    // recipes with inputs of their own shape have a binding of their own (binding/layer_<recipe>.cc)
+    const std::string recipe = strField(objArg(info, 0, "runLayer config"), "recipe", "contiguous");
+    if (recipe == "w4afp8") return RunLayerW4afp8(info);
+    if (recipe == "torchao-fp8-training") return RunLayerTorchao(info);
     moe::LayerConfig cfg = layerConfig(objArg(info, 0, "runLayer config"));
     Napi::Object t = objArg(info, 1, "runLayer tensors");
     moe::LayerHostInputs in;
@@ -109,17 +126,7 @@ Napi::Value RunLayer(const Napi::CallbackInfo& info) {
 
     moe::LayerOutputs out;
     moe::runLayerFromHost(cfg, in, out);
-
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("rows", static_cast<double>(out.rows));
-    r.Set("gemmKernel", out.gemmKernel);
-    Napi::Object times = Napi::Object::New(env);
-    for (const auto& [id, ms] : out.timesMs) times.Set(id, ms);
-    r.Set("timesMs", times);
-    Napi::Object o = Napi::Object::New(env);
-    for (const moe::OutTensor& x : out.tensors) o.Set(x.name, tensorObject(env, x));
-    r.Set("tensors", o);
-    return r;
+    return layerResultObject(env, out);
   });
 }
 

@@ -9,7 +9,7 @@ import type { TorchaoInputs } from './inputs';
 import { RECIPE_ID, TORCHAO_INPUT_NAMES, torchaoInputsFromTensors, torchaoSpecFromInputs } from './inputs';
 import { TT } from './tensors';
 import { torchaoChecks, TORCHAO_BLOCKING } from './checks';
-import { planTorchao } from './stages';
+import { planTorchao, TORCHAO_STAGES } from './stages';
 import { syntheticTorchao } from './synthetic';
 
 import { hoverHints } from './hover';
@@ -47,4 +47,6 @@ export const torchaoFp8Training: RecipeSpec = {
     [TT.grad_input]: { kind: 'relL2', max: 1e-2 },
     [TT.grad_weight]: { kind: 'relL2', max: 1e-2 },
   },
+  // every stage runs in the addon (kernels/native/layer_torchao.cu): SM90 specs on an sm_90 device
+  cudaStages: TORCHAO_STAGES.map((s) => s.id),
 };

@@ -8,7 +8,7 @@ import { T } from '../tensors';
 import { WT } from './tensors';
 import { W4_INPUT_NAMES, w4InputsFromTensors, w4SpecFromInputs, type W4Inputs } from './inputs';
 import { w4Checks, W4_BLOCKING } from './checks';
-import { planW4 } from './stages';
+import { planW4, W4_STAGES } from './stages';
 import { syntheticW4 } from './synthetic';
 import { tpOption } from './options';
 import { w4TransformLayer } from './transform';
@@ -53,4 +53,6 @@ export const w4afp8: RecipeSpec = {
     [T.output]: { kind: 'relL2', max: 1e-2 },
   },
   transformLayer: (raw, opts) => w4TransformLayer(raw, opts),
+  // every stage runs in the addon (kernels/native/layer_w4afp8.cu); its int4 × FP8 GEMM is wgmma, sm_90 devices only
+  cudaStages: W4_STAGES.map((s) => s.id),
 };
