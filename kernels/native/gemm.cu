@@ -8,6 +8,7 @@
 // The masked variant (DeepEP low-latency buffers, DeepGEMM m_grouped_fp8_gemm_nt_masked) runs the same kernels over
 // (E, max_m, K): expert e owns rows [e·max_m, (e+1)·max_m), tiles start only below masked_m[e], and A's scales are
 // expert e's own MN-major block (docs/layouts-and-stages.md §"Masked").
+#include "wgmma_sm90.cuh"
 #include "common.cuh"
 #include "gemm_sm90_tma.h"
 #include "ops.h"
@@ -21,17 +22,9 @@ constexpr int BM = 128, BN = 128, BK = 128, STAGES = 3, THREADS = 256;
 constexpr int TILE_BYTES = BM * BK;  // A and B tiles are both 128 rows × 128 bytes
 constexpr int SMEM_BYTES = STAGES * 2 * TILE_BYTES;
 
-__device__ inline uint32_t smemAddr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-
-// 128-byte rows, 16-byte chunks XOR-swizzled by the row's low bits: ldmatrix of 8 rows hits 8 distinct bank groups.
-__device__ inline int swz(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
-
-__device__ inline void cpAsync16(uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
-}
-__device__ inline void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ inline void cpAsyncWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+// smemAddr, swz (128-byte rows, 16-byte chunks XOR-swizzled by the row's low bits: ldmatrix of 8 rows hits 8
+// distinct bank groups), cp.async: wgmma_sm90.cuh
+using namespace sm90;
 
 __device__ inline void ldmatrixX4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -67,28 +60,7 @@ __device__ inline void loadStage(uint8_t* sA, uint8_t* sB, const uint8_t* A, con
 // ---- Hopper path: wgmma.mma_async (sm_90a) -------------------------------------------------------------------
 // The same 128-byte XOR swizzle (it is exactly wgmma's 128B swizzle for K-major operands) and cp.async loads; one
 // warpgroup owns a 64 × 128 tile: one m64n128k32 per 32 K, four per K-block, then the per-block promotion.
-#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define MOE_HAS_WGMMA 1
-#endif
-
-// K-major operand, 128-byte swizzle: start address, SBO = 1024 B between 8-row groups, LBO unused (16 B).
-__device__ inline uint64_t wgmmaDesc(const void* p) {
-  const uint64_t addr = smemAddr(p);
-  return ((addr & 0x3FFFFull) >> 4) | (static_cast<uint64_t>(16 >> 4) << 16) | (static_cast<uint64_t>(1024 >> 4) << 32) | (1ull << 62);
-}
-
-__device__ inline void wgmma64x128(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
-#ifdef MOE_HAS_WGMMA
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-      : "l"(da), "l"(db), "r"(accumulate));
-#else
-  (void)d; (void)da; (void)db; (void)accumulate;
-  __trap();
-#endif
-}
+// (wgmmaDesc, wgmma64x128 and MOE_HAS_WGMMA: wgmma_sm90.cuh)
 
 // Which expert a tile of rows belongs to and where its A scales are (contiguous: m_indices, one MN-major (M_sum, G)
 // matrix with column stride M_sum; masked: rows of expert e are [e·maxM, (e+1)·maxM), its scales an MN-major

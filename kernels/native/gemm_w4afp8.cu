@@ -18,7 +18,7 @@
 namespace moe {
 namespace {
 
-using namespace w4k;
+using namespace sm90;
 
 constexpr int BM = 64, BN = 128, BK = 128, STAGES = 3, THREADS = 128;
 constexpr int A_BYTES = BM * BK, B_BYTES = BN * BK, STAGE_BYTES = A_BYTES + B_BYTES;
@@ -72,7 +72,7 @@ __device__ inline void loadB(uint8_t* sB, float* sS, const uint16_t* lut, const 
 }
 
 __global__ void __launch_bounds__(THREADS, 2) w4Fp8GemmKernel(W4Args p) {
-#ifdef MOE_W4_HAS_WGMMA
+#ifdef MOE_HAS_WGMMA
   extern __shared__ __align__(1024) uint8_t smemRaw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smemRaw) + 1023) & ~static_cast<uintptr_t>(1023));
   float* sScale = reinterpret_cast<float*>(smem + STAGES * STAGE_BYTES);

@@ -1,11 +1,11 @@
-// wgmma helpers for the recipe kernels (gemm_w4afp8.cu, gemm_kgrouped.cu): the K-major 128-byte-swizzled operand
-// descriptor and m64n128k32 e4m3 (float32 accumulators), as gemm.cu uses them, plus the cp.async and swizzle helpers.
-// Device code only; every function is a trap outside sm_90a.
+// The cp.async, swizzle and wgmma helpers of the one-warpgroup kernels (gemm.cu, gemm_w4afp8.cu, gemm_kgrouped.cu):
+// the K-major 128-byte-swizzled operand descriptor and m64n128k32 e4m3 with float32 accumulators.
+// Device code only; wgmma64x128 traps outside sm_90a (MOE_HAS_WGMMA says where it exists).
 #pragma once
 #include <cstdint>
 
 namespace moe {
-namespace w4k {
+namespace sm90 {
 
 __device__ inline uint32_t smemAddr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 // 128-byte rows, 16-byte chunks XOR-swizzled by the row's low bits (wgmma's 128B swizzle for K-major operands)
@@ -18,7 +18,7 @@ template <int N>
 __device__ inline void cpAsyncWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define MOE_W4_HAS_WGMMA 1
+#define MOE_HAS_WGMMA 1
 #endif
 
 // K-major operand, 128-byte swizzle: start address, SBO = 1024 B between 8-row groups, LBO unused (16 B).
@@ -28,7 +28,7 @@ __device__ inline uint64_t wgmmaDesc(const void* p) {
 }
 
 __device__ inline void wgmma64x128(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
-#ifdef MOE_W4_HAS_WGMMA
+#ifdef MOE_HAS_WGMMA
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
@@ -43,5 +43,5 @@ __device__ inline void wgmma64x128(float (&d)[64], uint64_t da, uint64_t db, int
 // keeps the compiler from touching an accumulator register between a wgmma and its wait
 __device__ inline void fenceOperand(float& r) { asm volatile("" : "+f"(r)::"memory"); }
 
-}  // namespace w4k
+}  // namespace sm90
 }  // namespace moe
