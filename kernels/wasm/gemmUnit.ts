@@ -1,0 +1,131 @@
+// AssemblyScript (compiled to WebAssembly SIMD by scripts/build-wasm.mjs; not part of the TypeScript project).
+//
+// One unit of the grouped FP8 GEMM (docs/layouts-and-stages.md §5): `rows` token rows of one expert against `cols`
+// (≤ 128, one scale block of N) weight rows, all K-blocks. The caller (kernels/ops/gemmWasm.ts) copies the unit's
+// operands into this instance's memory and reads the BF16 results back.
+//
+// Numerics, the same as kernels/ops/gemm.ts's naive loop, operation for operation:
+// - each FP8 code is decoded to float64 through the caller's table (the naive loop's own F64_DECODE bits);
+// - a 128-element block sum of FP8 products is exact in float64 (every product has ≤ 8 significant bits and is a
+//   multiple of 2^−18 with magnitude < 2^18, so any partial sum of ≤ 128 of them is exact), hence the two f64x2
+//   lanes and their final addition give exactly the naive loop's block sum;
+// - then f = fl32(a_scale · b_scale), t = fl32(f · s), acc = fl32(acc + t), in K-block order, as float64
+//   operations rounded to float32 exactly where the naive loop calls Math.fround;
+// - BF16 output rounds to nearest even, NaN kept quiet with its sign (kernels/dtypes/bf16.ts encodeBf16).
+
+/** float64 scratch row length: one K-block */
+const BLK: i32 = 128;
+const BLK_BYTES: usize = 128 * 8;
+
+/** First free byte after the module's static data: the caller lays its buffers out from here. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** Decodes `len` FP8 codes to float64 through `table`, then zeros up to an even count (the f64x2 loops read pairs). */
+@inline
+function decodeBlock(src: usize, len: i32, dst: usize, table: usize): void {
+  for (let t = 0; t < len; t++) store<f64>(dst + (<usize>t << 3), load<f64>(table + (<usize>load<u8>(src + <usize>t) << 3)));
+  if (len & 1) store<f64>(dst + (<usize>len << 3), 0.0);
+}
+
+@inline
+function hsum(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+/** acc[i] = fl32(acc[i] + fl32(fl32(as · ws) · s)): the naive loop's float32 accumulation across K-blocks */
+@inline
+function accumulate(acc: usize, as: f32, ws: f32, s: f64): void {
+  const f = <f32>(<f64>as * <f64>ws);
+  const t = <f32>(<f64>f * s);
+  store<f32>(acc, <f32>(<f64>load<f32>(acc) + <f64>t));
+}
+
+/** kernels/dtypes/bf16.ts encodeBf16 */
+@inline
+function bf16(x: f32): u16 {
+  const bits = reinterpret<u32>(x);
+  if ((bits & 0x7f800000) == 0x7f800000 && (bits & 0x7fffff) != 0) return <u16>(((bits >>> 16) | 0x40) & 0xffff);
+  return <u16>(((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff);
+}
+
+/**
+ * Rows [r, r+4) × the two decoded weight columns in bF (second at bF + BLK_BYTES) over one K-block of `pairs`
+ * float64 pairs: eight exact block sums, accumulated into acc (row stride `cols`).
+ */
+function tile4x2(aF: usize, bF: usize, pairs: i32, acc: usize, cols: i32, aS: usize, kb: i32, ws0: f32, ws1: f32, last: bool): void {
+  let s00 = f64x2.splat(0), s01 = f64x2.splat(0), s10 = f64x2.splat(0), s11 = f64x2.splat(0);
+  let s20 = f64x2.splat(0), s21 = f64x2.splat(0), s30 = f64x2.splat(0), s31 = f64x2.splat(0);
+  const end = <usize>pairs << 4;
+  for (let k: usize = 0; k < end; k += 16) {
+    const b0 = v128.load(bF + k);
+    const b1 = v128.load(bF + BLK_BYTES + k);
+    const x0 = v128.load(aF + k);
+    s00 = f64x2.add(s00, f64x2.mul(x0, b0));
+    s01 = f64x2.add(s01, f64x2.mul(x0, b1));
+    const x1 = v128.load(aF + BLK_BYTES + k);
+    s10 = f64x2.add(s10, f64x2.mul(x1, b0));
+    s11 = f64x2.add(s11, f64x2.mul(x1, b1));
+    const x2 = v128.load(aF + 2 * BLK_BYTES + k);
+    s20 = f64x2.add(s20, f64x2.mul(x2, b0));
+    s21 = f64x2.add(s21, f64x2.mul(x2, b1));
+    const x3 = v128.load(aF + 3 * BLK_BYTES + k);
+    s30 = f64x2.add(s30, f64x2.mul(x3, b0));
+    s31 = f64x2.add(s31, f64x2.mul(x3, b1));
+  }
+  const rs = <usize>cols << 2;
+  const as0 = load<f32>(aS), as1 = load<f32>(aS + (<usize>kb << 2));
+  const as2 = load<f32>(aS + (<usize>kb << 3)), as3 = load<f32>(aS + (<usize>kb * 12));
+  accumulate(acc, as0, ws0, hsum(s00));
+  accumulate(acc + rs, as1, ws0, hsum(s10));
+  accumulate(acc + 2 * rs, as2, ws0, hsum(s20));
+  accumulate(acc + 3 * rs, as3, ws0, hsum(s30));
+  if (last) return;
+  accumulate(acc + 4, as0, ws1, hsum(s01));
+  accumulate(acc + rs + 4, as1, ws1, hsum(s11));
+  accumulate(acc + 2 * rs + 4, as2, ws1, hsum(s21));
+  accumulate(acc + 3 * rs + 4, as3, ws1, hsum(s31));
+}
+
+/** One row × the two decoded weight columns (the rows left over after the 4-row tiles). */
+function tile1x2(aF: usize, bF: usize, pairs: i32, acc: usize, as0: f32, ws0: f32, ws1: f32, last: bool): void {
+  let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+  const end = <usize>pairs << 4;
+  for (let k: usize = 0; k < end; k += 16) {
+    const x = v128.load(aF + k);
+    s0 = f64x2.add(s0, f64x2.mul(x, v128.load(bF + k)));
+    s1 = f64x2.add(s1, f64x2.mul(x, v128.load(bF + BLK_BYTES + k)));
+  }
+  accumulate(acc, as0, ws0, hsum(s0));
+  if (!last) accumulate(acc + 4, as0, ws1, hsum(s1));
+}
+
+/**
+ * The unit. Inputs: a (rows × K FP8 codes), aS (rows × Kb float32), b (cols × K codes), bS (Kb float32: the one
+ * column block's scales), table (256 float64). Scratch: aF (rows × 128 float64), bF (2 × 128 float64), acc
+ * (rows × cols float32). Output: out (rows × cols BF16, dense).
+ */
+export function gemmUnit(rows: i32, cols: i32, K: i32, a: usize, aS: usize, b: usize, bS: usize, table: usize, aF: usize, bF: usize, acc: usize, out: usize): void {
+  const Kb = (K + BLK - 1) / BLK;
+  memory.fill(acc, 0, <usize>(rows * cols) << 2);
+  for (let j = 0; j < Kb; j++) {
+    const k0 = j * BLK;
+    const len = min(BLK, K - k0);
+    const pairs = (len + 1) >> 1;
+    for (let r = 0; r < rows; r++) decodeBlock(a + <usize>r * <usize>K + <usize>k0, len, aF + <usize>r * BLK_BYTES, table);
+    const ws = load<f32>(bS + (<usize>j << 2));
+    for (let c = 0; c < cols; c += 2) {
+      const last = c + 1 >= cols;
+      decodeBlock(b + <usize>c * <usize>K + <usize>k0, len, bF, table);
+      if (!last) decodeBlock(b + <usize>(c + 1) * <usize>K + <usize>k0, len, bF + BLK_BYTES, table);
+      let r = 0;
+      for (; r + 4 <= rows; r += 4)
+        tile4x2(aF + <usize>r * BLK_BYTES, bF, pairs, acc + ((<usize>r * <usize>cols + <usize>c) << 2), cols, aS + ((<usize>r * <usize>Kb + <usize>j) << 2), Kb, ws, ws, last);
+      for (; r < rows; r++)
+        tile1x2(aF + <usize>r * BLK_BYTES, bF, pairs, acc + ((<usize>r * <usize>cols + <usize>c) << 2), load<f32>(aS + ((<usize>r * <usize>Kb + <usize>j) << 2)), ws, ws, last);
+    }
+  }
+  const n = <usize>(rows * cols);
+  for (let i: usize = 0; i < n; i++) store<u16>(out + (i << 1), bf16(load<f32>(acc + (i << 2))));
+}
