@@ -4,12 +4,12 @@
  * weight copy is the read the kernel needs anyway, and brings the slice into cache), the kernel runs, and the BF16
  * block comes back into the job's shared output. Same numerics as the naive loop: see the kernel's header.
  */
-import { F64_DECODE, type GemmJob } from './gemmKernel';
+import { type GemmJob } from './gemmKernel';
 
 interface UnitExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
-  gemmUnit(rows: number, cols: number, K: number, a: number, aS: number, b: number, bS: number, table: number, aF: number, bF: number, acc: number, out: number): void;
+  gemmUnit(rows: number, cols: number, K: number, a: number, aS: number, b: number, bS: number, aF: number, bF: number, acc: number, out: number): void;
 }
 
 const PAGE = 65536;
@@ -17,15 +17,11 @@ const align16 = (x: number): number => (x + 15) & ~15;
 
 export class WasmGemmUnits {
   private readonly x: UnitExports;
-  private readonly table: number;
   private readonly free: number;
 
   constructor(module: WebAssembly.Module) {
     this.x = new WebAssembly.Instance(module, {}).exports as unknown as UnitExports;
-    this.table = align16(this.x.heapBase());
-    this.free = this.table + F64_DECODE.byteLength;
-    this.reserve(this.free);
-    new Float64Array(this.x.memory.buffer, this.table, 256).set(F64_DECODE);
+    this.free = align16(this.x.heapBase());
   }
 
   private reserve(bytes: number): void {
@@ -40,7 +36,8 @@ export class WasmGemmUnits {
     const Nb = Math.ceil(N / 128);
     const rows = r1 - r0;
     const cols = n1 - n0;
-    // layout: aF (rows × 128 f64) | bF (2 × 128 f64) | acc (rows × cols f32) | out (rows × cols u16) | a codes | a scales | b codes | b scales
+    // layout: aF (rows × 128 f64) | bF (2 × 128 f64) | acc (rows × cols f32) | out (rows × cols u16) | a codes | a scales | b codes | b scales | 16 bytes
+    // of slack (the kernel decodes codes in groups of 8 and may read up to 7 bytes past a code region)
     const aF = this.free;
     const bF = aF + rows * 1024;
     const acc = bF + 2048;
@@ -49,7 +46,7 @@ export class WasmGemmUnits {
     const aS = align16(a + rows * K);
     const b = align16(aS + rows * Kb * 4);
     const bS = align16(b + cols * K);
-    this.reserve(bS + Kb * 4);
+    this.reserve(bS + Kb * 4 + 16);
     const buf = this.x.memory.buffer;
     new Uint8Array(buf, a, rows * K).set(job.a.subarray(r0 * K, r1 * K));
     new Float32Array(buf, aS, rows * Kb).set(job.aScale.subarray(r0 * Kb, r1 * Kb));
@@ -57,7 +54,7 @@ export class WasmGemmUnits {
     new Uint8Array(buf, b, cols * K).set(job.b.subarray(bBase + n0 * K, bBase + n1 * K));
     const sb = (e * Nb + (n0 >> 7)) * Kb;
     new Float32Array(buf, bS, Kb).set(job.bScale.subarray(sb, sb + Kb));
-    this.x.gemmUnit(rows, cols, K, a, aS, b, bS, this.table, aF, bF, acc, out);
+    this.x.gemmUnit(rows, cols, K, a, aS, b, bS, aF, bF, acc, out);
     const res = new Uint16Array(buf, out, rows * cols);
     for (let r = 0; r < rows; r++) job.out.set(res.subarray(r * cols, (r + 1) * cols), (r0 + r) * N + n0);
   }

@@ -5,7 +5,7 @@
 // operands into this instance's memory and reads the BF16 results back.
 //
 // Numerics, the same as kernels/ops/gemm.ts's naive loop, operation for operation:
-// - each FP8 code is decoded to float64 through the caller's table (the naive loop's own F64_DECODE bits);
+// - each FP8 code is decoded to float64 exactly (decodeBlock: the same bits as the naive loop's F64_DECODE table);
 // - a 128-element block sum of FP8 products is exact in float64 (every product has ≤ 8 significant bits and is a
 //   multiple of 2^−18 with magnitude < 2^18, so any partial sum of ≤ 128 of them is exact), hence the two f64x2
 //   lanes and their final addition give exactly the naive loop's block sum;
@@ -22,10 +22,32 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
-/** Decodes `len` FP8 codes to float64 through `table`, then zeros up to an even count (the f64x2 loops read pairs). */
+/** 2^1016: scales an E4M3 code's bits placed at float64 bit 49 (exponent field unbiased) to its value, subnormals included */
+const E4M3_TO_F64: f64 = 7.022238808055922e+305;
+
+/**
+ * Decodes FP8 E4M3 codes to float64, 8 at a time in SIMD, bit for bit the value of kernels/dtypes/fp8e4m3.ts's
+ * table: sign to bit 63, the 7 magnitude bits to bits 49–55 (a float64 whose exponent field is E and whose top
+ * mantissa bits are M, or the subnormal M·2^−1025 when E = 0), times 2^1016 (exact) → (1 + M/8)·2^(E−7) or M·2^−9;
+ * ±0 stay ±0; the NaN codes (magnitude 0x7f, either sign) become the table's NaN, +0x7ff8000000000000 (a quiet NaN operand
+ * of a multiplication comes back unchanged). Decodes whole groups of 8 (reads ≤ 7 bytes past src + len: the
+ * caller leaves slack), then zeros dst[len] when len is odd (the f64x2 loops read pairs).
+ */
 @inline
-function decodeBlock(src: usize, len: i32, dst: usize, table: usize): void {
-  for (let t = 0; t < len; t++) store<f64>(dst + (<usize>t << 3), load<f64>(table + (<usize>load<u8>(src + <usize>t) << 3)));
+function decodeBlock(src: usize, len: i32, dst: usize): void {
+  const zero = i16x8.splat(0);
+  for (let t = 0; t < len; t += 8) {
+    const c = v128.load8x8_u(src + <usize>t);
+    const mag = v128.and(c, i16x8.splat(0x7f));
+    let top = v128.or(i16x8.shl(v128.and(c, i16x8.splat(0x80)), 8), i16x8.shl(mag, 1));
+    top = v128.bitselect(i16x8.splat(0x7ff8), top, i16x8.eq(mag, i16x8.splat(0x7f)));
+    const scale = f64x2.splat(E4M3_TO_F64);
+    const d = dst + (<usize>t << 3);
+    v128.store(d, f64x2.mul(i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 0, 1, 16, 16, 16, 16, 16, 16, 2, 3), scale));
+    v128.store(d + 16, f64x2.mul(i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 4, 5, 16, 16, 16, 16, 16, 16, 6, 7), scale));
+    v128.store(d + 32, f64x2.mul(i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 8, 9, 16, 16, 16, 16, 16, 16, 10, 11), scale));
+    v128.store(d + 48, f64x2.mul(i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 12, 13, 16, 16, 16, 16, 16, 16, 14, 15), scale));
+  }
   if (len & 1) store<f64>(dst + (<usize>len << 3), 0.0);
 }
 
@@ -103,22 +125,22 @@ function tile1x2(aF: usize, bF: usize, pairs: i32, acc: usize, as0: f32, ws0: f3
 
 /**
  * The unit. Inputs: a (rows × K FP8 codes), aS (rows × Kb float32), b (cols × K codes), bS (Kb float32: the one
- * column block's scales), table (256 float64). Scratch: aF (rows × 128 float64), bF (2 × 128 float64), acc
+ * column block's scales); the code regions must be followed by ≥ 7 readable bytes. Scratch: aF (rows × 128 float64), bF (2 × 128 float64), acc
  * (rows × cols float32). Output: out (rows × cols BF16, dense).
  */
-export function gemmUnit(rows: i32, cols: i32, K: i32, a: usize, aS: usize, b: usize, bS: usize, table: usize, aF: usize, bF: usize, acc: usize, out: usize): void {
+export function gemmUnit(rows: i32, cols: i32, K: i32, a: usize, aS: usize, b: usize, bS: usize, aF: usize, bF: usize, acc: usize, out: usize): void {
   const Kb = (K + BLK - 1) / BLK;
   memory.fill(acc, 0, <usize>(rows * cols) << 2);
   for (let j = 0; j < Kb; j++) {
     const k0 = j * BLK;
     const len = min(BLK, K - k0);
     const pairs = (len + 1) >> 1;
-    for (let r = 0; r < rows; r++) decodeBlock(a + <usize>r * <usize>K + <usize>k0, len, aF + <usize>r * BLK_BYTES, table);
+    for (let r = 0; r < rows; r++) decodeBlock(a + <usize>r * <usize>K + <usize>k0, len, aF + <usize>r * BLK_BYTES);
     const ws = load<f32>(bS + (<usize>j << 2));
     for (let c = 0; c < cols; c += 2) {
       const last = c + 1 >= cols;
-      decodeBlock(b + <usize>c * <usize>K + <usize>k0, len, bF, table);
-      if (!last) decodeBlock(b + <usize>(c + 1) * <usize>K + <usize>k0, len, bF + BLK_BYTES, table);
+      decodeBlock(b + <usize>c * <usize>K + <usize>k0, len, bF);
+      if (!last) decodeBlock(b + <usize>(c + 1) * <usize>K + <usize>k0, len, bF + BLK_BYTES);
       let r = 0;
       for (; r + 4 <= rows; r += 4)
         tile4x2(aF + <usize>r * BLK_BYTES, bF, pairs, acc + ((<usize>r * <usize>cols + <usize>c) << 2), cols, aS + ((<usize>r * <usize>Kb + <usize>j) << 2), Kb, ws, ws, last);
