@@ -22,31 +22,36 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
-/** 2^1016: scales an E4M3 code's bits placed at float64 bit 49 (exponent field unbiased) to its value, subnormals included */
-const E4M3_TO_F64: f64 = 7.022238808055922e+305;
-
 /**
- * Decodes FP8 E4M3 codes to float64, 8 at a time in SIMD, bit for bit the value of kernels/dtypes/fp8e4m3.ts's
- * table: sign to bit 63, the 7 magnitude bits to bits 49–55 (a float64 whose exponent field is E and whose top
- * mantissa bits are M, or the subnormal M·2^−1025 when E = 0), times 2^1016 (exact) → (1 + M/8)·2^(E−7) or M·2^−9;
- * ±0 stay ±0; the NaN codes (magnitude 0x7f, either sign) become the table's NaN, +0x7ff8000000000000 (a quiet NaN operand
- * of a multiplication comes back unchanged). Decodes whole groups of 8 (reads ≤ 7 bytes past src + len: the
- * caller leaves slack), then zeros dst[len] when len is odd (the f64x2 loops read pairs).
+ * Decodes FP8 E4M3 codes to float64, 8 at a time in SIMD, by building the float64's top 16 bits (sign, 11-bit
+ * exponent, 4 mantissa bits; the other 48 bits are 0) — bit for bit the value of kernels/dtypes/fp8e4m3.ts's table:
+ * - normal (E ≥ 1): (E·16 + M·2) + 1016·16, i.e. exponent E + 1016 = (E − 7) + 1023 and mantissa M/8;
+ * - subnormal (E = 0): M·2^−9 normalised, from an 8-entry table looked up with i8x16.swizzle (±0 for M = 0);
+ * - the sign bit on top; the NaN codes (magnitude 0x7f, either sign) become the table's NaN, +0x7ff8000000000000.
+ * Integer operations only: no float64 denormal ever enters the FPU (x86 cores can take ~100 cycles per denormal
+ * operand). Decodes whole groups of 8 (reads ≤ 7 bytes past src + len: the caller leaves slack), then zeros dst[len]
+ * when len is odd (the f64x2 loops read pairs).
  */
 @inline
 function decodeBlock(src: usize, len: i32, dst: usize): void {
   const zero = i16x8.splat(0);
+  // top 16 bits of M·2^−9, M = 0…7: 0, 2^−9, 2^−8, 1.5·2^−8, 2^−7, 1.25·2^−7, 1.5·2^−7, 1.75·2^−7 (low bytes, high bytes)
+  const subLo = i8x16(0x00, 0x60, 0x70, 0x78, <i8>0x80, <i8>0x84, <i8>0x88, <i8>0x8c, 0, 0, 0, 0, 0, 0, 0, 0);
+  const subHi = i8x16(0x00, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0);
   for (let t = 0; t < len; t += 8) {
     const c = v128.load8x8_u(src + <usize>t);
     const mag = v128.and(c, i16x8.splat(0x7f));
-    let top = v128.or(i16x8.shl(v128.and(c, i16x8.splat(0x80)), 8), i16x8.shl(mag, 1));
+    const normal = i16x8.add(i16x8.shl(mag, 1), i16x8.splat(1016 << 4));
+    const m = v128.and(c, i16x8.splat(0x07)); // each i16 lane: bytes [M, 0], so its high byte looks up entry 0 (= 0)
+    const sub = v128.or(i8x16.swizzle(subLo, m), i16x8.shl(i8x16.swizzle(subHi, m), 8));
+    let top = v128.bitselect(sub, normal, i16x8.eq(v128.and(c, i16x8.splat(0x78)), zero));
+    top = v128.or(top, i16x8.shl(v128.and(c, i16x8.splat(0x80)), 8));
     top = v128.bitselect(i16x8.splat(0x7ff8), top, i16x8.eq(mag, i16x8.splat(0x7f)));
-    const scale = f64x2.splat(E4M3_TO_F64);
     const d = dst + (<usize>t << 3);
-    v128.store(d, f64x2.mul(i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 0, 1, 16, 16, 16, 16, 16, 16, 2, 3), scale));
-    v128.store(d + 16, f64x2.mul(i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 4, 5, 16, 16, 16, 16, 16, 16, 6, 7), scale));
-    v128.store(d + 32, f64x2.mul(i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 8, 9, 16, 16, 16, 16, 16, 16, 10, 11), scale));
-    v128.store(d + 48, f64x2.mul(i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 12, 13, 16, 16, 16, 16, 16, 16, 14, 15), scale));
+    v128.store(d, i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 0, 1, 16, 16, 16, 16, 16, 16, 2, 3));
+    v128.store(d + 16, i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 4, 5, 16, 16, 16, 16, 16, 16, 6, 7));
+    v128.store(d + 32, i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 8, 9, 16, 16, 16, 16, 16, 16, 10, 11));
+    v128.store(d + 48, i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 12, 13, 16, 16, 16, 16, 16, 16, 14, 15));
   }
   if (len & 1) store<f64>(dst + (<usize>len << 3), 0.0);
 }
