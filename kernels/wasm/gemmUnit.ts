@@ -26,7 +26,8 @@ export function heapBase(): usize {
  * Decodes FP8 E4M3 codes to float64, 8 at a time in SIMD, by building the float64's top 16 bits (sign, 11-bit
  * exponent, 4 mantissa bits; the other 48 bits are 0) — bit for bit the value of kernels/dtypes/fp8e4m3.ts's table:
  * - normal (E ≥ 1): (E·16 + M·2) + 1016·16, i.e. exponent E + 1016 = (E − 7) + 1023 and mantissa M/8;
- * - subnormal (E = 0): M·2^−9 normalised, from an 8-entry table looked up with i8x16.swizzle (±0 for M = 0);
+ * - subnormal (E = 0): M·2^−9 normalised, from an 8-entry table looked up with i8x16.swizzle (±0 for M = 0; the
+ *   lookup only runs for groups of 8 that hold a subnormal code);
  * - the sign bit on top; the NaN codes (magnitude 0x7f, either sign) become the table's NaN, +0x7ff8000000000000.
  * Integer operations only: no float64 denormal ever enters the FPU (x86 cores can take ~100 cycles per denormal
  * operand). Decodes whole groups of 8 (reads ≤ 7 bytes past src + len: the caller leaves slack), then zeros dst[len]
@@ -42,9 +43,14 @@ function decodeBlock(src: usize, len: i32, dst: usize): void {
     const c = v128.load8x8_u(src + <usize>t);
     const mag = v128.and(c, i16x8.splat(0x7f));
     const normal = i16x8.add(i16x8.shl(mag, 1), i16x8.splat(1016 << 4));
-    const m = v128.and(c, i16x8.splat(0x07)); // each i16 lane: bytes [M, 0], so its high byte looks up entry 0 (= 0)
-    const sub = v128.or(i8x16.swizzle(subLo, m), i16x8.shl(i8x16.swizzle(subHi, m), 8));
-    let top = v128.bitselect(sub, normal, i16x8.eq(v128.and(c, i16x8.splat(0x78)), zero));
+    const e0 = i16x8.eq(v128.and(c, i16x8.splat(0x78)), zero);
+    // E = 0: ±0 unless some code of the 8 is subnormal (rare in quantized data: then the table lookup)
+    let sub = zero;
+    if (v128.any_true(v128.andnot(e0, i16x8.eq(mag, zero)))) {
+      const m = v128.and(c, i16x8.splat(0x07)); // each i16 lane: bytes [M, 0], so its high byte looks up entry 0 (= 0)
+      sub = v128.or(i8x16.swizzle(subLo, m), i16x8.shl(i8x16.swizzle(subHi, m), 8));
+    }
+    let top = v128.bitselect(sub, normal, e0);
     top = v128.or(top, i16x8.shl(v128.and(c, i16x8.splat(0x80)), 8));
     top = v128.bitselect(i16x8.splat(0x7ff8), top, i16x8.eq(mag, i16x8.splat(0x7f)));
     const d = dst + (<usize>t << 3);
