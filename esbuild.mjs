@@ -2,6 +2,7 @@
 // addon is loaded at run time from build/Release, never bundled.
 import * as esbuild from 'esbuild';
 import { existsSync } from 'node:fs';
+import { buildWasm } from './scripts/build-wasm.mjs';
 
 const watch = process.argv.includes('--watch');
 const common = { bundle: true, sourcemap: true, logLevel: 'warning', loader: { '.py': 'text' } };
@@ -14,6 +15,9 @@ const entries = [
   { entryPoints: ['kernels/ops/gemmWorker.ts'], outfile: 'dist/gemmWorker.js', platform: 'node', format: 'cjs', target: 'node18' },
   { entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'iife', target: 'es2022' },
 ].filter((e) => existsSync(e.entryPoints[0]));
+
+// the CPU GEMM's WebAssembly SIMD kernels, beside the bundles that load them (kernels/ops/gemmWasmModule.ts)
+await buildWasm('dist/moe-kernels.wasm');
 
 for (const e of entries) {
   if (watch) await (await esbuild.context({ ...common, ...e })).watch();

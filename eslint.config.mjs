@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', '.device/**', '.cs-data/**', 'test-artifacts/**', '**/*.cjs', '.whl/**', '.gl/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', '.device/**', '.cs-data/**', 'test-artifacts/**', '**/*.cjs', '.whl/**', '.gl/**', 'kernels/wasm/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

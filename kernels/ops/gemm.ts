@@ -10,21 +10,22 @@
  * kernel and the naive loop agree bit for bit.
  *
  * This module is the API (argument checks, operands on shared memory, contiguous and masked layouts, the naive
- * loop); the kernel is gemmKernel.ts and the worker pool gemmPool.ts.
+ * loop); the kernels are WebAssembly SIMD (gemmWasm.ts over kernels/wasm/gemmUnit.ts) with a scalar TypeScript
+ * fallback (gemmKernel.ts) where WebAssembly SIMD cannot run, the work loop gemmUnits.ts, the worker pool gemmPool.ts.
  */
 import { Tensor } from '../tensor';
 import { MoeError, shapeStr } from '../errors';
 import { encodeBf16 } from '../dtypes/bf16';
 import { F64_DECODE, type GemmJob } from './gemmKernel';
+import { execute, type GemmOptions } from './gemmPool';
+import { kernelWasm } from './gemmWasmModule';
+import { sharedBytes } from './sharedMemory';
 
 const fround = Math.fround;
-import { execute, type GemmOptions } from './gemmPool';
 
 export type { GemmJob } from './gemmKernel';
-export { runUnits } from './gemmKernel';
+export { runUnits } from './gemmUnits';
 export { shutdownGemmWorkers, type GemmOptions } from './gemmPool';
-
-import { sharedBytes } from './sharedMemory';
 
 export { sharedBytes };
 
@@ -97,6 +98,18 @@ function sharedWeights(b: Tensor<'f8e4m3fn'>, bScale: Tensor<'f32'>, ops: Operan
   return { b: data, bScale: scales, remap };
 }
 
+let warned = false;
+
+/** The WebAssembly SIMD kernels unless the caller asked for the scalar one; where they cannot run, one warning per process. */
+function wasmFor(opts: GemmOptions): WebAssembly.Module | undefined {
+  if (opts.kernel === 'scalar') return undefined;
+  const k = kernelWasm();
+  if ('module' in k) return k.module;
+  if (!warned) console.warn(`grouped GEMM: WebAssembly SIMD kernel unavailable (${k.reason}); using the scalar TypeScript kernel`);
+  warned = true;
+  return undefined;
+}
+
 /** runs: [expert, r0, r1] with r1 > r0 */
 function buildJob(
   aRows: Uint8Array,
@@ -106,6 +119,7 @@ function buildJob(
   b: Tensor<'f8e4m3fn'>,
   bScale: Tensor<'f32'>,
   ops: Operands,
+  opts: GemmOptions,
 ): GemmJob {
   const active = [...new Set(runs.map((r) => r[0]!))].sort((x, y) => x - y);
   const w = sharedWeights(b, bScale, ops, active);
@@ -125,6 +139,7 @@ function buildJob(
     control: new Int32Array(new SharedArrayBuffer(8)),
     K: ops.K,
     N: ops.N,
+    wasm: wasmFor(opts),
   };
 }
 
@@ -186,7 +201,7 @@ export async function groupedGemmContiguous(
   if (M === 0 || runs.length === 0) return Tensor.zeros('bf16', [M, ops.N]);
   const Kb = Math.ceil(K / 128);
   const aS = denseShared(aScale, M, Kb, (r, j) => aScale.offset + r * aScale.strides[0]! + j * aScale.strides[1]!);
-  const job = buildJob(sharedRows(a), aS, M, runs, b, bScale, ops);
+  const job = buildJob(sharedRows(a), aS, M, runs, b, bScale, ops, opts);
   await execute(job, opts);
   return new Tensor('bf16', [M, ops.N], job.out);
 }
@@ -215,7 +230,7 @@ export async function groupedGemmMasked(
   if (runs.length === 0) return Tensor.zeros('bf16', [G, maxM, ops.N]);
   const Kb = Math.ceil(K / 128);
   const aS = denseShared(aScale, G * maxM, Kb, (r, j) => aScale.index(Math.floor(r / maxM), r % maxM, j));
-  const job = buildJob(sharedRows(a), aS, G * maxM, runs, b, bScale, ops);
+  const job = buildJob(sharedRows(a), aS, G * maxM, runs, b, bScale, ops, opts);
   await execute(job, opts);
   return new Tensor('bf16', [G, maxM, ops.N], job.out);
 }

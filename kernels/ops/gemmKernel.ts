@@ -1,7 +1,6 @@
 /**
- * The grouped GEMM's compute kernel (docs/layouts-and-stages.md §5): units of (expert, rows, 128 output columns)
- * handed out through an atomic counter over SharedArrayBuffers, so the calling thread and the worker threads
- * (kernels/ops/gemmWorker.ts) run the same code. Each unit decodes 4 weight rows to float64 once and reuses them for
+ * The grouped GEMM's scalar TypeScript kernel (docs/layouts-and-stages.md §5): the fallback where the WebAssembly
+ * SIMD kernel (gemmWasm.ts) cannot run, and the tests' and bench's second opinion. Each unit decodes 4 weight rows to float64 once and reuses them for
  * every 4-row tile of the expert's tokens (4×4 register tile); each 128-wide block sum is exact in float64, so any
  * split of the work gives the same bits.
  */
@@ -26,13 +25,15 @@ export interface GemmJob {
   control: Int32Array;
   K: number;
   N: number;
+  /** the WebAssembly SIMD kernels (gemmWasm.ts); absent: this file's scalar kernel (WebAssembly SIMD unavailable, or asked for) */
+  wasm?: WebAssembly.Module;
 }
 
 /** FP8 code → value, as float64 (the block sums are exact in float64) */
 export const F64_DECODE = Float64Array.from(E4M3_DECODE);
 const fround = Math.fround;
 
-interface Scratch {
+export interface Scratch {
   aF: Float64Array;
   bF: Float64Array;
 }
@@ -133,7 +134,7 @@ function thinRows(job: GemmJob, aF: Float64Array, r0: number, rows: number, bBas
 }
 
 /** One unit: rows [r0, r1) of expert e against output columns [n0, n1). */
-function computeUnit(job: GemmJob, e: number, r0: number, r1: number, n0: number, n1: number, scratch: Scratch): void {
+export function computeUnit(job: GemmJob, e: number, r0: number, r1: number, n0: number, n1: number, scratch: Scratch): void {
   const { a, aScale, b, bScale, out, K, N } = job;
   const Kb = Math.ceil(K / 128);
   const Nb = Math.ceil(N / 128);
@@ -202,19 +203,3 @@ function computeUnit(job: GemmJob, e: number, r0: number, r1: number, n0: number
     }
   }
 }
-
-/** Runs units until the counter passes the end or the cancel flag is set. Used by the workers and inline. */
-export function runUnits(job: GemmJob): void {
-  const scratch: Scratch = { aF: new Float64Array(0), bF: new Float64Array(0) };
-  const nUnits = job.units.length / 5;
-  for (;;) {
-    if (Atomics.load(job.control, 1) !== 0) return;
-    const u = Atomics.add(job.control, 0, 1);
-    if (u >= nUnits) return;
-    const o = u * 5;
-    computeUnit(job, job.units[o]!, job.units[o + 1]!, job.units[o + 2]!, job.units[o + 3]!, job.units[o + 4]!, scratch);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// worker pool

@@ -8,12 +8,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { MoeError } from '../errors';
-import { runUnits, type GemmJob } from './gemmKernel';
+import { type GemmJob } from './gemmKernel';
+import { runUnits } from './gemmUnits';
 
 export interface GemmOptions {
   /** worker threads; default os.availableParallelism(); 1 = compute on the calling thread */
   threads?: number;
   signal?: AbortSignal;
+  /** 'scalar': the TypeScript kernel even where WebAssembly SIMD runs (the bench's before/after, the tests' second opinion) */
+  kernel?: 'auto' | 'scalar';
 }
 
 

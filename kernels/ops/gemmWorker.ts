@@ -4,7 +4,8 @@
  * units from the job's atomic counter until none are left and answers {ok}.
  */
 import { parentPort } from 'node:worker_threads';
-import { runUnits, type GemmJob } from './gemmKernel';
+import { type GemmJob } from './gemmKernel';
+import { runUnits } from './gemmUnits';
 
 parentPort?.on('message', (job: GemmJob) => {
   try {
