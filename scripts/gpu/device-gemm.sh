@@ -67,7 +67,7 @@ if has time; then
 fi
 if has tests; then
   step "tests"
-  timeout 200 node scripts/run-tests.mjs .gpu.test.ts > "$O/test-gpu.log" 2>&1; echo "exit $?"
+  timeout ${TESTS_TIMEOUT_S:-200} node scripts/run-tests.mjs .gpu.test.ts > "$O/test-gpu.log" 2>&1; echo "exit $?"
   grep -E "^# (tests|pass|fail|skipped)|^not ok|e2e_small|rel mm1|stage-isolated|^# parity" "$O/test-gpu.log" | head -40
 fi
 [ -n "$DGPID" ] && { step "wait for DeepGEMM"; wait $DGPID; tail -3 "$O/dgbuild.log"; }
