@@ -17,8 +17,10 @@ mkdir -p "$DEST/.device" "$DEST/build/Release"
 # the checkout's files, replacing what an earlier pack left
 # (node_modules is a link in a worktree, which git's "node_modules/" pattern does not ignore)
 (cd "$ROOT" && git ls-files -co --exclude-standard -z | grep -zv '^node_modules$' | tar --null -T - -cf -) | tar xf - -C "$DEST"
-rm -rf "$DEST/dist" && mkdir -p "$DEST/dist" && cp "$ROOT"/dist/*.js "$DEST/dist/"
+rm -rf "$DEST/dist" && mkdir -p "$DEST/dist" && cp "$ROOT"/dist/*.js "$DEST/dist/" && cp "$ROOT"/dist/*.wasm "$DEST/dist/" 2>/dev/null || true
 cp "$ROOT/build/Release/moe_native.node" "$ROOT/build/Release/native-build.json" "$DEST/build/Release/"
+# the WASM GEMM built from source (tests run from source; the GPU machine has no AssemblyScript to build it)
+[ -d "$ROOT/build/wasm" ] && mkdir -p "$DEST/build/wasm" && cp -p "$ROOT"/build/wasm/* "$DEST/build/wasm/"
 # the harness (sm_90a only: it runs on the H200); SKIP_GEMM_HARNESS=1 when no step uses it (check, time, ncu)
 [ -n "${SKIP_GEMM_HARNESS:-}" ] || nvcc -O3 -std=c++17 -lineinfo -gencode=arch=compute_90a,code=sm_90a -o "$DEST/.device/gemm_variants" \
   "$ROOT/scripts/gpu/gemm_variants.cu" "$ROOT/kernels/native/gemm.cu" "$ROOT/kernels/native/gemm_sm90_tma.cu"
