@@ -117,7 +117,7 @@ GemmBench benchGroupedGemmMasked(const std::vector<int>& maskedM, int maxM, int 
   fill(sfa.ptr, sfa.count, 2, 1.0f / 256, 3);
   fill(sfb.ptr, sfb.count, 2, 1.0f / 512, 4);
   MOE_CUDA_CHECK(cudaMemcpy(m.ptr, maskedM.data(), E * sizeof(int), cudaMemcpyHostToDevice));
-  const GemmKernel recipeKernel = maskedGemmKernel(gemmKernelFor(90));
+  const GemmKernel recipeKernel = gemmKernelFor(90);
   kernelName = tmaKernel ? "sm90-tma" : gemmKernelName(recipeKernel);
   const int tile = tmaKernel ? 128 : gemmRowTile(recipeKernel);
   long long executed = 0;

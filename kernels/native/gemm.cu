@@ -367,6 +367,24 @@ void launchGroupedGemm(const uint8_t* A, const float* sfaMn, const int32_t* sfaP
   else launchTyped<false>(A, sfaMn, nullptr, B, sfb, g, D, mSum, N, K, E, wgmma, stream);
 }
 
+// Rows [masked_m[e], max_m) of each expert's D set to zero: the TMA kernel's masked variant leaves values of no
+// meaning there (its 128-row tiles compute past masked_m), and the recipe promises zeros (a padding row never
+// carries a number). Bandwidth-bound and small: (max_m − masked_m) · N · 2 bytes per expert.
+__global__ void zeroRowsPastMaskedKernel(const int* __restrict__ maskedM, uint16_t* __restrict__ D, int maxM, int N) {
+  const int e = blockIdx.y;
+  const int m = maskedM[e];
+  uint16_t* base = D + (static_cast<long long>(e) * maxM + m) * N;
+  const long long n = static_cast<long long>(maxM - m) * N;
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  const long long first = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (N % 8 == 0) {  // every row starts 16-byte aligned
+    uint4* v = reinterpret_cast<uint4*>(base);
+    for (long long i = first; i < n / 8; i += stride) v[i] = make_uint4(0, 0, 0, 0);
+  } else {
+    for (long long i = first; i < n; i += stride) base[i] = 0;
+  }
+}
+
 void launchGroupedGemmMasked(const uint8_t* A, const float* sfaMn, const int32_t* sfaPacked, const uint8_t* B, const float* sfb,
                              const int* maskedM, uint16_t* D, int E, int maxM, int N, int K, GemmKernel kernel, cudaStream_t stream) {
   const std::string dims = "(E " + std::to_string(E) + ", max_m " + std::to_string(maxM) + ", N " + std::to_string(N) + ", K " + std::to_string(K) + ")";
@@ -381,6 +399,11 @@ void launchGroupedGemmMasked(const uint8_t* A, const float* sfaMn, const int32_t
               (wgmma ? "wgmma" : "mma.sync") + " masked GEMM " + dims + "; allocate the buffer with max_m = " +
               std::to_string((maxM + tile - 1) / tile * tile));
   require(static_cast<long long>(E) * maxM / tile <= 0x7fffffff, "E_SHAPE", "masked GEMM: too many row tiles " + dims);
+  if (kernel == GemmKernel::Sm90Tma && sfaMn && launchMaskedGroupedGemmSm90Tma(A, sfaMn, B, sfb, maskedM, D, E, maxM, N, K, stream)) {
+    zeroRowsPastMaskedKernel<<<dim3(std::max(1, std::min(64, ceilDiv(maxM * (N / 8 + 1), 256 * 8))), E), 256, 0, stream>>>(maskedM, D, maxM, N);
+    MOE_LAUNCH_CHECK("zeroRowsPastMaskedKernel");
+    return;
+  }
   RowGroups g;
   g.maskedM = maskedM;
   g.maxM = maxM;

@@ -3,7 +3,8 @@
 // rows per expert buffer. quantize, transform_scales, gemm1, activation, requantize, gemm2; every tensor is
 // (E, max_m, ·) and only valid rows are read or written — the rest stay zero (zeroed once, never written), so stale
 // data in the receive buffer influences nothing. The GEMMs run whole row tiles below masked_m[e]; the rows of such a
-// tile past masked_m[e] read zero activations and zero scales, and so come out zero too.
+// tile past masked_m[e] read zero activations and zero scales, and the TMA kernel's output rows past masked_m[e] are
+// zeroed after it (gemm.cu), so padding rows come out zero whichever kernel ran.
 #include "common.cuh"
 #include "recipe_run.h"
 
@@ -22,7 +23,7 @@ void validateMasked(const LayerConfig& c, const LayerHostInputs& in) {
   }
   // a GEMM tile must lie inside one expert's buffer (DeepGEMM's SM90 masked kernel does not check it: with
   // max_m = 96 it wrote one expert's last tile over the next expert's rows)
-  const GemmKernel k = maskedGemmKernel(gemmKernelFor(c.arch));
+  const GemmKernel k = gemmKernelFor(c.arch);
   const int tile = gemmRowTile(k);
   if (c.maxM % tile != 0)
     throw MoeNativeError("E_SHAPE", "hidden_states: max_m = " + std::to_string(c.maxM) + " is not a multiple of the " + std::to_string(tile) +
@@ -42,7 +43,7 @@ class MaskedRun : public RecipeRun {
         GN_(c.N / 128),
         Ma_(alignUp(c.maxM, 4)),
         sm100_(c.arch == 100),
-        kernel_(maskedGemmKernel(gemmKernelFor(c.arch))),
+        kernel_(gemmKernelFor(c.arch)),
         a1q_(rows_ * c.K),
         a1qScale_(rows_ * G_),
         a1Layout_(sm100_ ? 0 : layoutElems(G_)),

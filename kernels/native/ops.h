@@ -11,8 +11,8 @@ enum class Convention : int { Vllm = 0, DeepGemm = 1 };
 enum class ScaleOut : int { RowMajor = 0, MnMajor = 1 };
 enum class Activation : int { Silu = 0, SwiGlu = 1 };
 // Which grouped-GEMM kernel runs: Auto = wgmma on an sm_90 device (unless MOE_GEMM=mma), mma.sync elsewhere.
-// Sm90Tma: the TMA + warp-specialised kernel of gemm_sm90_tma.cu (contiguous layout, float32 scales); its masked
-// launches run the one-warpgroup wgmma kernel, which leaves rows past masked_m exactly zero
+// Sm90Tma: the TMA + warp-specialised kernel of gemm_sm90_tma.cu (float32 scales; contiguous and masked layouts —
+// after a masked launch, rows past masked_m are zeroed, as the one-warpgroup kernels leave them)
 enum class GemmKernel : int { Auto = 0, Wgmma = 1, MmaSync = 2, Sm90Tma = 3 };
 
 // quantize.cu — per-token-group (1×128) activation quantization. x is (M, K) bf16 (raw bits) or f32.

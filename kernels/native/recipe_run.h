@@ -75,8 +75,5 @@ OutTensor fetchTensor(const std::string& name, const char* dtype, std::vector<lo
 inline const char* gemmKernelName(GemmKernel k) {
   return k == GemmKernel::Sm90Tma ? "sm90-tma" : k == GemmKernel::Wgmma ? "wgmma" : "mma.sync";
 }
-// the masked GEMM runs the one-warpgroup wgmma kernel where the contiguous one runs the TMA kernel: it leaves rows
-// past masked_m exactly zero, which the TMA kernel's masked variant does not promise
-inline GemmKernel maskedGemmKernel(GemmKernel k) { return k == GemmKernel::Sm90Tma ? GemmKernel::Wgmma : k; }
 
 }  // namespace moe

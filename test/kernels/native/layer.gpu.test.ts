@@ -9,7 +9,6 @@
  *   plan checks and the max_m guard of the addon, and the GEMM kernel the trace reports (mma.sync on SM100 specs)
  */
 import { planFor, stagesOnlyPlan } from '../plans';
-import { ADDON_GEMM_KERNELS } from '../../../kernels/arch/addonKernels';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SafetensorsFile } from '../../../kernels/io/safetensors';
@@ -441,7 +440,7 @@ test('masked recipe: parity with the CPU backend (quantization and layouts exact
       const g = await gpu.run(inputs, spec, MASKED_PLAN, { repeats: 2 });
       const c = await cpu.run(inputs, spec, planFor(spec, inputs));
       await compareMasked(g, c, what, inputs, maxM);
-      assert.equal(g.gemmKernel, spec.arch === 'sm100' || gemmEnv === 'mma' ? 'mma.sync' : 'wgmma', `${what}: the GEMM that ran`);
+      assert.equal(g.gemmKernel, spec.arch === 'sm100' || gemmEnv === 'mma' ? 'mma.sync' : archById('sm90').gemm.addonKernelId, `${what}: the GEMM that ran`);
     } finally {
       gpu.dispose();
       if (saved === undefined) delete process.env.MOE_GEMM;
@@ -474,8 +473,8 @@ for (const fmt of ['f32', 'ue8m0'] as const) {
     const ok = validRow(counts, maxM);
     const T = r.tensors;
     assert.equal(r.trace.backend.name, 'cuda');
-    // the masked layout runs the one-warpgroup wgmma kernel (it leaves rows past masked_m zero); contiguous runs the TMA one
-    assert.equal(r.trace.gemm.ran, ADDON_GEMM_KERNELS.wgmma, 'the wgmma kernel ran, as the SM90 masked layout asks');
+    // the masked layout runs the TMA kernel's masked variant as contiguous does (rows past masked_m zeroed after it)
+    assert.equal(r.trace.gemm.ran, archById('sm90').gemm.addonKernel, 'the SM90 production kernel ran on the masked layout');
     assert.equal(mismatchFraction(rows2d(T.get('a1q')!), rows2d(g.a1q_u8!), ok), 0, 'a1q exact on valid rows');
     assert.equal(mismatchFraction(rows2d(T.get('a1q_scale')!), rows2d(g.a1_scale_f32!), ok), 0, 'a1q_scale exact on valid rows');
     const mm1 = relErrRows(rows2d(T.get('mm1_out')!), rows2d(g.mm1_bf16!), ok);
@@ -514,7 +513,7 @@ test('the addon runs the plan it is given: a prefix runs alone, a stage without 
   if (cfg.recipe !== 'masked') throw new Error('masked config expected');
   const x96 = new Uint16Array(cfg.E * 96 * cfg.K);
   assert.throws(() => a.runLayer({ ...cfg, maxM: 96, stages: MASKED_STAGES.map((s) => s.id) }, { ...tensors, hidden_states: x96 }),
-    code('E_SHAPE', /max_m = 96 is not a multiple of the 64-row tile of the addon's wgmma masked GEMM.*max_m = 128/));
+    code('E_SHAPE', /max_m = 96 is not a multiple of the 64-row tile of the addon's (sm90-tma|wgmma) masked GEMM.*max_m = 128/));
 });
 
 test('the trace reports the GEMM that ran: mma.sync on an SM100 spec (with its caveat), wgmma on SM90, mma.sync under MOE_GEMM=mma', async (t) => {
