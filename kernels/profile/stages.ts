@@ -54,6 +54,13 @@ export const KERNEL_STAGE_RULES: readonly StageRule[] = [
   { pattern: /\bactivationKernel\b/, stage: 'activation', note: 'moe-inspect CUDA: SiLU/SwiGLU-and-mul' },
   { pattern: /\bunpermuteKernel\b/, stage: 'unpermute', note: 'moe-inspect CUDA: weighted un-permute and reduce' },
   { pattern: /\b(fillKernel|trapKernel)\b/, stage: 'other', note: 'moe-inspect CUDA: benchmark helpers' },
+  // the W4AFP8 and torchao recipes' kernels (their own stages — load_scales, fwd_quantize, wgrad_gemm… — map onto
+  // the nearest layer stage, or 'other' where a kernel runs at load)
+  { pattern: /\bw4Fp8GemmKernel\b/, stage: 'gemm1|gemm2', note: 'moe-inspect CUDA: W4AFP8 int4 × FP8 grouped GEMM' },
+  { pattern: /\bstaticQuantKernel\b/, stage: 'quantize|requantize', note: 'moe-inspect CUDA: W4AFP8 static per-tensor FP8 quantization' },
+  { pattern: /\b(interleaveKernel|maxBf16Kernel)\b/, stage: 'other', note: "moe-inspect CUDA: W4AFP8 scale interleave and input-scale max (the recipe's load_scales, at load)" },
+  { pattern: /\brows1x128Kernel\b/, stage: 'quantize|requantize', note: 'moe-inspect CUDA: torchao 1×128 row quantization' },
+  { pattern: /\b(weight128Kernel|kGroupedKernel)\b/, stage: 'other', note: 'moe-inspect CUDA: torchao 128×128 weight and K-grouped (wgrad) quantization' },
 
   // ---- DeepGEMM (kernel templates in deep_gemm/include/deep_gemm/impls/)
   { pattern: /deep_gemm.*(GemmType::Normal|\(deep_gemm::GemmType\)0[,>\s])/, stage: 'other', note: 'DeepGEMM dense GEMM (GemmType::Normal): not the MoE experts' },
