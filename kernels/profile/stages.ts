@@ -56,6 +56,7 @@ export const KERNEL_STAGE_RULES: readonly StageRule[] = [
   { pattern: /\b(fillKernel|trapKernel)\b/, stage: 'other', note: 'moe-inspect CUDA: benchmark helpers' },
   // the W4AFP8 and torchao recipes' kernels (their own stages — load_scales, fwd_quantize, wgrad_gemm… — map onto
   // the nearest layer stage, or 'other' where a kernel runs at load)
+  { pattern: /\bzeroRowsPastMaskedKernel\b/, stage: 'other', note: "moe-inspect CUDA: zeroes the masked layout's rows past masked_m after the TMA GEMM" },
   { pattern: /\bw4Fp8GemmKernel\b/, stage: 'gemm1|gemm2', note: 'moe-inspect CUDA: W4AFP8 int4 × FP8 grouped GEMM' },
   { pattern: /\bstaticQuantKernel\b/, stage: 'quantize|requantize', note: 'moe-inspect CUDA: W4AFP8 static per-tensor FP8 quantization' },
   { pattern: /\b(interleaveKernel|maxBf16Kernel)\b/, stage: 'other', note: "moe-inspect CUDA: W4AFP8 scale interleave and input-scale max (the recipe's load_scales, at load)" },
