@@ -234,7 +234,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   if (weightsPending && onStageDone && plan.stages.some((s) => s.heavy))
     throw new MoeError('E_BACKEND', `the ${backend.name} backend ran a heavy stage without reporting the stage before it done, so the synthetic weights were written too late; run without onStage`);
 
-  // the kernel that really ran, when it is not the one the architecture asks for (the masked layout's wgmma kernel,
+  // the kernel that really ran, when it is not the one the architecture asks for (the W4AFP8 recipe's wgmma kernel,
   // MOE_GEMM=wgmma|mma, or a device without wgmma); a stand-in's timings are not the architecture's
   if (run.gemmKernel && run.gemmKernel !== arch.gemm.addonKernelId) {
     gemm.ran = ADDON_GEMM_KERNELS[run.gemmKernel];

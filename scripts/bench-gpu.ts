@@ -178,7 +178,7 @@ function main(): void {
   lines.push('');
 
   lines.push('### Masked grouped FP8 GEMM (DeepEP low-latency layout: E × max_m rows, masked_m valid; same scales)', '');
-  lines.push("TFLOP/s on valid rows. Ours through the addon: the kernel the masked recipe runs (it leaves rows past masked_m zero) and the SM90 TMA kernel's masked variant (rows past masked_m hold values of no meaning); DeepGEMM `m_grouped_fp8_gemm_nt_masked` (expected_m = mean of masked_m) on the same inputs' shapes, in this run. \"×\" = DeepGEMM's time / ours.", '');
+  lines.push("TFLOP/s on valid rows. Ours through the addon: the GEMM the masked recipe runs (on SM90 the TMA kernel's masked variant plus a pass that zeroes rows past masked_m) and the TMA kernel's masked variant alone (rows past masked_m hold values of no meaning); DeepGEMM `m_grouped_fp8_gemm_nt_masked` (expected_m = mean of masked_m) on the same inputs' shapes, in this run. \"×\" = DeepGEMM's time / ours.", '');
   lines.push('| shape (experts × max_m, valid rows, N, K) | masked recipe\'s kernel | TMA kernel (masked) | DeepGEMM masked | × DeepGEMM (recipe\'s) | × DeepGEMM (TMA) |');
   lines.push('|---|---|---|---|---|---|');
   const maskedRatios: number[] = [];
