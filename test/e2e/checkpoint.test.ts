@@ -10,24 +10,18 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VsCode, e2eProblem } from './harness';
+import { VsCode, e2eSkip } from './harness';
 import { writeCheckpoint } from '../kernels/io/checkpoint/fixtures';
 
-const problem = e2eProblem();
-const skip = problem && process.env.MOE_REQUIRE_E2E !== '1' ? `e2e skipped: ${problem}` : false;
-if (problem && !skip) throw new Error(`e2e required (MOE_REQUIRE_E2E=1) but cannot run: ${problem}`);
+const skip = e2eSkip();
 
 let vs: VsCode | undefined;
 let workspace = '';
 
-async function step<T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> {
+const step = <T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> => {
   assert.ok(vs, 'VS Code did not start');
-  try {
-    return await fn(vs);
-  } catch (e) {
-    return vs.reportFailure(name, e);
-  }
-}
+  return vs.step(name, fn);
+};
 
 before(async () => {
   if (skip) return;

@@ -60,6 +60,17 @@ function codeServerProblem(): string | undefined {
   return undefined;
 }
 
+/**
+ * The skip reason a test file passes to node:test when the suite cannot run here, or false when it can. With
+ * MOE_REQUIRE_E2E=1 (CI) a missing prerequisite is an error, not a skip.
+ */
+export function e2eSkip(): string | false {
+  const problem = e2eProblem();
+  if (!problem) return false;
+  if (process.env.MOE_REQUIRE_E2E === '1') throw new Error(`e2e required (MOE_REQUIRE_E2E=1) but cannot run: ${problem}`);
+  return `e2e skipped: ${problem}`;
+}
+
 /** Why the e2e suite cannot run here, or undefined. */
 export function e2eProblem(): string | undefined {
   const cs = codeServerProblem();
@@ -223,6 +234,15 @@ export class VsCode {
       await this.page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
     }
     return path;
+  }
+
+  /** Runs one step of a test; on failure saves a screenshot and prints code-server's log before rethrowing. */
+  async step<T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this);
+    } catch (e) {
+      return this.reportFailure(name, e);
+    }
   }
 
   /** Failure report: screenshot plus the last of code-server's log. */

@@ -19,24 +19,17 @@ import { syntheticMasked } from '../../kernels/recipes/masked/synthetic';
 import { DEFAULT_RECIPE } from '../../kernels/spec';
 import { writeSafetensors } from '../../kernels/io/safetensors';
 import type { Tensor } from '../../kernels/tensor';
-import { ARTIFACTS, VsCode, e2eProblem, inspectViaPalette, makeWorkspace } from './harness';
+import { ARTIFACTS, VsCode, e2eSkip, inspectViaPalette, makeWorkspace } from './harness';
 
-const problem = e2eProblem();
-const skip = problem && process.env.MOE_REQUIRE_E2E !== '1' ? `e2e skipped: ${problem}` : false;
-if (problem && !skip) throw new Error(`e2e required (MOE_REQUIRE_E2E=1) but cannot run: ${problem}`);
+const skip = e2eSkip();
 
 let vs: VsCode | undefined;
 let workspace = '';
 
-/** Runs one step; on failure saves a screenshot and prints code-server's log before rethrowing. */
-async function step<T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> {
+const step = <T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> => {
   assert.ok(vs, 'VS Code did not start');
-  try {
-    return await fn(vs);
-  } catch (e) {
-    return vs.reportFailure(name, e);
-  }
-}
+  return vs.step(name, fn);
+};
 
 before(async () => {
   if (skip) return;

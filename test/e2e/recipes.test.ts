@@ -24,11 +24,9 @@ import { VIEWS, viewById } from '../../webview/views/registry';
 import { makeSpec } from '../../extension/engine';
 import { buildSpec, DEFAULT_CHOICES, transformOnlyMessage, type InspectChoices } from '../../extension/inspect/choices';
 import { REPO_ROOT } from '../golden';
-import { VsCode, e2eProblem, makeWorkspace } from './harness';
+import { VsCode, e2eSkip, makeWorkspace } from './harness';
 
-const problem = e2eProblem();
-const skip = problem && process.env.MOE_REQUIRE_E2E !== '1' ? `e2e skipped: ${problem}` : false;
-if (problem && !skip) throw new Error(`e2e required (MOE_REQUIRE_E2E=1) but cannot run: ${problem}`);
+const skip = e2eSkip();
 
 /** What one of a recipe's own views must have drawn, live in the panel and in its exported SVG. */
 interface ViewCheck {
@@ -246,14 +244,10 @@ let workspace = '';
 async function step<T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> {
   assert.ok(vs, 'VS Code did not start');
   const t0 = Date.now();
-  try {
-    const out = await fn(vs);
-    // the step's wall time: where this file's minutes go (the machine is shared, so no assertion on it)
-    console.log(`step ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    return out;
-  } catch (e) {
-    return vs.reportFailure(name, e);
-  }
+  const out = await vs.step(name, fn);
+  // the step's wall time: where this file's minutes go (the machine is shared, so no assertion on it)
+  console.log(`step ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return out;
 }
 
 before(async () => {

@@ -12,11 +12,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../golden';
 import { packageVsix } from '../packaging/vsix';
-import { VsCode, e2eProblem, inspectViaPalette, makeWorkspace } from './harness';
+import { VsCode, e2eSkip, inspectViaPalette, makeWorkspace } from './harness';
 
-const problem = e2eProblem();
-const skip = problem && process.env.MOE_REQUIRE_E2E !== '1' ? `e2e skipped: ${problem}` : false;
-if (problem && !skip) throw new Error(`e2e required (MOE_REQUIRE_E2E=1) but cannot run: ${problem}`);
+const skip = e2eSkip();
 
 let vs: VsCode | undefined;
 let workspace = '';
@@ -35,14 +33,10 @@ after(async () => {
   for (const d of [workspace, vsixDir]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
-async function step<T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> {
+const step = <T>(name: string, fn: (v: VsCode) => Promise<T>): Promise<T> => {
   assert.ok(vs, 'VS Code did not start');
-  try {
-    return await fn(vs);
-  } catch (e) {
-    return vs.reportFailure(`vsix-${name}`, e);
-  }
-}
+  return vs.step(`vsix-${name}`, fn);
+};
 
 test('the installed VSIX: palette → Inspect MoE Layer → panel with the CPU fallback reason → PNG export', { skip, timeout: 420_000 }, async () => {
   await step('installed', async (v) => {
