@@ -23,12 +23,8 @@ export interface NativeArgs {
   notes: string[];
 }
 
-/** Row-major storage of exactly `numel` elements (a view when the tensor already is one). */
-function flat<D extends DType>(t: Tensor<D>): StorageFor<D> {
-  const c = t.contiguous();
-  const s = c.storage as unknown as { subarray(a: number, b: number): StorageFor<D>; length: number };
-  return c.offset === 0 && s.length === c.numel ? c.storage : s.subarray(c.offset, c.offset + c.numel);
-}
+/** Row-major storage of exactly `numel` elements: contiguous() is the tensor itself when it already is that, else a copy. */
+const flat = <D extends DType>(t: Tensor<D>): StorageFor<D> => t.contiguous().storage;
 
 function want(t: Tensor | undefined, name: string, dtypes: readonly DType[], shape: readonly number[]): Tensor {
   if (!t) throw new MoeError('E_SHAPE', `${name}: missing (expected ${dtypes.join(' or ')} of shape ${shapeStr(shape)})`, name);

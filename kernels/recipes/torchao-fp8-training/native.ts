@@ -14,12 +14,6 @@ import { TT } from './tensors';
 import { groupsOf, torchaoInputsFromTensors } from './inputs';
 import { groupedLayout } from './groups';
 
-function flat<S extends ArrayBufferView>(t: Tensor): S {
-  const c = t.contiguous();
-  const s = c.storage as unknown as { subarray(a: number, b: number): S; length: number };
-  return (c.offset === 0 && s.length === c.numel ? c.storage : s.subarray(c.offset, c.offset + c.numel)) as unknown as S;
-}
-
 export function torchaoNativeArgs(raw: Record<string, Tensor | undefined>, spec: LayerSpec, stages: readonly StageId[], repeats: number): { cfg: NativeTorchaoConfig; tensors: NativeLayerTensors; notes: string[] } {
   const inputs = torchaoInputsFromTensors(raw);
   const g = groupsOf(inputs);
@@ -34,9 +28,9 @@ export function torchaoNativeArgs(raw: Record<string, Tensor | undefined>, spec:
     }
   const cfg: NativeTorchaoConfig = { recipe: 'torchao-fp8-training', stages, M, K, N, E, Mbuf: g.bufferRows, S: g.paddedTokens, arch: archById(spec.arch).computeCapability, repeats };
   const tensors: NativeLayerTensors = {
-    [TT.input]: flat<Uint16Array | Float32Array>(inputs.input),
-    [TT.grad_output]: flat<Uint16Array | Float32Array>(inputs.grad_output),
-    [TT.weight]: flat<Uint16Array | Float32Array>(inputs.weight),
+    [TT.input]: inputs.input.contiguous().storage as Uint16Array | Float32Array,
+    [TT.grad_output]: inputs.grad_output.contiguous().storage as Uint16Array | Float32Array,
+    [TT.weight]: inputs.weight.contiguous().storage as Uint16Array | Float32Array,
     [TT.grouped_layout]: groupedLayout(g),
     row_source: rowSource,
     token_row: tokenRow,

@@ -17,13 +17,6 @@ import { w4InputsFromTensors } from './inputs';
 import { parallelPlanTensor, runParallelism } from './parallel';
 import { tpOf } from './options';
 
-/** row-major storage of exactly numel elements */
-function flat<S extends ArrayBufferView>(t: Tensor): S {
-  const c = t.contiguous();
-  const s = c.storage as unknown as { subarray(a: number, b: number): S; length: number };
-  return (c.offset === 0 && s.length === c.numel ? c.storage : s.subarray(c.offset, c.offset + c.numel)) as unknown as S;
-}
-
 export function w4NativeArgs(raw: Record<string, Tensor | undefined>, spec: LayerSpec, stages: readonly StageId[], repeats: number): { cfg: NativeW4afp8Config; tensors: NativeLayerTensors; notes: string[] } {
   const inputs = w4InputsFromTensors(raw);
   const [M, H] = inputs.hidden_states.shape as [number, number];
@@ -55,17 +48,17 @@ export function w4NativeArgs(raw: Record<string, Tensor | undefined>, spec: Laye
     repeats,
   };
   const tensors: NativeLayerTensors = {
-    [T.hidden_states]: flat<Uint16Array | Float32Array>(inputs.hidden_states),
-    [T.topk_ids]: flat<Int32Array | BigInt64Array>(inputs.topk_ids),
-    [T.topk_weights]: flat<Float32Array>(inputs.topk_weights),
-    [T.w13_weight]: flat<Uint8Array>(inputs.w13_weight),
-    [T.w13_weight_scale_inv]: flat<Float32Array>(inputs.w13_weight_scale_inv),
-    [T.w2_weight]: flat<Uint8Array>(inputs.w2_weight),
-    [T.w2_weight_scale_inv]: flat<Float32Array>(inputs.w2_weight_scale_inv),
-    [WT.w13_input_scale]: flat<Uint16Array>(inputs.w13_input_scale),
-    [WT.w2_input_scale]: flat<Uint16Array>(inputs.w2_input_scale),
-    [WT.parallel_plan]: flat<Int32Array>(plan),
-    ...(map ? { [T.expert_map]: flat<Int32Array>(map) } : {}),
+    [T.hidden_states]: inputs.hidden_states.contiguous().storage as Uint16Array | Float32Array,
+    [T.topk_ids]: inputs.topk_ids.contiguous().storage as Int32Array | BigInt64Array,
+    [T.topk_weights]: inputs.topk_weights.contiguous().storage as Float32Array,
+    [T.w13_weight]: inputs.w13_weight.contiguous().storage as Uint8Array,
+    [T.w13_weight_scale_inv]: inputs.w13_weight_scale_inv.contiguous().storage as Float32Array,
+    [T.w2_weight]: inputs.w2_weight.contiguous().storage as Uint8Array,
+    [T.w2_weight_scale_inv]: inputs.w2_weight_scale_inv.contiguous().storage as Float32Array,
+    [WT.w13_input_scale]: inputs.w13_input_scale.contiguous().storage as Uint16Array,
+    [WT.w2_input_scale]: inputs.w2_input_scale.contiguous().storage as Uint16Array,
+    [WT.parallel_plan]: plan.contiguous().storage as Int32Array,
+    ...(map ? { [T.expert_map]: map.contiguous().storage as Int32Array } : {}),
   };
   return { cfg, tensors, notes: [`${WT.parallel_plan}: computed from the spec on the host (a picture, not a kernel output); the addon hands it back with load_scales`] };
 }
