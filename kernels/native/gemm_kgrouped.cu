@@ -18,6 +18,7 @@ namespace {
 using namespace sm90;
 
 constexpr int BM = 64, BN = 128, BK = 128, STAGES = 3, THREADS = 128;
+static_assert(BK == 128, "one K-block is one wgmmaKBlock128");
 constexpr int A_BYTES = BM * BK, B_BYTES = BN * BK, STAGE_BYTES = A_BYTES + B_BYTES;
 constexpr int SMEM_BYTES = 1024 + STAGES * STAGE_BYTES + STAGES * BN * 4;
 
@@ -73,11 +74,7 @@ __global__ void __launch_bounds__(THREADS, 2) kGroupedGemmKernel(KgArgs p) {
     __syncthreads();
     const int st = jj % STAGES;
     const uint8_t* sA = smem + st * STAGE_BYTES;
-    const uint64_t da = wgmmaDesc(sA), db = wgmmaDesc(sA + A_BYTES);
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-    for (int ks = 0; ks < BK / 32; ks++) wgmma64x128(part, da + 2 * ks, db + 2 * ks, ks);
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    wgmmaKBlock128(part, sA, sA + A_BYTES);
     {
       const int next = jj + STAGES - 1;
       if (next < nb) loadStage(smem + (next % STAGES) * STAGE_BYTES, sScale + (next % STAGES) * BN, p, aBase, bBase, P, n0, k0, next, J0 + next);

@@ -40,6 +40,19 @@ __device__ inline void wgmma64x128(float (&d)[64], uint64_t da, uint64_t db, int
 #endif
 }
 
+// One 128-deep K-block of a 64 × 128 tile: four m64n128k32 steps (+32 bytes of K each) over K-major, 128B-swizzled
+// A (64 rows) and B (128 rows) in shared memory, issued and committed but not waited for — the caller overlaps its
+// next loads with the tensor cores, then waits.
+// (gemm.cu's one-warpgroup kernel still spells this out inline: no GPU test reaches that kernel since the masked
+// recipe moved to the TMA kernel, so it keeps the form last measured.)
+__device__ inline void wgmmaKBlock128(float (&part)[64], const uint8_t* sA, const uint8_t* sB) {
+  const uint64_t da = wgmmaDesc(sA), db = wgmmaDesc(sB);
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+  for (int ks = 0; ks < 4; ks++) wgmma64x128(part, da + 2 * ks, db + 2 * ks, ks);
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+
 // keeps the compiler from touching an accumulator register between a wgmma and its wait
 __device__ inline void fenceOperand(float& r) { asm volatile("" : "+f"(r)::"memory"); }
 
