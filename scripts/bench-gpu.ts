@@ -21,6 +21,7 @@ import { CONTIGUOUS_STAGES } from '../kernels/recipes/contiguous/stages';
 
 const STAGE_ORDER: readonly StageId[] = CONTIGUOUS_STAGES.map((s) => s.id);
 import { GPU_MODELS, gpuModelForDevice } from '../kernels/arch/index';
+import { writeFileAtomic } from '../kernels/io/atomicWrite';
 
 const ROOT = packageRoot(__dirname);
 const REPEATS = Number(process.env.MOE_BENCH_REPEATS ?? 20);
@@ -263,7 +264,7 @@ function main(): void {
   console.log(section);
   const md = join(ROOT, 'BENCHMARKS.md');
   const before = existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n';
-  writeFileSync(md, replaceGpuSection(before, section));
+  writeFileAtomic(md, replaceGpuSection(before, section));
   if (process.env.OUT) writeFileSync(join(process.env.OUT, 'gpu-section.md'), section + '\n');
   console.log(`wrote the GPU section of ${md}`);
 }

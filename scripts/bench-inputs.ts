@@ -19,6 +19,7 @@ import { syntheticInputs } from '../kernels/synthetic';
 import { writeSafetensors } from '../kernels/io/safetensors';
 import type { Tensor } from '../kernels/tensor';
 import { writeCheckpoint } from '../test/kernels/io/checkpoint/fixtures';
+import { writeFileAtomic } from '../kernels/io/atomicWrite';
 
 const ROOT = resolve(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -170,7 +171,7 @@ function main(): void {
     const sec = section(rows, { ms: help.ms, rss: help.rss });
     console.log(sec);
     const md = join(ROOT, 'BENCHMARKS.md');
-    writeFileSync(md, replaceSection(readFileSync(md, 'utf8'), sec));
+    writeFileAtomic(md, replaceSection(readFileSync(md, 'utf8'), sec));
     console.log(`wrote the "${SECTION}" section of ${md}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

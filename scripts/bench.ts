@@ -23,6 +23,7 @@ import { Tensor } from '../kernels/tensor';
 import { E4M3_DECODE } from '../kernels/dtypes/fp8e4m3';
 import type { LayerSpec } from '../kernels/spec';
 import type { StageId } from '../kernels/trace';
+import { writeFileAtomic } from '../kernels/io/atomicWrite';
 
 const ROOT = resolve(__dirname, '..');
 /** float32 bytes of B that NumPy gets per GEMM (a subset of the active experts) */
@@ -344,7 +345,7 @@ async function main(): Promise<void> {
   console.log(sec);
   const md = join(ROOT, 'BENCHMARKS.md');
   const before = existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n';
-  writeFileSync(md, replaceCpuSection(before, sec));
+  writeFileAtomic(md, replaceCpuSection(before, sec));
   console.log(`wrote the CPU section of ${md}`);
 }
 
