@@ -17,11 +17,14 @@
  * (kernels/synthetic.ts syntheticInputsLazy), and only a GEMM that runs costs its work space and time.
  */
 import type { LayerSpec } from './spec';
+import { PAGING } from './expertPages';
 
 export interface TensorEstimate {
   name: string;
   elements: number;
   bytes: number;
+  /** made one expert at a time (kernels/expertPages.ts): never one array, `bytes` is what is resident at once */
+  paged?: boolean;
 }
 
 export interface RunEstimate {
@@ -83,14 +86,17 @@ export function estimateRun(spec: LayerSpec, opts: { cores?: number; tensors?: R
   const N2b = Math.ceil((2 * N) / 128);
   const fromFile = spec.source.kind === 'file';
   const weightExperts = fromFile ? El : active;
+  // synthetic weights past one array's extent are made per expert, and the GEMMs hold one batch of experts at a time
+  const paged = !fromFile && El * 2 * N * K > PAGING.wholeTensorBytes && (2 * N * K) % 4 === 0 && (N * K) % 4 === 0;
+  const resident = (perExpert: number): number => (paged ? Math.min(weightExperts * perExpert, Math.max(1, Math.floor(PAGING.batchBytes / perExpert)) * perExpert) : weightExperts * perExpert);
   const t = (name: string, elements: number, itemBytes: number): TensorEstimate => ({ name, elements, bytes: elements * itemBytes });
   const all: TensorEstimate[] = [
     t('hidden_states', M * K, 2),
     t('topk_ids', M * topk, 4),
     t('topk_weights', M * topk, 4),
     // the whole (E_l, 2N, K) extent is one buffer; only active experts' pages are written (synthetic)
-    { name: 'w13_weight', elements: El * 2 * N * K, bytes: weightExperts * 2 * N * K },
-    { name: 'w2_weight', elements: El * K * N, bytes: weightExperts * K * N },
+    { name: 'w13_weight', elements: El * 2 * N * K, bytes: resident(2 * N * K), ...(paged ? { paged } : {}) },
+    { name: 'w2_weight', elements: El * K * N, bytes: resident(K * N), ...(paged ? { paged } : {}) },
     t('w13_weight_scale_inv', El * N2b * Kb, 4),
     t('w2_weight_scale_inv', El * Kb * Nb, 4),
     t('a1q', M * K, 1),
@@ -111,18 +117,24 @@ export function estimateRun(spec: LayerSpec, opts: { cores?: number; tensors?: R
   const only = opts.tensors;
   const made = (name: string): boolean => !only || only.has(name) || (INPUTS.has(name) && (fromFile || !WEIGHTS.has(name)));
   const tensors = all.filter((x) => made(x.name)).sort((a, b) => b.bytes - a.bytes);
-  const weightBytes = (made('w13_weight') ? weightExperts * 2 * N * K : 0) + (made('w2_weight') ? weightExperts * K * N : 0);
+  // paged: one GEMM's batch at a time (the other weight tensor holds nothing between its GEMM's batches)
+  const weightBytes = paged
+    ? Math.max(made('w13_weight') ? resident(2 * N * K) : 0, made('w2_weight') ? resident(K * N) : 0)
+    : (made('w13_weight') ? weightExperts * 2 * N * K : 0) + (made('w2_weight') ? weightExperts * K * N : 0);
   // GEMM1 gathers the valid A rows densely and writes a shared output before it becomes mm1_out (GEMM2 likewise)
   const gemm1 = made('mm1_out');
   const gemm2 = made('mm2_out');
   const workspaceBytes = Math.max(gemm1 ? mSum * K + mSum * 2 * N * 2 : 0, gemm2 ? mSum * N + mSum * K * 2 : 0);
-  const peakBytes = tensors.reduce((a, x) => a + x.bytes, 0) + workspaceBytes + BASELINE_BYTES;
-  const largest = tensors.reduce((a, x) => (x.elements > a.elements ? x : a));
+  const peakBytes = tensors.reduce((a, x) => a + (x.paged ? 0 : x.bytes), 0) + weightBytes * (paged ? 1 : 0) + workspaceBytes + BASELINE_BYTES;
+  const arrays = tensors.filter((x) => !x.paged);
+  const largest = arrays.reduce((a, x) => (x.elements > a.elements ? x : a), arrays[0]!);
   const flops = (gemm1 ? 4 * R * N * K : 0) + (gemm2 ? 2 * R * N * K : 0);
+  // every active expert's codes are generated once, paged or not
+  const generatedWeightBytes = (made('w13_weight') ? weightExperts * 2 * N * K : 0) + (made('w2_weight') ? weightExperts * K * N : 0);
   const cpuSeconds =
     flops / (GEMM_FLOPS_PER_CORE * cores) +
     (active * ((gemm1 ? 2 : 0) + (gemm2 ? 1 : 0)) * 2 * N * K) / (WEIGHT_DECODE_PER_CORE * cores) +
-    (spec.source.kind === 'synthetic' ? (M * K) / SYNTH_VALUES_PER_S + weightBytes / SYNTH_CODES_PER_S : 0);
+    (spec.source.kind === 'synthetic' ? (M * K) / SYNTH_VALUES_PER_S + generatedWeightBytes / SYNTH_CODES_PER_S : 0);
   return { routedRows: R, mSum, localExperts: El, activeExperts: active, tensors, weightBytes, workspaceBytes, peakBytes, largest, flops, cpuSeconds };
 }
 

@@ -14,6 +14,7 @@ import type { LayerInputs } from './backend/types';
 import { validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
 import { checkMagnitudes } from './magnitude';
+import { expertPagesOf } from './expertPages';
 
 export const LAYER_TENSOR_NAMES = [
   'hidden_states',
@@ -51,6 +52,7 @@ export function scalesToF32(t: Tensor, name: string): Tensor<'f32'> {
  * of copying the active experts each time (one copy here, at load).
  */
 export function asFp8(t: Tensor, name: string): Tensor<'f8e4m3fn'> {
+  if (expertPagesOf(t)) return t as Tensor<'f8e4m3fn'>;
   const c = t.contiguous();
   const bytes = c.storage as Uint8Array;
   if (bytes.buffer instanceof SharedArrayBuffer && c.dtype === 'f8e4m3fn') return c as Tensor<'f8e4m3fn'>;
@@ -84,6 +86,23 @@ export function checkFinite(t: Tensor<'f32'> | Tensor<'bf16'>, name: string, pos
  * and (t − 0x01010101) & ~t & 0x80808080 is non-zero exactly then (bytes of t are ≤ 0x7f, so no borrow crosses).
  */
 export function checkFp8Codes(t: Tensor<'f8e4m3fn'>, name: string): void {
+  const pages = expertPagesOf(t);
+  if (pages) {
+    // made per expert (kernels/expertPages.ts): scanned one expert at a time through one reused buffer (fresh
+    // memory per expert would pay its page faults each time), positions reported as in the whole tensor
+    const buf = new Uint8Array(pages.perExpert);
+    const one = new Tensor('f8e4m3fn', [1, ...t.shape.slice(1)], buf, undefined, 0, name);
+    for (let e = 0; e < t.shape[0]!; e++) {
+      pages.fill(e, buf);
+      try {
+        checkFp8Codes(one, name);
+      } catch (err) {
+        if (!(err instanceof MoeError)) throw err;
+        throw new MoeError(err.code, err.message.replace(/byte (\d+) \(expert 0\)/, (_m, b: string) => `byte ${e * (t.numel / t.shape[0]!) + Number(b)} (expert ${e})`), name);
+      }
+    }
+    return;
+  }
   const c = t.contiguous();
   const s = c.storage;
   const begin = s.byteOffset + c.offset;

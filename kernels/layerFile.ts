@@ -4,6 +4,8 @@
  * (`--dispatch masked|contiguous`, `--recipe`).
  */
 import { SafetensorsFile } from './io/safetensors';
+import { PAGING } from './expertPages';
+import { expertPagedFromFile, needsExpertPages } from './io/expertPagesFile';
 import { MoeError } from './errors';
 import type { Tensor } from './tensor';
 import { RECIPES, detectRecipe, recipeById, type LayerTensors, type RecipeSpec } from './recipes/index';
@@ -29,7 +31,9 @@ export function loadLayer(path: string, opts: { recipe?: string } = {}): LoadedL
         `${path}: not a layer file of any recipe (tensors under vLLM FusedMoE names): ${RECIPES.map((r) => `${r.id} needs ${r.inputNames.join(', ')}`).join('; ')}; it has: ${capList(f.names()) || 'no tensors'}`,
       );
     const raw: Record<string, Tensor | undefined> = {};
-    for (const n of [...recipe.inputNames, ...(recipe.optionalInputNames ?? [])]) if (f.has(n)) raw[n] = f.read(n);
+    // a stacked FP8 weight past one array's 2^32 elements (a whole DeepSeek-V3 layer's w13) is read per expert
+    for (const n of [...recipe.inputNames, ...(recipe.optionalInputNames ?? [])])
+      if (f.has(n)) raw[n] = needsExpertPages(f.entry(n), PAGING.wholeTensorBytes) ? expertPagedFromFile(path, f.entry(n)) : f.read(n);
     const missing = recipe.inputNames.filter((n) => !raw[n]);
     if (missing.length)
       throw new MoeError('E_FORMAT', `${path}: missing ${missing.join(', ')} for the ${recipe.id} recipe (${recipe.label}); it has: ${capList(f.names()) || 'no tensors'}`, missing[0]);

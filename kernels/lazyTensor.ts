@@ -8,6 +8,7 @@
 import { Tensor, rowMajorStrides } from './tensor';
 import { MoeError, shapeStr } from './errors';
 import type { DType } from './dtypes/index';
+import { expertPagesOf } from './expertPages';
 
 /** what a lazy tensor answers without being created */
 const METADATA = new Set<PropertyKey>(['dtype', 'shape', 'strides', 'offset', 'name']);
@@ -48,8 +49,12 @@ export function lazyTensor<D extends DType>(dtype: D, shape: readonly number[], 
   return proxy;
 }
 
-/** Has this tensor's data been created? True for every ordinary tensor; false for a lazy one not read yet. */
+/**
+ * Has this tensor's data been created? True for every ordinary tensor; false for a lazy one not read yet, and for
+ * one made per expert (kernels/expertPages.ts), which never exists whole: a run shows it only where it is wanted.
+ */
 export function isCreated(t: Tensor): boolean {
+  if (expertPagesOf(t)) return false;
   const s = states.get(t);
   return !s || !!s.made;
 }

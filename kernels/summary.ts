@@ -8,6 +8,7 @@ import type { Packing } from './layout/descriptor';
 import { type Tensor, decoderFor } from './tensor';
 import { describeLayout } from './layout/describe';
 import { E4M3_DECODE } from './dtypes/fp8e4m3';
+import { expertPagesOf, type ExpertPages } from './expertPages';
 
 /**
  * Stage tensors are summarised exactly up to 64M elements. Weight tensors (validated free of NaN codes before the
@@ -62,8 +63,42 @@ function accU8(st: Uint8Array, from: number, end: number, step: number, a: Acc):
   for (let i = from; i < end; i += step) accValue(st[i]!, a);
 }
 
+/**
+ * A weight tensor made per expert (kernels/expertPages.ts) is sampled by expert: the first values of each active
+ * expert (an equal share of the sample, a multiple of 4 so that each is a prefix of the expert's own codes), and the
+ * experts without tokens — all zeros — counted as zeros in the same share. No whole expert is generated.
+ */
+function summarizePaged(t: Tensor, pages: ExpertPages, sampleAbove: number): TensorSummary {
+  const E = t.shape[0]!;
+  let active = 0;
+  for (let e = 0; e < E; e++) if (pages.active(e)) active++;
+  const share = Math.max(4, Math.min(pages.perExpert - (pages.perExpert % 4), Math.floor(sampleAbove / Math.max(1, active) / 4) * 4));
+  const buf = new Uint8Array(share);
+  const acc: Acc = { min: Infinity, max: -Infinity, sum: 0, cnt: 0, nan: 0, inf: 0 };
+  for (let e = 0; e < E; e++) {
+    if (!pages.active(e)) continue;
+    pages.fill(e, buf);
+    accTable8(buf, E4M3_DECODE, 0, share, 1, acc);
+  }
+  if (active < E) {
+    acc.min = Math.min(acc.min, 0);
+    acc.max = Math.max(acc.max, 0);
+    acc.cnt += (E - active) * share;
+  }
+  const s: TensorSummary = { min: 0, max: 0, mean: 0, absMax: 0, nanCount: acc.nan, infCount: acc.inf };
+  if (acc.cnt) {
+    s.min = acc.min;
+    s.max = acc.max;
+    s.mean = acc.sum / acc.cnt;
+    s.absMax = Math.max(Math.abs(acc.min), Math.abs(acc.max));
+  }
+  return s;
+}
+
 /** min/max/mean/absMax over finite values plus NaN/inf counts (exact up to 64M elements, evenly sampled above) */
 export function summarize(t: Tensor, sampleAbove = SUMMARY_SAMPLE): TensorSummary {
+  const pages = expertPagesOf(t);
+  if (pages) return summarizePaged(t, pages, sampleAbove);
   const n = t.numel;
   const s: TensorSummary = { min: 0, max: 0, mean: 0, absMax: 0, nanCount: 0, infCount: 0 };
   if (n === 0) return s;

@@ -9,7 +9,9 @@
  *   128×128 block scales, only for the local experts that receive tokens. The full (E_l, 2N, K) buffer is allocated
  *   as shared memory, zero-filled lazily by the OS, so untouched experts cost no resident memory; there is never a
  *   float32 copy of a weight tensor. syntheticInputsLazy makes each weight tensor only when something reads it (a
- *   run of only the stages a picture needs never does).
+ *   run of only the stages a picture needs never does). A layer whose w13 extent passes one array's 4 GiB (a whole
+ *   DeepSeek-V3 layer on one rank) gets weights made one expert at a time instead (kernels/expertPages.ts): the
+ *   same bytes per expert, never resident all at once.
  */
 import { Tensor } from './tensor';
 import { MoeError } from './errors';
@@ -21,6 +23,7 @@ import { ceilScaleToUe8m0 } from './dtypes/ue8m0';
 import { expertMapFor, validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
 import { lazyTensor } from './lazyTensor';
+import { expertPagedTensor, PAGING } from './expertPages';
 
 /** xoshiro128** (Blackman & Vigna): small state, good statistics, 32-bit integer ops only. */
 export class Rng {
@@ -297,12 +300,40 @@ function assemble(p: SyntheticParts, w13: Tensor<'f8e4m3fn'>, w2: Tensor<'f8e4m3
 }
 
 /**
+ * Weights too large for one array (w13's (E_local, 2N, K) extent past PAGING.wholeTensorBytes): both weight tensors
+ * are made per expert (kernels/expertPages.ts), each expert's codes from its own seed — the bytes the one-array path
+ * writes at that expert's offset (both fill whole 4-byte words from offset 0, so both take fillCodes' word path).
+ */
+function pagedLayer(p: SyntheticParts, spec: LayerSpec): boolean {
+  const perExpert = 2 * spec.intermediate * spec.hidden;
+  return p.El * perExpert > PAGING.wholeTensorBytes && perExpert % 4 === 0 && (spec.hidden * spec.intermediate) % 4 === 0;
+}
+
+function pagedWeights(name: 'w13_weight' | 'w2_weight', shape: [number, number, number], p: SyntheticParts, seeds: Uint32Array): Tensor<'f8e4m3fn'> {
+  return expertPagedTensor(shape, name, {
+    perExpert: shape[1] * shape[2],
+    active: (e) => p.active[e] === 1,
+    // a shorter dst gets the stream's prefix (equal to the whole fill's first bytes when its length is a multiple of 4)
+    fill: (e, dst) => {
+      if (p.active[e]) weightWriter.fillExpert(dst, seeds[e]!);
+      else dst.fill(0);
+    },
+  });
+}
+
+function pagedInputs(p: SyntheticParts, spec: LayerSpec): LayerInputs {
+  const { hidden: K, intermediate: N } = spec;
+  return assemble(p, pagedWeights('w13_weight', [p.El, 2 * N, K], p, p.seeds13), pagedWeights('w2_weight', [p.El, K, N], p, p.seeds2));
+}
+
+/**
  * The same inputs as syntheticInputs, with the FP8 weight codes (hundreds of MB: the slow part) written only when
  * `fillWeights` is called; until then w13_weight / w2_weight are zero-filled (shapes, scales and routing are final).
  * The pipeline runs the activation stages meanwhile, so the panel's first picture does not wait for the weights.
  */
 export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs; fillWeights: () => void; fillWeightsAsync: () => Promise<void> } {
   const p = syntheticParts(spec);
+  if (pagedLayer(p, spec)) return { inputs: pagedInputs(p, spec), fillWeights: () => undefined, fillWeightsAsync: async () => undefined };
   const { hidden: K, intermediate: N } = spec;
   const w13 = weightWriter.alloc('w13_weight', p.El, 2 * N * K, p.activeCount, spec);
   const w2 = weightWriter.alloc('w2_weight', p.El, K * N, p.activeCount, spec);
@@ -333,6 +364,7 @@ export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs;
  */
 export function syntheticInputsLazy(spec: LayerSpec): LayerInputs {
   const p = syntheticParts(spec);
+  if (pagedLayer(p, spec)) return pagedInputs(p, spec);
   const { hidden: K, intermediate: N } = spec;
   const weights = (name: 'w13_weight' | 'w2_weight', shape: [number, number, number], seeds: Uint32Array): Tensor<'f8e4m3fn'> =>
     lazyTensor('f8e4m3fn', shape, name, () => {

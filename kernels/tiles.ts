@@ -8,6 +8,7 @@ import type { RunResult } from './pipeline';
 import type { ErrorFn } from './recipes/types';
 import { decoderFor } from './tensor';
 import { MoeError } from './errors';
+import { expertPagesOf, expertSlice } from './expertPages';
 
 function as2d(t: Tensor): [number, number] {
   if (t.rank === 0) return [1, 1];
@@ -31,6 +32,21 @@ function checkRange(name: string, what: string, r: [number, number], n: number):
     throw new MoeError('E_RANGE', `tile of ${name}: ${what} [${String(r?.[0])}, ${String(r?.[1])}) must lie inside [0, ${n})`, name);
 }
 
+/** (row, col) of the 2-D view of a weight tensor made per expert: the expert of the row is made once per tile */
+function pagedValueAt(t: Tensor<'f8e4m3fn'>, dec: (v: number) => number): (r: number, c: number) => number {
+  const [, rows, K] = t.shape as [number, number, number];
+  let e = -1;
+  let slice: Tensor<'f8e4m3fn'> | undefined;
+  return (r, c) => {
+    const want = Math.floor(r / rows);
+    if (want !== e) {
+      e = want;
+      slice = expertSlice(t, e);
+    }
+    return dec(slice!.storage[(r % rows) * K + c]!);
+  };
+}
+
 export function tile(result: RunResult, tensor: string, rows: [number, number], cols: [number, number], mode: 'value' | 'error'): Tile {
   const t = result.tensors.get(tensor);
   if (!t) throw new MoeError('E_VALUE', `tile: no tensor named '${tensor}' in this run (has: ${[...result.tensors.keys()].join(', ')})`, tensor);
@@ -44,7 +60,7 @@ export function tile(result: RunResult, tensor: string, rows: [number, number], 
   const values = new Float32Array(h * w);
   const raw = t.dtype === 'i32' || t.dtype === 'i64' || t.dtype === 'u8' || t.dtype === 'i4x2';
   const dec = raw ? (v: number) => v : decoderFor(t.dtype);
-  const valueAt = (r: number, c: number): number => {
+  const valueAt = expertPagesOf(t) ? pagedValueAt(t as Tensor<'f8e4m3fn'>, dec) : (r: number, c: number): number => {
     const v = t.storage[storageIndex(t, r, c)]!;
     return dec(typeof v === 'bigint' ? Number(v) : v);
   };

@@ -15,8 +15,12 @@ import { randomBytes } from 'node:crypto';
 import { MoeError } from '../errors';
 import { fileKind } from './fileKind';
 
-/** What to write: one buffer, a string (UTF-8), or a list of buffers written in order (no concatenated copy). */
-export type FileContents = string | Uint8Array | readonly Uint8Array[];
+/**
+ * What to write: one buffer, a string (UTF-8), or buffers written in order (no concatenated copy) — a list, or any
+ * iterable, so a writer can make each chunk only when the previous one is on its way to disk (each chunk is written
+ * whole before the next is asked for).
+ */
+export type FileContents = string | Uint8Array | Iterable<Uint8Array>;
 
 function errnoText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
@@ -66,7 +70,7 @@ export function writeFileAtomic(path: string, contents: FileContents, opts: { wh
   }
   let done = false;
   try {
-    const chunks: readonly Uint8Array[] = typeof contents === 'string' ? [Buffer.from(contents, 'utf8')] : contents instanceof Uint8Array ? [contents] : contents;
+    const chunks: Iterable<Uint8Array> = typeof contents === 'string' ? [Buffer.from(contents, 'utf8')] : contents instanceof Uint8Array ? [contents] : contents;
     for (const c of chunks) writeAll(fd, c);
     fsyncSync(fd);
     closeSync(fd);

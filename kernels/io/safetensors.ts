@@ -19,6 +19,7 @@ import { sharedBytes } from '../ops/sharedMemory';
 import { writeFileAtomic } from './atomicWrite';
 import { fileKind } from './fileKind';
 import { firstInvalidUtf8, scanJson } from './strictJson';
+import { expertChunks, expertPagesOf } from '../expertPages';
 
 export interface SafetensorsEntry {
   name: string;
@@ -347,15 +348,19 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
     header.__metadata__ = metadata;
   }
   const names = writeOrder(tensors);
-  const blobs: Uint8Array[] = [];
+  // each tensor's bytes, or — for weights made per expert (kernels/expertPages.ts) — its experts one at a time,
+  // made while the file is written and never all resident
+  const blobs: (Uint8Array | (() => Iterable<Uint8Array>))[] = [];
   let offset = 0;
   for (const name of names) {
     if (name === '__metadata__') throw new MoeError('E_VALUE', `${path}: '__metadata__' is reserved and cannot name a tensor`, name);
-    const t = tensors[name]!.contiguous();
-    const bytes = new Uint8Array(t.storage.buffer, t.storage.byteOffset + t.offset * t.itemBytes, t.numel * t.itemBytes);
-    header[name] = { dtype: safetensorsDtype(t.dtype), shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
-    blobs.push(bytes);
-    offset += bytes.length;
+    const given = tensors[name]!;
+    const paged = expertPagesOf(given) ? (given as Tensor<'f8e4m3fn'>) : undefined;
+    const t = paged ?? given.contiguous();
+    const length = t.numel * t.itemBytes;
+    header[name] = { dtype: safetensorsDtype(t.dtype), shape: [...t.shape], data_offsets: [offset, offset + length] };
+    blobs.push(paged ? () => expertChunks(paged) : new Uint8Array(t.storage.buffer, t.storage.byteOffset + t.offset * t.itemBytes, length));
+    offset += length;
   }
   let json = JSON.stringify(header);
   // pad with spaces so the data buffer starts 8-byte aligned (as the reference implementation does)
@@ -366,5 +371,8 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
   new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
   head.set(new TextEncoder().encode(json), 8);
   // temp file + rename: concurrent writers of one path leave one whole file, a failed write leaves the old one
-  writeFileAtomic(path, [head, ...blobs]);
+  writeFileAtomic(path, (function* () {
+    yield head;
+    for (const b of blobs) yield* b instanceof Uint8Array ? [b] : b();
+  })());
 }

@@ -6,6 +6,7 @@ import type { DType } from '../dtypes/index';
 import { shapeStr } from '../errors';
 import type { Tensor } from '../tensor';
 import type { LayoutDescriptor, Packing, StorageOrder } from './descriptor';
+import { expertPagesOf } from '../expertPages';
 
 const DTYPE_WORDS: Record<DType, string> = {
   f32: 'float32',
@@ -52,7 +53,8 @@ export function describeLayout(t: Tensor, hints?: { mnDim?: number; packing?: Pa
   if (order === 'row-major') parts.push('row-major');
   else if (order === 'mn-major') parts.push(paddedMN !== undefined ? `MN-major, TMA-aligned (MN padded ${shape[mnDim]}→${paddedMN})` : 'MN-major');
   else parts.push(`strided ${shapeStr(strides)}`);
-  const storageElems = t.storage.length;
+  // a tensor made per expert has no one storage: its experts' pages, row-major, are exactly its elements
+  const storageElems = expertPagesOf(t) ? t.numel : t.storage.length;
   parts.push(`${addressedElems} of ${storageElems} storage slots addressed`);
   return {
     order,

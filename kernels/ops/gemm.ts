@@ -20,6 +20,7 @@ import { F64_DECODE, type GemmJob } from './gemmKernel';
 import { execute, type GemmOptions } from './gemmPool';
 import { kernelWasm } from './gemmWasmModule';
 import { sharedBytes } from './sharedMemory';
+import { expertPagesOf, PAGING } from '../expertPages';
 
 const fround = Math.fround;
 
@@ -70,14 +71,22 @@ function sharedRows(t: Tensor<'f8e4m3fn'>): Uint8Array {
  * Weights and their scales for the experts that have rows. A shared contiguous weight tensor is used in place;
  * otherwise only the active experts' slices are copied (never the whole tensor), and units are renumbered.
  */
-function sharedWeights(b: Tensor<'f8e4m3fn'>, bScale: Tensor<'f32'>, ops: Operands, active: number[]): { b: Uint8Array; bScale: Float32Array; remap: Int32Array } {
+function sharedWeights(b: Tensor<'f8e4m3fn'>, bScale: Tensor<'f32'>, ops: Operands, active: number[], into?: Uint8Array): { b: Uint8Array; bScale: Float32Array; remap: Int32Array } {
   const { E, N, K } = ops;
   const Nb = Math.ceil(N / 128);
   const Kb = Math.ceil(K / 128);
   const slice = N * K;
   const remap = new Int32Array(E).fill(-1);
   let data: Uint8Array;
-  if (b.isContiguous() && isShared(b.storage)) {
+  const pages = expertPagesOf(b);
+  if (pages) {
+    // made one expert at a time (kernels/expertPages.ts): this batch's experts are generated straight into the job
+    data = into && into.length >= active.length * slice ? into.subarray(0, Math.max(1, active.length * slice)) : sharedBytes(Math.max(1, active.length * slice));
+    active.forEach((e, i) => {
+      remap[e] = i;
+      pages.fill(e, data.subarray(i * slice, (i + 1) * slice));
+    });
+  } else if (b.isContiguous() && isShared(b.storage)) {
     data = b.storage.subarray(b.offset, b.offset + b.numel);
     for (let e = 0; e < E; e++) remap[e] = e;
   } else {
@@ -120,9 +129,10 @@ function buildJob(
   bScale: Tensor<'f32'>,
   ops: Operands,
   opts: GemmOptions,
+  reuse: { out?: Uint16Array; weights?: Uint8Array } = {},
 ): GemmJob {
   const active = [...new Set(runs.map((r) => r[0]!))].sort((x, y) => x - y);
-  const w = sharedWeights(b, bScale, ops, active);
+  const w = sharedWeights(b, bScale, ops, active, reuse.weights);
   const units: number[] = [];
   // 128 output columns per unit: one scale block of N, enough units to balance two or more threads
   for (const [e, r0, r1] of runs)
@@ -134,13 +144,50 @@ function buildJob(
     aScale: aScaleDense,
     b: w.b,
     bScale: w.bScale,
-    out: new Uint16Array(new SharedArrayBuffer(Math.max(1, rowsTotal * ops.N) * 2)),
+    out: reuse.out ?? new Uint16Array(new SharedArrayBuffer(Math.max(1, rowsTotal * ops.N) * 2)),
     units: unitArr.subarray(0, units.length),
     control: new Int32Array(new SharedArrayBuffer(8)),
     K: ops.K,
     N: ops.N,
     wasm: wasmFor(opts),
   };
+}
+
+
+/**
+ * Builds and runs the GEMM's job(s): one for ordinary weights; for weights made per expert, one per batch of about
+ * PAGING.batchBytes of experts, one after the other, into one output. Each output row belongs to one expert, so
+ * batching changes no value.
+ */
+async function runJobs(
+  aRows: Uint8Array,
+  aScaleDense: Float32Array,
+  rowsTotal: number,
+  runs: number[][],
+  b: Tensor<'f8e4m3fn'>,
+  bScale: Tensor<'f32'>,
+  ops: Operands,
+  opts: GemmOptions,
+): Promise<Uint16Array> {
+  if (!expertPagesOf(b)) {
+    const job = buildJob(aRows, aScaleDense, rowsTotal, runs, b, bScale, ops, opts);
+    await execute(job, opts);
+    return job.out;
+  }
+  const perBatch = Math.max(1, Math.floor(PAGING.batchBytes / (ops.N * ops.K)));
+  const experts = [...new Set(runs.map((r) => r[0]!))].sort((x, y) => x - y);
+  // one batch buffer, refilled once the workers are done with it: fresh memory per batch would cost its page faults
+  // again each time and leave the garbage collector a GiB per batch to find
+  const weights = sharedBytes(Math.min(experts.length, perBatch) * ops.N * ops.K);
+  let out: Uint16Array | undefined;
+  for (let i = 0; i < experts.length; i += perBatch) {
+    if (opts.signal?.aborted) throw new MoeError('E_CANCELLED', `grouped GEMM cancelled after ${i} of ${experts.length} experts`);
+    const batch = new Set(experts.slice(i, i + perBatch));
+    const job = buildJob(aRows, aScaleDense, rowsTotal, runs.filter((r) => batch.has(r[0]!)), b, bScale, ops, opts, { ...(out ? { out } : {}), weights });
+    out = job.out;
+    await execute(job, opts);
+  }
+  return out!;
 }
 
 function checkA(a: Tensor<'f8e4m3fn'>, aScale: Tensor<'f32'>, rank: number, aName: string): number {
@@ -201,9 +248,7 @@ export async function groupedGemmContiguous(
   if (M === 0 || runs.length === 0) return Tensor.zeros('bf16', [M, ops.N]);
   const Kb = Math.ceil(K / 128);
   const aS = denseShared(aScale, M, Kb, (r, j) => aScale.offset + r * aScale.strides[0]! + j * aScale.strides[1]!);
-  const job = buildJob(sharedRows(a), aS, M, runs, b, bScale, ops, opts);
-  await execute(job, opts);
-  return new Tensor('bf16', [M, ops.N], job.out);
+  return new Tensor('bf16', [M, ops.N], await runJobs(sharedRows(a), aS, M, runs, b, bScale, ops, opts));
 }
 
 /** a (E_l, maxM, K), aScale (E_l, maxM, ⌈K/128⌉) any strides, masked_m (E_l,) → (E_l, maxM, N) bf16; rows ≥ masked_m[e] are 0 */
@@ -230,9 +275,7 @@ export async function groupedGemmMasked(
   if (runs.length === 0) return Tensor.zeros('bf16', [G, maxM, ops.N]);
   const Kb = Math.ceil(K / 128);
   const aS = denseShared(aScale, G * maxM, Kb, (r, j) => aScale.index(Math.floor(r / maxM), r % maxM, j));
-  const job = buildJob(sharedRows(a), aS, G * maxM, runs, b, bScale, ops, opts);
-  await execute(job, opts);
-  return new Tensor('bf16', [G, maxM, ops.N], job.out);
+  return new Tensor('bf16', [G, maxM, ops.N], await runJobs(sharedRows(a), aS, G * maxM, runs, b, bScale, ops, opts));
 }
 
 /**

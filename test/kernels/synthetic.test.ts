@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { makeSpec } from '../../kernels/presets';
 import { syntheticInputs, syntheticRouting, Rng } from '../../kernels/synthetic';
 import { MoeError } from '../../kernels/errors';
+import { expertPagesOf } from '../../kernels/expertPages';
 
 test('synthetic inputs are deterministic, routed to distinct experts with weights summing to 1', () => {
   const spec = makeSpec('qwen3-30b-a3b', { tokens: 16, hidden: 256, intermediate: 128, experts: 16, topk: 4, source: { kind: 'synthetic', seed: 42, skew: 1.2 } });
@@ -37,10 +38,12 @@ test('synthetic inputs are deterministic, routed to distinct experts with weight
   assert.throws(() => syntheticInputs({ ...spec, topk: 17 }), (e: unknown) => e instanceof MoeError && e.code === 'E_SPEC');
 });
 
-test('a layer too large for one process is refused with advice, not a RangeError or NaN output', () => {
-  // DeepSeek-V3 on one rank: w13 is [256, 4096, 7168] FP8 = 7 GiB
+test('a layer past one array (DeepSeek-V3 on one rank: w13 [256, 4096, 7168] = 7 GiB) gets weights made per expert, not a RangeError', () => {
+  const inputs = syntheticInputs(makeSpec('deepseek-v3', { tokens: 8 }));
+  assert.ok(expertPagesOf(inputs.w13_weight) && expertPagesOf(inputs.w2_weight));
+  assert.deepEqual(inputs.w13_weight.shape, [256, 4096, 7168]);
   assert.throws(
-    () => syntheticInputs(makeSpec('deepseek-v3', { tokens: 8 })),
+    () => inputs.w13_weight.contiguous().storage,
     (e: unknown) => e instanceof MoeError && e.code === 'E_SPEC' && /w13_weight: \[256, 4096, 7168\].*7\.0 GiB.*--ep 8/.test(e.message),
   );
 });

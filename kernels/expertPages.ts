@@ -1,0 +1,101 @@
+/**
+ * A stacked (E, rows, K) FP8 weight tensor that never exists as one array: each expert's slice is made when a reader
+ * asks for it, and dropped after. A whole DeepSeek-V3 layer on one rank (256 experts: w13 7.5 GB, w2 3.8 GB) is past
+ * the 4 GiB one typed array may hold on Node 20 and past what a laptop should keep resident, yet a run touches the
+ * weights one expert at a time: the grouped GEMM reads the experts that received tokens, in batches
+ * (kernels/ops/gemm.ts), a file writer streams them (kernels/io/safetensors.ts), a summary samples them, a tile reads
+ * one expert. Anything else that asks for the whole `storage` gets an error that names the tensor and what to do
+ * instead, never a RangeError or a silently short array.
+ *
+ * Its metadata (dtype, shape, row-major strides, name) is answered at once, as a lazy tensor's is
+ * (kernels/lazyTensor.ts), so guards, plans and layout descriptors work unchanged.
+ */
+import { Tensor, rowMajorStrides } from './tensor';
+import { MoeError, shapeStr } from './errors';
+
+/**
+ * When weights are made per expert, and how many at once. Tests lower both to page small layers and compare them,
+ * bit for bit, with the same layers held whole.
+ */
+export const PAGING = {
+  /** a stacked FP8 weight tensor above this many bytes is made per expert: one array holds at most 2^32 − 1 on Node 20 */
+  wholeTensorBytes: 2 ** 32 - 1,
+  /**
+   * bytes of such a tensor made at once by the grouped GEMM (kernels/ops/gemm.ts multiplies its experts in batches of
+   * about this size): a whole DeepSeek-V3 layer on one rank holds ~1 GiB of weights at a time, not 7.5 GB
+   */
+  batchBytes: 2 ** 30,
+};
+
+export interface ExpertPages {
+  /** elements (= bytes, FP8) of one expert's (rows, K) slice */
+  readonly perExpert: number;
+  /** does expert e hold values? An expert that received no tokens is all zeros and is never generated. */
+  active(e: number): boolean;
+  /** writes expert e's values into dst (length perExpert), zeros for an inactive expert */
+  fill(e: number, dst: Uint8Array): void;
+}
+
+const METADATA = new Set<PropertyKey>(['dtype', 'shape', 'strides', 'offset', 'name']);
+const pagesOf = new WeakMap<object, ExpertPages>();
+
+const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
+/** A Tensor (instanceof holds) whose `storage` is never made; read it per expert through expertSlice/expertChunks. */
+export function expertPagedTensor(shape: readonly [number, number, number], name: string, pages: ExpertPages): Tensor<'f8e4m3fn'> {
+  if (pages.perExpert !== shape[1] * shape[2])
+    throw new MoeError('E_SHAPE', `${name}: one expert's page holds ${pages.perExpert} elements, but ${shapeStr(shape)} needs ${shape[1] * shape[2]}`, name);
+  const meta: Record<string, unknown> = { dtype: 'f8e4m3fn', shape: [...shape], strides: rowMajorStrides(shape), offset: 0, name };
+  const whole = (): never => {
+    throw new MoeError(
+      'E_SPEC',
+      `${name}: ${shapeStr(shape)} FP8 weights (${gib(shape[0] * pages.perExpert)}) are made one expert at a time on this rank (a whole tensor would pass the 4 GiB one array holds); ` +
+        'this use needs the whole tensor at once — compute one rank of experts instead (--ep 8 --rank R)',
+      name,
+    );
+  };
+  const proxy = new Proxy(Object.create(Tensor.prototype) as Tensor<'f8e4m3fn'>, {
+    get(_target, prop, receiver) {
+      if (METADATA.has(prop)) return meta[prop as string];
+      if (prop === 'storage') return whole();
+      // prototype getters and methods (rank, numel, isContiguous, …) run against the proxy; the ones that read
+      // values reach `storage` above and fail with the message
+      return Reflect.get(Tensor.prototype, prop, receiver);
+    },
+    set() {
+      throw new MoeError('E_VALUE', `${name}: a weight tensor made per expert is read-only`, name);
+    },
+  });
+  pagesOf.set(proxy, pages);
+  return proxy;
+}
+
+/** The per-expert source of a tensor made by expertPagedTensor; undefined for every other tensor. */
+export function expertPagesOf(t: Tensor): ExpertPages | undefined {
+  return pagesOf.get(t);
+}
+
+/** Expert e's (rows, K) slice as a tensor of its own, made now (a fresh array the caller owns). */
+export function expertSlice(t: Tensor<'f8e4m3fn'>, e: number): Tensor<'f8e4m3fn'> {
+  const pages = expertPagesOf(t);
+  const [E, rows, K] = t.shape as [number, number, number];
+  if (!Number.isInteger(e) || e < 0 || e >= E) throw new MoeError('E_RANGE', `${t.name}: expert ${e} is outside 0…${E - 1}`, t.name);
+  if (!pages) return t.slice(0, e, e + 1).contiguous().reshape([rows, K]);
+  const bytes = new Uint8Array(pages.perExpert);
+  pages.fill(e, bytes);
+  return new Tensor('f8e4m3fn', [rows, K], bytes, undefined, 0, `${t.name}[${e}]`);
+}
+
+/**
+ * The tensor's bytes in storage order, one expert at a time. The same buffer is refilled for each expert: a
+ * consumer must use (or copy) each chunk before asking for the next — as a synchronous file writer does.
+ */
+export function* expertChunks(t: Tensor<'f8e4m3fn'>): Generator<Uint8Array> {
+  const pages = expertPagesOf(t);
+  if (!pages) throw new MoeError('E_SPEC', `${t.name}: not a tensor made per expert`, t.name);
+  const buf = new Uint8Array(pages.perExpert);
+  for (let e = 0; e < t.shape[0]!; e++) {
+    pages.fill(e, buf);
+    yield buf;
+  }
+}
