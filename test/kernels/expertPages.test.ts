@@ -20,7 +20,7 @@ import { checkFp8Codes } from '../../kernels/inputs';
 import { tile } from '../../kernels/tiles';
 import { estimateRun } from '../../kernels/estimate';
 import { MoeError } from '../../kernels/errors';
-import { Tensor } from '../../kernels/tensor';
+import { type Tensor } from '../../kernels/tensor';
 import { shutdownGemmWorkers } from '../../kernels/ops/gemm';
 
 const dir = mkdtempSync(join(tmpdir(), 'moe-pages-'));
@@ -137,4 +137,24 @@ test('the estimate of a whole DeepSeek-V3 layer on one rank counts one GEMM batc
   assert.ok(e.peakBytes < 4 * 2 ** 30, `peak ${e.peakBytes}`);
   // with expert parallelism nothing is paged
   assert.equal(estimateRun(makeSpec('deepseek-v3', { tokens: 64, expertParallel: { size: 8, rank: 0, strategy: 'linear' } })).tensors.find((t) => t.name === 'w13_weight')!.paged, undefined);
+});
+
+test('an FP8 checkpoint layer past one array is read from its shards per expert, and runs as the same layer read whole', async () => {
+  const { writeCheckpoint } = await import('./io/checkpoint/fixtures');
+  const { loadCheckpointLayer } = await import('../../kernels/checkpointLayer');
+  const ck = join(dir, 'ckpt');
+  writeCheckpoint(ck, { family: 'qwen', hidden: 256, intermediate: 256, experts: 8, topk: 2, layers: 1, shards: 3 });
+  const opts = { layer: 0, arch: 'sm90' as const, tokens: 24, seed: 3 };
+  const whole = loadCheckpointLayer(ck, opts);
+  // w13 for 8 experts is 8 × 512 × 256 bytes: page it, two experts per GEMM batch
+  const perExpert = 512 * 256;
+  const limits = { wholeTensorBytes: 8 * perExpert - 1, batchBytes: 2 * perExpert };
+  const pagedLayer = await paged(limits, () => loadCheckpointLayer(ck, opts));
+  assert.ok(expertPagesOf(pagedLayer.inputs.w13_weight as Tensor) && expertPagesOf(pagedLayer.inputs.w2_weight as Tensor));
+  assert.ok(pagedLayer.notes.some((n) => /read from the shards one expert at a time/.test(n)), pagedLayer.notes.join('\n'));
+  for (const name of ['w13_weight', 'w2_weight', 'w13_weight_scale_inv', 'w2_weight_scale_inv'])
+    assert.ok(bytesOf(pagedLayer.inputs[name] as Tensor).equals(bytesOf(whole.inputs[name] as Tensor)), name);
+  const a = await runLayer(whole.spec, { backend: 'cpu', inputs: whole.inputs });
+  const b = await paged(limits, () => runLayer(pagedLayer.spec, { backend: 'cpu', inputs: pagedLayer.inputs }));
+  sameTensors(a, b);
 });

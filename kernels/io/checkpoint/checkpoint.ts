@@ -19,11 +19,14 @@ import { decodeF16 } from '../../dtypes/f16';
 import { decodeBf16 } from '../../dtypes/bf16';
 import { quantizeWeightBlocks } from '../../ops/quantize';
 import { sharedBytes } from '../../ops/gemm';
-import { MAX_WEIGHT_TENSOR_BYTES } from '../../synthetic';
+import { PAGING, expertPagedTensor } from '../../expertPages';
 import type { ScaleFormat } from '../../spec';
-import { CheckpointFiles, type ShardTensor } from './shards';
+import { CheckpointFiles, readShardRange, type ShardTensor } from './shards';
 import { type CheckpointConfig, detectFamily, familyConfig, KNOWN_MODEL_TYPES, readConfigJson } from './config';
 import { type ExpertNames, type FamilyDef, expand } from './families';
+
+/** one expert's gate, up and down projections in the shards */
+type ExpertTensors = { gate: Proj; up: Proj; down: Proj };
 
 /** how a layer's expert weights are stored, and so how they are loaded */
 export type WeightFormat = 'fp8' | 'bf16' | 'f16' | 'f32' | 'fp4';
@@ -178,7 +181,7 @@ export class Checkpoint {
   }
 
   /** One expert's tensors, checked: names, dtypes and shapes (scales: 128×128 blocks, or 1×32 for FP4). */
-  expertTensors(layer: number, expert: number): { gate: Proj; up: Proj; down: Proj } {
+  expertTensors(layer: number, expert: number): ExpertTensors {
     const { hidden: H, intermediate: I } = this.config;
     const gate = this.proj(layer, expert, 'gate');
     const format = this.formatOf(gate, layer);
@@ -286,16 +289,21 @@ export class Checkpoint {
     if (notInSlots !== undefined) throw new MoeError('E_SPEC', `expert ${notInSlots} is to be read but has no place among the ${slots.length} slots given`);
     const El = slots.length;
     const w13Bytes = El * 2 * I * H;
-    if (w13Bytes > MAX_WEIGHT_TENSOR_BYTES)
+    // FP8 weights past one array are read per expert when a stage uses them (kernels/expertPages.ts); weights that
+    // must be quantized here (BF16/F16/F32/FP4) would need their scales before any read, so they are held whole
+    const paged = format === 'fp8' && w13Bytes > PAGING.wholeTensorBytes;
+    if (w13Bytes > PAGING.wholeTensorBytes && !paged)
       throw new MoeError(
         'E_SPEC',
-        `layer ${layer}: w13_weight for ${El} experts is [${El}, ${2 * I}, ${H}] = ${(w13Bytes / 2 ** 30).toFixed(1)} GiB, above the 4 GiB one tensor may take here; read fewer experts (the routing's, or one expert-parallel rank's: --ep N --rank R)`,
+        `layer ${layer}: w13_weight for ${El} experts is [${El}, ${2 * I}, ${H}] = ${(w13Bytes / 2 ** 30).toFixed(1)} GiB of ${format.toUpperCase()} weights to quantize, above the 4 GiB one tensor may take here; read fewer experts (the routing's, or one expert-parallel rank's: --ep N --rank R)`,
       );
     const Hb = Math.ceil(H / B);
     const Ib = Math.ceil(I / B);
     const I2b = Math.ceil((2 * I) / B);
-    const w13 = sharedBytes(El * 2 * I * H);
-    const w2 = sharedBytes(El * H * I);
+    const w13 = sharedBytes(paged ? 1 : El * 2 * I * H);
+    const w2 = sharedBytes(paged ? 1 : El * H * I);
+    /** per slot, the expert's weight tensors in the shards (paged: read when a stage asks for the expert) */
+    const sources: (ExpertTensors | undefined)[] = new Array<ExpertTensors | undefined>(El);
     const s13 = new Float32Array(El * I2b * Hb).fill(1);
     const s2 = new Float32Array(El * Hb * Ib).fill(1);
     const before = this.files.bytesRead;
@@ -306,9 +314,12 @@ export class Checkpoint {
       const l = slotOf[e]!;
       const p = this.expertTensors(layer, e);
       if (format === 'fp8') {
-        this.files.readInto(p.gate.weight, w13.subarray(l * 2 * I * H, l * 2 * I * H + I * H));
-        this.files.readInto(p.up.weight, w13.subarray(l * 2 * I * H + I * H, (l + 1) * 2 * I * H));
-        this.files.readInto(p.down.weight, w2.subarray(l * H * I, (l + 1) * H * I));
+        if (paged) sources[l] = p;
+        else {
+          this.files.readInto(p.gate.weight, w13.subarray(l * 2 * I * H, l * 2 * I * H + I * H));
+          this.files.readInto(p.up.weight, w13.subarray(l * 2 * I * H + I * H, (l + 1) * 2 * I * H));
+          this.files.readInto(p.down.weight, w2.subarray(l * H * I, (l + 1) * H * I));
+        }
         this.readScales(p.gate.scale!, s13, l * I2b * Hb);
         this.readScales(p.up.scale!, s13, (l * I2b + Ib) * Hb);
         this.readScales(p.down.scale!, s2, l * Hb * Ib);
@@ -324,12 +335,31 @@ export class Checkpoint {
     if (format === 'fp4') notes.push('FP4 unpacking (low nibble first, E2M1 × 2^(scale−127) per 32 values) is unverified against DeepSeek-V4\'s own code');
     if (El < E) notes.push(`${El} of ${E} experts have a place (expert_map; the others are −1)`);
     if (ids.length < El) notes.push(`${ids.length} of ${El} experts read; the others are zero-filled (weights 0, scales 1: they receive no tokens)`);
+    if (paged) notes.push(`w13_weight [${El}, ${2 * I}, ${H}] is past one array (${(w13Bytes / 2 ** 30).toFixed(1)} GiB): expert weights are read from the shards one expert at a time, when a stage uses them`);
     const expertMap = El < E ? new Tensor('i32', [E], slotOf, undefined, 0, 'expert_map') : undefined;
+    // paged: gate rows then up rows of each expert (a shorter dst takes the prefix), down for w2; zeros without tokens
+    const pagedW13 = (): Tensor<'f8e4m3fn'> =>
+      expertPagedTensor([El, 2 * I, H], 'w13_weight', {
+        perExpert: 2 * I * H,
+        active: (l) => !!sources[l],
+        fill: (l, dst) => {
+          const p = sources[l];
+          if (!p) return void dst.fill(0);
+          readShardRange(p.gate.weight, dst.subarray(0, Math.min(dst.length, I * H)));
+          if (dst.length > I * H) readShardRange(p.up.weight, dst.subarray(I * H));
+        },
+      });
+    const pagedW2 = (): Tensor<'f8e4m3fn'> =>
+      expertPagedTensor([El, H, I], 'w2_weight', {
+        perExpert: H * I,
+        active: (l) => !!sources[l],
+        fill: (l, dst) => (sources[l] ? readShardRange(sources[l].down.weight, dst) : void dst.fill(0)),
+      });
     return {
       layer,
-      w13_weight: new Tensor('f8e4m3fn', [El, 2 * I, H], w13, undefined, 0, 'w13_weight'),
+      w13_weight: paged ? pagedW13() : new Tensor('f8e4m3fn', [El, 2 * I, H], w13, undefined, 0, 'w13_weight'),
       w13_weight_scale_inv: new Tensor('f32', [El, I2b, Hb], s13, undefined, 0, 'w13_weight_scale_inv'),
-      w2_weight: new Tensor('f8e4m3fn', [El, H, I], w2, undefined, 0, 'w2_weight'),
+      w2_weight: paged ? pagedW2() : new Tensor('f8e4m3fn', [El, H, I], w2, undefined, 0, 'w2_weight'),
       w2_weight_scale_inv: new Tensor('f32', [El, Hb, Ib], s2, undefined, 0, 'w2_weight_scale_inv'),
       ...(expertMap ? { expert_map: expertMap } : {}),
       loadedExperts: ids,

@@ -72,6 +72,26 @@ function readExactly(fd: number, path: string, dst: Uint8Array, pos: number, wha
   }
 }
 
+/**
+ * Bytes [from, from + dst.length) of a tensor, read with a descriptor of its own that is closed again: for weights
+ * read per expert long after the checkpoint was closed (kernels/expertPages.ts).
+ */
+export function readShardRange(t: ShardTensor, dst: Uint8Array, from = 0): void {
+  if (from < 0 || from + dst.length > t.end - t.begin)
+    throw new MoeError('E_RANGE', `${t.file}: bytes [${from}, ${from + dst.length}) are outside tensor '${t.name}' (${t.end - t.begin} bytes)`, t.name);
+  let fd: number;
+  try {
+    fd = openSync(t.file, 'r');
+  } catch (e) {
+    throw new MoeError('E_IO', `${t.file}: cannot open shard (${(e as Error).message})`);
+  }
+  try {
+    readExactly(fd, t.file, dst, t.begin + from, `tensor '${t.name}'`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads and indexes one shard's header; data ranges are checked against the file size. */
 export function readShardHeader(path: string, fd: number): Map<string, ShardTensor> {
   const size = fstatSync(fd).size;
