@@ -23,8 +23,13 @@ import { writeFileAtomic } from '../kernels/io/atomicWrite';
 
 const ROOT = resolve(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
-const runs = Number(process.argv[2] ?? 3);
-const SECTION = 'Real inputs: time and memory';
+const runs = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 3);
+/**
+ * --gpu (on the GPU machine): the issue's own case instead — a DeepSeek-V3 EP8 rank's layer file (4096 tokens, 32
+ * local experts, ~1.4 GB) through `run --backend cuda`, with and without --out — in a section of its own.
+ */
+const GPU = process.argv.includes('--gpu');
+const SECTION = GPU ? 'Real inputs on the GPU: time and memory' : 'Real inputs: time and memory';
 
 interface Case {
   label: string;
@@ -110,12 +115,16 @@ function section(rows: Row[], baseline: { ms: number; rss: number }): string {
     `## ${SECTION}`,
     '',
     `Measured by \`node --import tsx scripts/bench-inputs.ts ${runs}\` (part of \`npm run bench\`) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${cpus().length} cores, ${cpus()[0]?.model.trim() ?? '?'}, Node ${process.version}; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')} (the machine is shared: times are noisy).`,
-    'Each run is `node dist/cli.js run … --backend cpu --out O.safetensors` in its own process, timed from spawn to exit; peak RSS is that process\'s',
+    `Each run is \`node dist/cli.js run … --backend ${GPU ? 'cuda' : 'cpu'} [--out O.safetensors]\` in its own process, timed from spawn to exit; peak RSS is that process\'s`,
     `VmHWM (/proc/self/status) at exit. "read once" reads the same files whole, from the page cache, in 64 MiB chunks, right before each run (median). Node running the CLI with nothing to do (\`--help\`): ${baseline.ms.toFixed(0)} ms, ${mb(baseline.rss)} peak RSS.`,
     '',
-    'On this CPU path the layer\'s own compute (the stage table\'s total: the CPU reference GEMMs) is part of the run; the',
-    '"rest" column is the run without it — process start, reading and validating the inputs, writing --out (which holds the',
-    'inputs again) — the part the issue\'s GPU figure (23.3 s for 5.7 ms of GPU work) is about.',
+    ...(GPU
+      ? ['On the GPU path the stage table\'s total is the GPU kernels\' time (CUDA events); the rest is process start, reading and', 'validating the inputs (in the CLI and again in the GPU worker process), the transfers, the tensors sent back from the worker,', 'their summaries and, with --out, writing the file.']
+      : [
+          'On this CPU path the layer\'s own compute (the stage table\'s total: the CPU reference GEMMs) is part of the run; the',
+          '"rest" column is the run without it — process start, reading and validating the inputs, writing --out (which holds the',
+          'inputs again) — the part the issue\'s GPU figure (23.3 s for 5.7 ms of GPU work) is about.',
+        ]),
     '',
     '| input | bytes read | read once | run end to end (median; runs) | of which stages | rest ÷ read | run ÷ read (target ≤ 3×) | peak RSS (median) | RSS ÷ bytes (target < 2×) |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -158,6 +167,23 @@ function main(): void {
     writeCheckpoint(ck, { family: 'qwen', hidden: 2048, intermediate: 768, experts: 32, topk: 8, layers: 1, shards: 4 });
     const shards = readdirSync(ck).filter((f) => f.endsWith('.safetensors')).map((f) => join(ck, f));
     const out = join(dir, 'out.safetensors');
+    if (GPU) {
+      const big = join(dir, 'dsv3-ep8.safetensors');
+      const ep = makeSpec('deepseek-v3', { tokens: 4096, expertParallel: { size: 8, rank: 0, strategy: 'linear' }, source: { kind: 'synthetic', seed: 1, skew: 0 } });
+      const t: Record<string, Tensor> = {};
+      for (const [k, v] of Object.entries(syntheticInputs(ep))) if (v) t[k] = v as Tensor;
+      writeSafetensors(big, t);
+      const gpuCases: Case[] = [
+        { label: 'DeepSeek-V3 EP8 rank 0 layer file (4096 tokens, 32 local experts), --out', files: [big], args: ['run', '--layer', big, '--backend', 'cuda', '--out', out] },
+        { label: 'the same, no --out', files: [big], args: ['run', '--layer', big, '--backend', 'cuda'] },
+      ];
+      const help = runCli(dir, ['--help']);
+      const sec = section(gpuCases.map((c) => measure(dir, c)), { ms: help.ms, rss: help.rss });
+      console.log(sec);
+      const md = join(ROOT, 'BENCHMARKS.md');
+      writeFileAtomic(md, replaceSection(readFileSync(md, 'utf8'), sec));
+      return;
+    }
     const cases: Case[] = [
       { label: `layer file (Qwen3-30B-A3B shapes, 64 experts, ${spec.tokens} tokens)`, files: [layer], args: ['run', '--layer', layer, '--backend', 'cpu', '--out', out] },
       {

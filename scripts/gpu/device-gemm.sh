@@ -8,6 +8,7 @@
 #   masked  DeepGEMM's masked GEMM on the harness's masked shape
 #   ncu     Nsight Compute on the DeepSeek-V3 GEMM1 shape: our kernel and DeepGEMM's
 #   sass    instruction counts of our kernel's SASS
+#   inputs  scripts/bench-inputs.ts --gpu: a DeepSeek-V3 EP8 layer file through run --backend cuda, against reading it
 #   stages  the stage kernels' harness (.device/stage_variants, scripts/gpu/build-stage-variants.sh): new, base and
 #           alternative builds byte-compared and timed on the bench's layer shapes
 # DeepGEMM is built in the background from the start (about 90 s on 16 cores).
@@ -72,6 +73,7 @@ if has tests; then
 fi
 [ -n "$DGPID" ] && { step "wait for DeepGEMM"; wait $DGPID; tail -3 "$O/dgbuild.log"; }
 if has bench; then step "bench"; timeout $(( $(left) > 60 ? 300 : 60 )) node --import tsx scripts/bench-gpu.ts; echo "exit $?"; cp BENCHMARKS.md "$O/BENCHMARKS.md"; fi
+if has inputs; then step "inputs (issue 11: a DeepSeek-V3 EP8 layer file through run --backend cuda)"; timeout ${INPUTS_TIMEOUT_S:-240} node --import tsx scripts/bench-inputs.ts --gpu ${INPUTS_RUNS:-3} 2>&1 | grep -v "^…" | tail -40; echo "exit ${PIPESTATUS[0]}"; cp BENCHMARKS.md "$O/BENCHMARKS.md"; fi
 if has masked; then
   step "DeepGEMM: its configurations on the five shapes, and its masked GEMM on the harness's masked shape"
   MM=$(python3 -c 'print([160 + (e * 37) % 64 for e in range(32)])')
