@@ -22,8 +22,8 @@ export interface PanelRunSize {
 }
 
 /** Throws a MoeError (E_SPEC) with the numbers when the run cannot fit; else the estimate of a large run, if it is. */
-export function panelRunSize(spec: LayerSpec, machine: { totalBytes?: number; cores?: number } = {}): PanelRunSize {
-  const verdict = assessRunSize(spec, 'Inspect MoE Layer', machine, PANEL_ADVICE);
+export function panelRunSize(spec: LayerSpec, machine: { totalBytes?: number; cores?: number } = {}, held: { localExperts?: number } = {}): PanelRunSize {
+  const verdict = assessRunSize(spec, 'Inspect MoE Layer', machine, PANEL_ADVICE, held);
   if (!verdict?.notice) return {};
   const e = verdict.estimate;
   return { notice: verdict.notice, short: `~${gib(e.peakBytes)}, roughly ${secs(e.cpuSeconds)} on the CPU` };

@@ -27,6 +27,17 @@ export interface TensorEstimate {
   paged?: boolean;
 }
 
+export interface EstimateOptions {
+  cores?: number;
+  /** the run makes only these tensors (a run of some stages) */
+  tensors?: ReadonlySet<string>;
+  /**
+   * experts the weights hold, when they were read already: a layer file of one expert-parallel rank has an expert_map
+   * over all experts but weights for its own (32 of DeepSeek-V3's 256), and its spec carries no EP setting
+   */
+  localExperts?: number;
+}
+
 export interface RunEstimate {
   /** expected routed (token, expert) pairs on this rank */
   routedRows: number;
@@ -72,10 +83,11 @@ function localExperts(spec: LayerSpec): number {
 const INPUTS = new Set(['hidden_states', 'topk_ids', 'topk_weights', 'w13_weight', 'w2_weight', 'w13_weight_scale_inv', 'w2_weight_scale_inv']);
 const WEIGHTS = new Set(['w13_weight', 'w2_weight']);
 
-export function estimateRun(spec: LayerSpec, opts: { cores?: number; tensors?: ReadonlySet<string> } = {}): RunEstimate {
+export function estimateRun(spec: LayerSpec, opts: EstimateOptions = {}): RunEstimate {
   const { tokens: M, hidden: K, intermediate: N, experts: E, topk } = spec;
   const cores = Math.max(1, opts.cores ?? 2);
-  const El = localExperts(spec);
+  // weights already read (a layer file or checkpoint with an expert_map) hold their own count of experts
+  const El = opts.localExperts ?? localExperts(spec);
   const R = (M * topk * El) / E;
   // P(an expert gets no token) = (1 − topk/E)^M under uniform routing; computed in log space (M can be 1e12)
   const pIdle = topk >= E ? 0 : Math.exp(M * Math.log1p(-topk / E));

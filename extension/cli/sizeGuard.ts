@@ -57,13 +57,14 @@ export function assessRunSize(
   command: string,
   machine: { totalBytes?: number; cores?: number } = {},
   words: SizeAdvice = CLI_ADVICE,
-  run: { tensors?: ReadonlySet<string> } = {},
+  run: { tensors?: ReadonlySet<string>; localExperts?: number } = {},
 ): SizeVerdict | undefined {
   const recipe = recipeById(spec.recipe.id);
   if (!recipe.estimate) return undefined;
   const total = machine.totalBytes ?? totalmem();
   const cores = machine.cores ?? availableParallelism();
-  const estimate = (s: LayerSpec): RunEstimate => recipe.estimate!(s, { cores, ...(run.tensors ? { tensors: run.tensors } : {}) });
+  const estimate = (s: LayerSpec): RunEstimate =>
+    recipe.estimate!(s, { cores, ...(run.tensors ? { tensors: run.tensors } : {}), ...(run.localExperts !== undefined ? { localExperts: run.localExperts } : {}) });
   const est = estimate(spec);
   const limit = total / MEMORY_SAFETY;
   const ep = spec.expertParallel && spec.expertParallel.size > 1 ? words.epNow(spec.expertParallel.size) : '';
@@ -85,6 +86,12 @@ export function assessRunSize(
   return { estimate: est };
 }
 
+/** The local experts of weights already read (a layer file, a checkpoint layer), for the estimate; {} otherwise. */
+export function heldExperts(inputs: Readonly<Record<string, { shape: readonly number[] } | undefined>> | undefined): { localExperts?: number } {
+  const w13 = inputs?.w13_weight;
+  return w13 && w13.shape.length === 3 ? { localExperts: w13.shape[0]! } : {};
+}
+
 /**
  * Refuses a run that cannot fit (its recipe's estimate), prints the estimate of a long one; undefined when the recipe
  * has none. `tensors`: the run makes only these (a run of some stages: `export --view`), so only they are counted.
@@ -94,7 +101,7 @@ export function guardRunSize(
   out: NodeJS.WritableStream,
   command: string,
   machine: { totalBytes?: number; cores?: number } = {},
-  run: { tensors?: ReadonlySet<string> } = {},
+  run: { tensors?: ReadonlySet<string>; localExperts?: number } = {},
 ): RunEstimate | undefined {
   const verdict = assessRunSize(spec, command, machine, CLI_ADVICE, run);
   if (verdict?.notice) out.write(`${verdict.notice}\n`);

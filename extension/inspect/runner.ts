@@ -10,6 +10,7 @@ import type { Engine, RunResultLike } from '../engineTypes';
 import type { InspectorSettings } from '../settings';
 import type { StageId, Trace } from '../../kernels/trace';
 import { panelRunSize, type PanelRunSize } from '../runSize';
+import { heldExperts } from '../cli/sizeGuard';
 import type { LayerTensors } from '../../kernels/recipes/types';
 
 export interface RunRequest {
@@ -30,7 +31,7 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
   // as the CLI does: refuse what cannot fit before anything is generated; say what a large run will cost
   let size: PanelRunSize;
   try {
-    size = panelRunSize(req.spec);
+    size = panelRunSize(req.spec, {}, heldExperts(req.inputs));
   } catch (e) {
     reportError(e, `Inspecting ${what}`, log);
     return undefined;

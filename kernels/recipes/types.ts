@@ -9,7 +9,7 @@ import type { Tensor } from '../tensor';
 import type { LayerSpec } from '../spec';
 import type { CheckResult, PermutationStats, StageId } from '../trace';
 import type { Packing } from '../layout/descriptor';
-import type { RunEstimate } from '../estimate';
+import type { EstimateOptions, RunEstimate } from '../estimate';
 
 /** Tensors of one layer under their DESIGN.md names; which ones a recipe needs is the recipe's business. */
 export type LayerTensors = Record<string, Tensor>;
@@ -137,7 +137,7 @@ export interface RecipeSpec {
    * refuses what cannot fit before generating anything. Absent = no estimate (the run is not guarded).
    * `tensors`: only these tensor ids will be allocated (a run of some stages, kernels/neededStages.ts); default all.
    */
-  estimate?(spec: LayerSpec, opts: { cores?: number; tensors?: ReadonlySet<string> }): RunEstimate;
+  estimate?(spec: LayerSpec, opts: EstimateOptions): RunEstimate;
   /**
    * its tensors that are DeepGEMM 128×128 block scales, which an architecture may have rules for (SM100 packs only
    * powers of two); default: w13_weight_scale_inv and w2_weight_scale_inv. W4AFP8's group scales are not.

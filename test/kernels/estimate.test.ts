@@ -104,3 +104,17 @@ test('a run of some stages makes no tensor past its estimate', async () => {
   for (const [name, t] of tensors) if (name !== 'expert_map') assert.ok(t.numel * t.itemBytes <= (named.get(name) ?? -1), `${name} is estimated`);
   assert.ok(!tensors.has('w2_weight') && !named.has('w2_weight') && !tensors.has('mm2_out'));
 });
+
+test('a layer file of one expert-parallel rank is estimated by the experts its weights hold, not by its expert_map\'s global count', async () => {
+  const { assessRunSize, heldExperts } = await import('../../extension/cli/sizeGuard');
+  // DeepSeek-V3 EP8 rank 0 as a layer file: expert_map over 256 experts, weights for 32; its spec has no EP setting
+  const spec = makeSpec('deepseek-v3', { tokens: 4096, source: { kind: 'file', path: 'dsv3-ep8.safetensors' } });
+  const machine = { totalBytes: 128 * 2 ** 30, cores: 16 };
+  assert.throws(() => assessRunSize(spec, 'run', machine), /w13_weight would hold ~7\.52e\+9 elements/);
+  const held = heldExperts({ w13_weight: { shape: [32, 4096, 7168] } });
+  assert.deepEqual(held, { localExperts: 32 });
+  const v = assessRunSize(spec, 'run', machine, undefined, held)!;
+  assert.equal(v.estimate.localExperts, 32);
+  assert.equal(v.estimate.tensors.find((t) => t.name === 'w13_weight')!.elements, 32 * 4096 * 7168);
+  assert.deepEqual(heldExperts(undefined), {});
+});

@@ -14,7 +14,7 @@ import type { ExportFormat, Tile } from '../../../kernels/protocol';
 import { oneOf, parseFlags, required, str } from '../args';
 import { layerFlags, layerFromFlags } from '../layerArgs';
 import { checkFileFlags } from '../paths';
-import { guardRunSize } from '../sizeGuard';
+import { guardRunSize, heldExperts } from '../sizeGuard';
 import { recipeById } from '../../../kernels/recipes/index';
 import { stagesFor, tensorsTouched } from '../../../kernels/neededStages';
 import { viewNeeds, type NeedsQuery, type ViewNeeds } from '../../../webview/views/viewNeeds';
@@ -111,9 +111,9 @@ export async function exportCommand(argv: string[], out: NodeJS.WritableStream):
   const choice = layerFromFlags(flags, 'export');
   // refuse what cannot fit before any input is generated, counting what the view's stages make; show the estimate of a long run
   const touched = touchedBy(choice.spec, view, tensor);
-  guardRunSize(choice.spec, out, 'export', {}, touched ? { tensors: touched } : {});
+  guardRunSize(choice.spec, out, 'export', {}, { ...(touched ? { tensors: touched } : {}), ...heldExperts(choice.inputs) });
   const opts: RunLayerOptions = { backend: choice.backend, gpuModel: choice.gpuModel, ...(choice.inputs ? { inputs: choice.inputs } : {}) };
-  const result = await runForView(choice.spec, opts, view, tensor, () => guardRunSize(choice.spec, out, 'export'));
+  const result = await runForView(choice.spec, opts, view, tensor, () => guardRunSize(choice.spec, out, 'export', {}, heldExperts(choice.inputs)));
   const data = await renderExport(result, view, format, tensor);
   writeFileAtomic(outPath, data, { what: '--out' });
   out.write(`wrote ${view} view as ${format.toUpperCase()} (${data.length} bytes) to ${outPath}\n`);

@@ -10,7 +10,7 @@ import { CHECKPOINT_FLAGS, checkpointFromFlags } from '../checkpointArgs';
 import { ProgressBar } from '../progress';
 import { stageTable } from '../table';
 import { checkFileFlags } from '../paths';
-import { guardRunSize } from '../sizeGuard';
+import { guardRunSize, heldExperts } from '../sizeGuard';
 
 export async function runCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const flags = parseFlags(argv, { ...layerFlags(), ...CHECKPOINT_FLAGS, out: { type: 'string' }, trace: { type: 'string' } }, 'run');
@@ -19,7 +19,7 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream): Pr
   const choice = fromCheckpoint ?? layerFromFlags(flags, 'run');
   for (const n of fromCheckpoint?.notes ?? []) out.write(`note: ${n}\n`);
   // refuse what cannot fit before any input is generated; show the estimate of a long run
-  guardRunSize(choice.spec, out, 'run');
+  guardRunSize(choice.spec, out, 'run', {}, heldExperts(choice.inputs));
   const bar = new ProgressBar();
   const result = await runLayer(choice.spec, {
     backend: choice.backend,

@@ -9,6 +9,7 @@ import { MoeError } from '../../../../kernels/errors';
 import { Tensor } from '../../../../kernels/tensor';
 import { quantizeWeightBlocks } from '../../../../kernels/ops/quantize';
 import { type Fixture, writeCheckpoint, writeSparseSafetensors, writeRawSafetensors, fp8Bytes, f32Bytes } from './fixtures';
+import { expertPagesOf, expertSlice } from '../../../../kernels/expertPages';
 
 const root = mkdtempSync(join(tmpdir(), 'ckpt-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -355,7 +356,7 @@ test('layout errors: a missing expert, wrong scale shape, wrong dtype, FP8 inter
   ck.close();
 });
 
-test('a sparse shard of several GB: the layer\'s tensors sit past 4 GiB and are read by position; >4 GiB results refused', () => {
+test('a sparse shard of several GB: the layer\'s tensors sit past 4 GiB and are read by position; >4 GiB results read per expert', () => {
   const dir = fresh();
   const H = 256;
   const I = 128;
@@ -410,7 +411,13 @@ test('a sparse shard of several GB: the layer\'s tensors sit past 4 GiB and are 
   const ck2 = Checkpoint.open(big);
   try {
     assert.deepEqual(ck2.layerInfo(1).shapes.w13_weight, [256, 4096, 7168]);
-    assert.throws(() => ck2.loadLayer(1), err('E_SPEC', /w13_weight for 256 experts is \[256, 4096, 7168\] = 7\.0 GiB, above the 4 GiB .*--ep N --rank R/));
+    // all 256 experts: 7 GiB of w13 is past one array, so the FP8 weights are read per expert when used (never whole)
+    const all = ck2.loadLayer(1);
+    assert.ok(expertPagesOf(all.w13_weight) && expertPagesOf(all.w2_weight));
+    assert.deepEqual(all.w13_weight.shape, [256, 4096, 7168]);
+    assert.ok(all.notes.some((n) => /read from the shards one expert at a time/.test(n)));
+    assert.deepEqual(expertSlice(all.w2_weight, 255).storage, fp8Bytes(7168 * 2048, 5));
+    assert.throws(() => all.w13_weight.storage, err('E_SPEC', /w13_weight: \[256, 4096, 7168\].*7\.0 GiB.*--ep 8 --rank R/));
     // one expert far into the file (past 7 GiB): read by position
     const one = ck2.loadLayer(1, { experts: [255], unread: 'omit' });
     assert.deepEqual(one.w2_weight.storage, fp8Bytes(7168 * 2048, 5));
