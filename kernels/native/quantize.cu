@@ -10,8 +10,8 @@ namespace {
 
 // s = RN(max(amax, floor) / 448) without an IEEE division (a call of ~10 instructions with a slow path, once per
 // group and lane): q = RN(a·RN(1/448)) and one remainder step r = a − 448·q (exact with an FMA), q + r·RN(1/448).
-// Checked exhaustively on the CPU: equal to RN(a / 448) for every float a from 1e-10 (the smaller floor) to FLT_MAX;
-// an infinite amax keeps the division's inf.
+// Checked exhaustively on the CPU (scripts/gpu/check-scale-division.cpp): equal to RN(a / 448) for every float a
+// from 1e-10 (the smaller floor) to FLT_MAX; an infinite amax keeps the division's inf.
 __device__ inline float groupScale(float amax, Convention conv, bool ue8m0) {
   const float floor = conv == Convention::Vllm ? 1e-10f : 1e-4f;
   const float a = fmaxf(amax, floor);
