@@ -8,9 +8,19 @@
 namespace moe {
 namespace {
 
+// s = RN(max(amax, floor) / 448) without an IEEE division (a call of ~10 instructions with a slow path, once per
+// group and lane): q = RN(a·RN(1/448)) and one remainder step r = a − 448·q (exact with an FMA), q + r·RN(1/448).
+// Checked exhaustively on the CPU (scripts/gpu/check-scale-division.cpp): equal to RN(a / 448) for every float a
+// from 1e-10 (the smaller floor) to FLT_MAX; an infinite amax keeps the division's inf.
 __device__ inline float groupScale(float amax, Convention conv, bool ue8m0) {
   const float floor = conv == Convention::Vllm ? 1e-10f : 1e-4f;
-  float s = __fdiv_rn(fmaxf(amax, floor), kFp8Max);
+  const float a = fmaxf(amax, floor);
+  constexpr float kInvFp8Max = 1.0f / kFp8Max;  // RN(1/448), folded by the compiler
+  float s = a;                                   // inf / 448 = inf
+  if (a <= 3.402823466e38f) {
+    const float q = __fmul_rn(a, kInvFp8Max);
+    s = __fmaf_rn(__fmaf_rn(-kFp8Max, q, a), kInvFp8Max, q);
+  }
   if (ue8m0) s = ue8m0ToFloat(ue8m0ExponentCeil(s));
   return s;
 }
@@ -80,6 +90,52 @@ __device__ inline void unpackSlice(const GroupSlice<kBf16>& r, float v[8]) {
   }
 }
 
+// One group of 128 values, held as a half-warp lane's 8 (16 lanes): amax over the half-warp (four shuffles), the
+// scale, the FP8 bytes and the scale's store. Uniform per half-warp.
+template <bool kBf16>
+__device__ __forceinline__ void quantizeGroup(const GroupSlice<kBf16>& raw, int g, int row, int j, int lane, unsigned mask,
+                                              Convention conv, bool ue8m0, const float* __restrict__ rowWeight,
+                                              uint8_t* __restrict__ q, float* __restrict__ scales, ScaleOut layout, int mnStride) {
+  float v[8];
+  unpackSlice<kBf16>(raw, v);
+  if (rowWeight) {
+    const float w = rowWeight[row];
+#pragma unroll
+    for (int i = 0; i < 8; i++) v[i] = __fmul_rn(v[i], w);
+  }
+  float amax = 0.f;
+#pragma unroll
+  for (int i = 0; i < 8; i++) amax = fmaxf(amax, fabsf(v[i]));
+#pragma unroll
+  for (int off = 8; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(mask, amax, off));
+
+  const float s = groupScale(amax, conv, ue8m0);
+  const float inv = __frcp_rn(s);  // correctly rounded like __fdiv_rn(1, s), without the division's slow-path check
+  // The vllm clamp to ±448 keeps only its lower side: the FP8 cast saturates finite values and ±inf to ±448 by
+  // itself, and fmaxf(NaN, −448) = −448 is what fminf(fmaxf(NaN, −448), 448) gave (same bytes, one instruction less).
+  float y[8];
+  if (conv == Convention::DeepGemm) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) y[i] = __fmul_rn(v[i], inv);
+  } else if (ue8m0) {
+    // s is a power of two, so 1/s is exact and x·(1/s) is the same single rounding as x/s
+#pragma unroll
+    for (int i = 0; i < 8; i++) y[i] = fmaxf(__fmul_rn(v[i], inv), -kFp8Max);
+  } else if (isfinite(s)) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) y[i] = fmaxf(divideByScale(v[i], s, inv), -kFp8Max);
+  } else {  // amax is inf (or s overflowed): keep the IEEE division and its inf/NaN rules
+#pragma unroll
+    for (int i = 0; i < 8; i++) y[i] = fmaxf(__fdiv_rn(v[i], s), -kFp8Max);
+  }
+  *reinterpret_cast<uint2*>(q + static_cast<size_t>(g) * 128 + lane * 8) =
+      make_uint2(packFp8x4(y[0], y[1], y[2], y[3]), packFp8x4(y[4], y[5], y[6], y[7]));
+  if (lane == 0) {
+    if (layout == ScaleOut::RowMajor) scales[g] = s;
+    else scales[static_cast<size_t>(j) * mnStride + row] = s;
+  }
+}
+
 // Groups per half-warp in one pass (H100, vllm recipe: 4 beat 1 and 2 by 3–10% at every bench size).
 #ifndef MOE_QUANT_GROUPS_PER_HALF
 #define MOE_QUANT_GROUPS_PER_HALF 4
@@ -89,8 +145,10 @@ constexpr int kQuantGroupsPerHalf = MOE_QUANT_GROUPS_PER_HALF;
 // A half-warp (16 lanes × 8 values) owns one group of 128, so loads are 16 bytes per lane and the amax reduction
 // needs only four shuffles. The groups form one flat stream (group g is elements [128g, 128g + 128) of x), and a
 // warp takes kGroupsPerHalf consecutive pairs of groups, issuing all its loads before the math so several
-// 16-byte loads per lane are in flight. (A grid-strided mapping was slower: 0.51 ms instead of 0.30–0.37 ms at
-// 32768 × 7168 on the H100; this one measured 0.245 ms with the cheaper division, against 0.32 ms before.)
+// 16-byte loads per lane are in flight, and the math of its groups interleaves (their shuffles and divisions are
+// independent). (A grid-strided mapping was slower: 0.51 ms instead of 0.30–0.37 ms at 32768 × 7168 on the H100;
+// so was, on the H200, a persistent grid whose half-warps kept 2–8 groups' loads in flight and quantized one group
+// at a time: 2–10% slower on every bench shape, the lone group's chain of shuffles and divisions left exposed.)
 // Index math is 32-bit: one FastDiv for the half-warp's first group, then (row, j) steps by two groups. The 64-bit
 // `g / G` it replaces cost a ~70-instruction call per group and lane, and the masked variant's per-group row check
 // (evaluated before the loads) put more of it between them: 296 → 361 µs at 32768 × 7168 on the H200. The masked
@@ -129,48 +187,9 @@ __global__ void __launch_bounds__(256) quantizeActivationsKernel(const void* __r
     if (live[u]) raw[u] = loadSlice<kBf16>(x, static_cast<size_t>(g) * 128 + lane * 8);
   }
 #pragma unroll
-  for (int u = 0; u < kGroupsPerHalf; u++) {
-    const int g = first + 2 * u;
-    if (!live[u]) continue;  // past the end or a masked row: uniform per half-warp (one group, one row)
-    const int row = rowOf[u];
-    const int j = jOf[u];
-    float v[8];
-    unpackSlice<kBf16>(raw[u], v);
-    if (rowWeight) {
-      const float w = rowWeight[row];
-#pragma unroll
-      for (int i = 0; i < 8; i++) v[i] = __fmul_rn(v[i], w);
-    }
-    float amax = 0.f;
-#pragma unroll
-    for (int i = 0; i < 8; i++) amax = fmaxf(amax, fabsf(v[i]));
-#pragma unroll
-    for (int off = 8; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(mask, amax, off));
-
-    const float s = groupScale(amax, conv, ue8m0);
-    const float inv = __fdiv_rn(1.0f, s);
-    float y[8];
-    if (conv == Convention::DeepGemm) {
-#pragma unroll
-      for (int i = 0; i < 8; i++) y[i] = __fmul_rn(v[i], inv);
-    } else if (ue8m0) {
-      // s is a power of two, so 1/s is exact and x·(1/s) is the same single rounding as x/s
-#pragma unroll
-      for (int i = 0; i < 8; i++) y[i] = fminf(fmaxf(__fmul_rn(v[i], inv), -kFp8Max), kFp8Max);
-    } else if (isfinite(s)) {
-#pragma unroll
-      for (int i = 0; i < 8; i++) y[i] = fminf(fmaxf(divideByScale(v[i], s, inv), -kFp8Max), kFp8Max);
-    } else {  // amax is inf (or s overflowed): keep the IEEE division and its inf/NaN rules
-#pragma unroll
-      for (int i = 0; i < 8; i++) y[i] = fminf(fmaxf(__fdiv_rn(v[i], s), -kFp8Max), kFp8Max);
-    }
-    *reinterpret_cast<uint2*>(q + static_cast<size_t>(g) * 128 + lane * 8) =
-        make_uint2(packFp8x4(y[0], y[1], y[2], y[3]), packFp8x4(y[4], y[5], y[6], y[7]));
-    if (lane == 0) {
-      if (layout == ScaleOut::RowMajor) scales[g] = s;
-      else scales[static_cast<size_t>(j) * mnStride + row] = s;
-    }
-  }
+  for (int u = 0; u < kGroupsPerHalf; u++)  // past the end or a masked row: uniform per half-warp (one group, one row)
+    if (live[u])
+      quantizeGroup<kBf16>(raw[u], first + 2 * u, rowOf[u], jOf[u], lane, mask, conv, ue8m0, rowWeight, q, scales, layout, mnStride);
 }
 
 template <bool kBf16>

@@ -1,12 +1,15 @@
 // Development harness for the memory-bound stage kernels (kernels/native/{quantize,activation,permute,unpermute}.cu),
 // built here by scripts/gpu/build-stage-variants.sh and run on the GPU machine by scripts/gpu/device-gemm.sh (step
-// "stages"; not part of the addon, not a test). Three builds of the same launchers side by side:
-//   moe      the working tree's kernels
-//   moe_old  the kernels of a base revision (compiled with -Dmoe=moe_old)
-//   moe_alt  the working tree's kernels with other tuning knobs (-Dmoe=moe_alt -DMOE_…)
+// "stages"; not part of the addon, not a test). Five builds of the same launchers side by side:
+//   moe                          "new": the working tree's kernels
+//   moe_old                      "old": the kernels of a base revision (compiled with -Dmoe=moe_old)
+//   moe_alt, moe_alt2, moe_alt3  "alt…": the working tree's kernels with other tuning knobs (-Dmoe=moe_alt -DMOE_…)
 // For each stage on the layer shapes of `npm run bench:gpu` (and small odd ones) it checks that the outputs of all
-// three are byte-identical (outputs poisoned first; inputs are hashes, never zeros, with rows of varied magnitude),
-// then prints CUDA-event medians and the fraction of the device-to-device copy bandwidth measured in the same run.
+// builds are byte-identical (outputs poisoned first; inputs are hashes, never zeros, with rows of varied magnitude),
+// then prints CUDA-event medians and the fraction of the device-to-device copy bandwidth measured in the same run,
+// after what a plain cudaMemcpy reaches at the stages' sizes timed the same way (launch and ramp included).
+// `stage_variants profile` runs each timed case once for old and new, untimed, for Nsight Compute (kernel-only
+// durations: `ncu --clock-control none --section SpeedOfLight -k regex:quantizeActivationsKernel stage_variants profile`).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +27,12 @@
 #include "ops_old.h"
 #undef moe
 #define moe moe_alt
+#include "ops_again.h"
+#undef moe
+#define moe moe_alt2
+#include "ops_again.h"
+#undef moe
+#define moe moe_alt3
 #include "ops_again.h"
 #undef moe
 
@@ -104,13 +113,18 @@ double timeMs(const std::function<void()>& f, int reps = 20) {
   return 0.5 * (v[(reps - 1) / 2] + v[reps / 2]);
 }
 
-void report(const std::string& name, double bytes, double oldMs, double newMs, double altMs) {
-  auto pc = [&](double ms) { return 100.0 * bytes / ms / 1e9 / copyTBs; };
-  std::printf("TIME %-44s %8.1f MB | old %7.1f us %3.0f%% | new %7.1f us %3.0f%% | alt %7.1f us %3.0f%%\n", name.c_str(), bytes / 1e6,
-              oldMs * 1e3, pc(oldMs), newMs * 1e3, pc(newMs), altMs * 1e3, pc(altMs));
+constexpr int kBuilds = 5;
+const char* const kBuildNames[kBuilds] = {"old", "new", "alt", "alt2", "alt3"};
+bool profileMode = false;  // argv "profile": every timed case runs once per build, untimed (for ncu)
+
+void report(const std::string& name, double bytes, const double* ms) {
+  auto pc = [&](double t) { return 100.0 * bytes / t / 1e9 / copyTBs; };
+  std::printf("TIME %-44s %8.1f MB", name.c_str(), bytes / 1e6);
+  for (int v = 0; v < kBuilds; v++) std::printf(" | %s %6.1f us %3.0f%%", kBuildNames[v], ms[v] * 1e3, pc(ms[v]));
+  std::printf("\n");
 }
 
-// ---- the three builds behind one interface ----
+// ---- the builds behind one interface ----
 #define IMPL(ns, GATHER)                                                                                                              \
   struct Impl_##ns {                                                                                                        \
     static void quant(const void* x, bool bf16, int M, int K, int conv, bool ue8m0, const float* w, uint8_t* q, float* s,   \
@@ -143,37 +157,45 @@ void report(const std::string& name, double bytes, double oldMs, double newMs, d
       ns::launchUnpermute(d2, K, inv, tw, M, k, y, nullptr);                                                                \
     }                                                                                                                       \
   };
-// the base revision's gather walks rows (no inv_perm); the working tree's walks tokens
-#define GATHER_ROWS ns_old_gather(q, s, tw, K, K / 128, k, mSum, rowPair, aPerm, sfa, rw, nullptr)
 #define GATHER_TOKENS(ns) ns::launchPermuteGather(q, s, tw, K, K / 128, k, M, inv, mSum, rowPair, aPerm, sfa, rw, nullptr)
-#define ns_old_gather moe_old::launchPermuteGather
 IMPL(moe, GATHER_TOKENS(moe))
-IMPL(moe_old, GATHER_ROWS)
+IMPL(moe_old, GATHER_TOKENS(moe_old))
 IMPL(moe_alt, GATHER_TOKENS(moe_alt))
+IMPL(moe_alt2, GATHER_TOKENS(moe_alt2))
+IMPL(moe_alt3, GATHER_TOKENS(moe_alt3))
 
-// Runs f(impl) for the three builds on poisoned outputs, compares the outputs byte for byte, times each.
+// f(impl) for build v (0 old, 1 new, 2… the alternatives)
+template <typename F>
+void onBuild(int v, F&& f) {
+  if (v == 0) f(Impl_moe_old{});
+  if (v == 1) f(Impl_moe{});
+  if (v == 2) f(Impl_moe_alt{});
+  if (v == 3) f(Impl_moe_alt2{});
+  if (v == 4) f(Impl_moe_alt3{});
+}
+
+// Runs f(impl) for every build on poisoned outputs, compares the outputs byte for byte, times each.
 template <typename Outs, typename F>
 void compareAndTime(const std::string& name, double bytes, Outs& outs, F f, bool timeIt = true) {
   std::vector<std::vector<uint8_t>> ref;
-  double ms[3] = {0, 0, 0};
-  for (int v = 0; v < 3; v++) {
+  double ms[kBuilds] = {};
+  for (int v = 0; v < kBuilds; v++) {
+    if (profileMode) {  // old and new only
+      if (timeIt && v < 2) onBuild(v, f);
+      continue;
+    }
     for (auto* o : outs) o->poison();
-    if (v == 0) f(Impl_moe_old{});
-    if (v == 1) f(Impl_moe{});
-    if (v == 2) f(Impl_moe_alt{});
+    onBuild(v, f);
     MOE_CUDA_CHECK(cudaDeviceSynchronize());
     std::vector<std::vector<uint8_t>> got;
     for (auto* o : outs) got.push_back(o->host());
     if (v == 0) ref = got;
     else
-      for (size_t i = 0; i < got.size(); i++) same(name + (v == 1 ? " new" : " alt") + " output " + std::to_string(i), ref[i], got[i]);
-    if (timeIt) {
-      if (v == 0) ms[0] = timeMs([&] { f(Impl_moe_old{}); });
-      if (v == 1) ms[1] = timeMs([&] { f(Impl_moe{}); });
-      if (v == 2) ms[2] = timeMs([&] { f(Impl_moe_alt{}); });
-    }
+      for (size_t i = 0; i < got.size(); i++) same(name + " " + kBuildNames[v] + " output " + std::to_string(i), ref[i], got[i]);
+    if (timeIt) ms[v] = timeMs([&] { onBuild(v, f); });
   }
-  if (timeIt) report(name, bytes, ms[0], ms[1], ms[2]);
+  if (profileMode) MOE_CUDA_CHECK(cudaDeviceSynchronize());
+  else if (timeIt) report(name, bytes, ms);
   else std::printf("CHECK %s done\n", name.c_str());
 }
 
@@ -287,11 +309,11 @@ void routingCase(const std::string& name, int M, int K, int E, int k, bool timeI
     impl.permute(dIds.ptr, M, k, E, local.ptr, hist.ptr, counts.ptr, seg.ptr, mSum, mIdx.ptr, inv.ptr, rowPair.ptr, q.ptr, s.ptr, tw.ptr,
                  K, aPerm.ptr, sfa.ptr, rw.ptr);
   }, timeIt);
-  if (timeIt) {  // the gather alone (indices stay from the last run), and a memset of its destination
-    const double g = timeMs([&] { Impl_moe_old::gather(q.ptr, s.ptr, tw.ptr, K, M, k, inv.ptr, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
-    const double n = timeMs([&] { Impl_moe::gather(q.ptr, s.ptr, tw.ptr, K, M, k, inv.ptr, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
-    const double a = timeMs([&] { Impl_moe_alt::gather(q.ptr, s.ptr, tw.ptr, K, M, k, inv.ptr, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); });
-    report(name + " gather only", S * K + 4 * S * G + M * K, g, n, a);
+  if (timeIt && !profileMode) {  // the gather alone (indices stay from the last run), and a memset of its destination
+    double g[kBuilds];
+    for (int v = 0; v < kBuilds; v++)
+      g[v] = timeMs([&] { onBuild(v, [&](auto impl) { impl.gather(q.ptr, s.ptr, tw.ptr, K, M, k, inv.ptr, mSum, rowPair.ptr, aPerm.ptr, sfa.ptr, rw.ptr); }); });
+    report(name + " gather only", S * K + 4 * S * G + M * K, g);
     const double ms = timeMs([&] { MOE_CUDA_CHECK(cudaMemsetAsync(aPerm.ptr, 1, aPerm.bytes())); });
     std::printf("TIME %-44s %8.1f MB | memset %7.1f us (%.2f TB/s write-only)\n", (name + " memset of A_perm").c_str(), S * K / 1e6,
                 ms * 1e3, S * K / ms / 1e9);
@@ -307,7 +329,8 @@ void routingCase(const std::string& name, int M, int K, int E, int k, bool timeI
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  profileMode = argc > 1 && std::strcmp(argv[1], "profile") == 0;
   try {
     cudaDeviceProp p;
     MOE_CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
@@ -319,7 +342,18 @@ int main() {
       copyTBs = 2.0 * n / ms / 1e9;
     }
     std::printf("%s, %d SMs; device-to-device copy of 1 GiB: %.2f TB/s (read + written)\n", p.name, p.multiProcessorCount, copyTBs);
-    // correctness on small and odd shapes, all paths (not timed)
+    if (!profileMode) {  // what a plain copy reaches at the stages' sizes (bytes read + written), for scale
+      DeviceBuffer<uint8_t> a(256u << 20), b(256u << 20);
+      MOE_CUDA_CHECK(cudaMemset(a.ptr, 7, a.bytes()));
+      for (double mb : {51.0, 89.0, 171.0, 215.0, 339.0, 426.0}) {
+        const size_t n = static_cast<size_t>(mb * 1e6 / 2);
+        const double ms = timeMs([&] { MOE_CUDA_CHECK(cudaMemcpyAsync(b.ptr, a.ptr, n, cudaMemcpyDeviceToDevice)); });
+        std::printf("COPY %5.0f MB moved: %6.1f us, %.2f TB/s, %3.0f%% of the 1 GiB copy\n", mb, ms * 1e3, 2.0 * n / ms / 1e9,
+                    100.0 * 2.0 * n / ms / 1e9 / copyTBs);
+      }
+    }
+    // correctness on small and odd shapes, all paths (not timed; skipped when profiling)
+    if (!profileMode) {
     quantCase("quant small vllm f32", 37, 384, 0, false, false, false, false);
     quantCase("quant small vllm f32 weighted", 257, 256, 0, false, false, true, false);
     quantCase("quant small deepgemm", 129, 128, 1, false, false, false, false);
@@ -331,13 +365,16 @@ int main() {
     actMaskedCase("act masked E5 maxM 64", 5, 64, 256);
     routingCase("routing small M37 K512 E4 k2", 37, 512, 4, 2, false);
     routingCase("routing small M300 K256 E64 k6", 300, 256, 64, 6, false);
+    routingCase("routing small M100 K7168 E32 k8", 100, 7168, 32, 8, false);
+    quantCase("quant mid vllm f32 mn", 3001, 768, 0, false, true, false, false);
+    }
     // the bench's shapes (timed)
-    quantCase("quantize 32768x7168 vllm f32 (bench)", 32768, 7168, 0, false, false, false, true);
+    if (!profileMode) quantCase("quantize 32768x7168 vllm f32 (bench)", 32768, 7168, 0, false, false, false, true);
     quantCase("quantize DeepSeek 4096x7168 ue8m0", 4096, 7168, 0, true, false, false, true);
     quantCase("quantize Qwen 8192x2048 f32", 8192, 2048, 0, false, false, false, true);
     quantCase("requantize DeepSeek 34688x2048 ue8m0 mn", 34688, 2048, 0, true, true, false, true);
     quantCase("requantize Qwen 73600x768 f32 mn", 73600, 768, 0, false, true, false, true);
-    quantMaskedCase("quantize masked 32x256x7168", 32, 256, 7168, true);
+    if (!profileMode) quantMaskedCase("quantize masked 32x256x7168", 32, 256, 7168, true);
     actCase("activation DeepSeek 34688x2048", 34688, 2048, 0, false, true);
     actCase("activation Qwen 73600x768", 73600, 768, 0, false, true);
     routingCase("DeepSeek M4096 K7168 E32 k8", 4096, 7168, 32, 8, true);
