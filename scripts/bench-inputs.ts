@@ -179,6 +179,12 @@ function main(): void {
       ];
       const help = runCli(dir, ['--help']);
       const sec = section(gpuCases.map((c) => measure(dir, c)), { ms: help.ms, rss: help.rss });
+      // where the time goes: one more run of the first case under the V8 profiler (the CLI and its GPU worker)
+      const prof = process.env.MOE_BENCH_PROFILE_DIR;
+      if (prof) {
+        const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${prof}`, CLI, ...gpuCases[0]!.args], { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
+        console.log(`profiled run: exit ${r.status}; profiles in ${prof}`);
+      }
       console.log(sec);
       const md = join(ROOT, 'BENCHMARKS.md');
       writeFileAtomic(md, replaceSection(readFileSync(md, 'utf8'), sec));

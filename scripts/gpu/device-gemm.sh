@@ -73,7 +73,7 @@ if has tests; then
 fi
 [ -n "$DGPID" ] && { step "wait for DeepGEMM"; wait $DGPID; tail -3 "$O/dgbuild.log"; }
 if has bench; then step "bench"; timeout $(( $(left) > 60 ? 300 : 60 )) node --import tsx scripts/bench-gpu.ts; echo "exit $?"; cp BENCHMARKS.md "$O/BENCHMARKS.md"; fi
-if has inputs; then step "inputs (issue 11: a DeepSeek-V3 EP8 layer file through run --backend cuda)"; timeout ${INPUTS_TIMEOUT_S:-240} node --import tsx scripts/bench-inputs.ts --gpu ${INPUTS_RUNS:-3} 2>&1 | grep -v "^…" | tail -40; echo "exit ${PIPESTATUS[0]}"; cp BENCHMARKS.md "$O/BENCHMARKS.md"; fi
+if has inputs; then step "inputs (issue 11: a DeepSeek-V3 EP8 layer file through run --backend cuda)"; mkdir -p "$O/prof"; MOE_BENCH_PROFILE_DIR="$O/prof" timeout ${INPUTS_TIMEOUT_S:-240} node --import tsx scripts/bench-inputs.ts --gpu ${INPUTS_RUNS:-3} 2>&1 | grep -v "^…" | tail -40; echo "exit ${PIPESTATUS[0]}"; cp BENCHMARKS.md "$O/BENCHMARKS.md"; fi
 if has masked; then
   step "DeepGEMM: its configurations on the five shapes, and its masked GEMM on the harness's masked shape"
   MM=$(python3 -c 'print([160 + (e * 37) % 64 for e in range(32)])')
