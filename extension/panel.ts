@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import type { BackendChoice, LayerSpec } from '../kernels/spec';
 import type { StageId, Trace } from '../kernels/trace';
-import type { ExportFormat, PanelCommand } from '../kernels/protocol';
+import type { ExportFormat } from '../kernels/protocol';
 import { timingsOnStages, type ProfileImport } from '../kernels/profile/index';
 import { ARCHS, ARCH_IDS, archById } from '../kernels/arch/index';
 import { VIEW_IDS } from '../webview/views/registry';
@@ -17,11 +17,11 @@ import { panelHtml } from './panelHtml';
 import type { Engine, RunResultLike } from './engineTypes';
 import { exportView } from './exportFile';
 import type { CommandPanel } from './panelCommands';
+import { PANEL_COMMAND_IDS, PANEL_OPEN_CONTEXT } from './manifest';
+
+export { PANEL_COMMAND_IDS };
 
 export const PANEL_VIEW_TYPE = 'moeInspector.panel';
-
-/** the palette commands behind the panel's own buttons (package.json contributes.commands) */
-export const PANEL_COMMAND_IDS: Record<PanelCommand, string> = { importProfile: 'moeInspector.importProfile', compare: 'moeInspector.compare' };
 
 export interface PanelDeps<R extends RunResultLike> {
   context: vscode.ExtensionContext;
@@ -35,6 +35,8 @@ export interface PanelDeps<R extends RunResultLike> {
 
 export class InspectorPanel<R extends RunResultLike> {
   private static live: InspectorPanel<RunResultLike> | undefined;
+  /** panels open now (restored ones included): the palette offers the panel commands while there is one */
+  private static openCount = 0;
   readonly controller: PanelController<R>;
   private spec: LayerSpec | undefined;
   private disposed = false;
@@ -54,6 +56,13 @@ export class InspectorPanel<R extends RunResultLike> {
     return new InspectorPanel(panel, deps);
   }
 
+  private static countOpen(delta: number): void {
+    const before = InspectorPanel.openCount > 0;
+    InspectorPanel.openCount = Math.max(0, InspectorPanel.openCount + delta);
+    const now = InspectorPanel.openCount > 0;
+    if (before !== now) void vscode.commands.executeCommand('setContext', PANEL_OPEN_CONTEXT, now);
+  }
+
   static get current(): InspectorPanel<RunResultLike> | undefined {
     return InspectorPanel.live && !InspectorPanel.live.disposed ? InspectorPanel.live : undefined;
   }
@@ -63,6 +72,7 @@ export class InspectorPanel<R extends RunResultLike> {
     private readonly deps: PanelDeps<R>,
   ) {
     InspectorPanel.live = this as unknown as InspectorPanel<RunResultLike>;
+    InspectorPanel.countOpen(+1);
     this.controller = new PanelController<R>({
       post: (m) => panel.webview.postMessage(m),
       engine: deps.engine,
@@ -81,6 +91,7 @@ export class InspectorPanel<R extends RunResultLike> {
     });
     panel.onDidDispose(() => {
       this.disposed = true;
+      InspectorPanel.countOpen(-1);
       if (InspectorPanel.live === (this as unknown as InspectorPanel<RunResultLike>)) InspectorPanel.live = undefined;
     });
   }
