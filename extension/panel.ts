@@ -9,10 +9,11 @@ import type { BackendChoice, LayerSpec } from '../kernels/spec';
 import type { StageId, Trace } from '../kernels/trace';
 import type { ExportFormat } from '../kernels/protocol';
 import { timingsOnStages, type ProfileImport } from '../kernels/profile/index';
+import type { ImportedTimings } from '../kernels/profile/onStages';
 import { ARCHS, ARCH_IDS, archById } from '../kernels/arch/index';
 import { VIEW_IDS } from '../webview/views/registry';
 import { PanelController } from './panelController';
-import { restoredSpec } from './panelRestore';
+import { profileOnStages, restoredProfile, restoredSpec } from './panelRestore';
 import { panelHtml } from './panelHtml';
 import type { Engine, RunResultLike } from './engineTypes';
 import { exportView } from './exportFile';
@@ -44,6 +45,8 @@ export class InspectorPanel<R extends RunResultLike> {
   backendOverride: BackendChoice | undefined;
   /** an imported profiler trace, mapped again onto each run shown */
   private imported: ProfileImport | undefined;
+  /** after a reload: the imported timings the panel showed (the file is not read again), placed on each run shown */
+  private restoredTimings: ImportedTimings | undefined;
 
   /** The panel to show a run in: the live one when there is one, else a new one. */
   static show<R extends RunResultLike>(deps: PanelDeps<R>): InspectorPanel<R> {
@@ -111,7 +114,9 @@ export class InspectorPanel<R extends RunResultLike> {
     this.spec = spec;
     this.panel.title = panelTitle(spec);
     this.controller.setResult(result);
-    if (this.imported) this.controller.setProfile(timingsOnStages(this.imported, result.trace.stages.map((s) => s.id)));
+    const stageIds = result.trace.stages.map((s) => s.id);
+    if (this.imported) this.controller.setProfile(timingsOnStages(this.imported, stageIds));
+    else if (this.restoredTimings) this.controller.setProfile(profileOnStages(this.restoredTimings, stageIds));
   }
 
   /** What MoE: Import Profiler Trace… and MoE: Compare With… act on. */
@@ -120,6 +125,7 @@ export class InspectorPanel<R extends RunResultLike> {
       trace: () => (this.controller.running ? undefined : this.controller.current?.trace),
       showProfile: (p) => {
         this.imported = p;
+        this.restoredTimings = undefined;
         const trace = this.controller.current!.trace;
         const t = timingsOnStages(p, trace.stages.map((s) => s.id));
         this.controller.setProfile(t);
@@ -141,6 +147,11 @@ export class InspectorPanel<R extends RunResultLike> {
       },
       archs: ARCHS.map((a) => ({ id: a.id, label: a.label })),
     };
+  }
+
+  /** After a reload: the imported timings this panel showed, drawn again on the run it re-runs (and on later runs). */
+  restoreProfile(timings: ImportedTimings | undefined): void {
+    this.restoredTimings = timings;
   }
 
   showError(message: string, code?: string): void {
@@ -222,6 +233,9 @@ export function registerSerializer<R extends RunResultLike>(deps: PanelDeps<R>):
         p.showError(e instanceof Error ? e.message : String(e), 'E_SPEC');
         return;
       }
+      const restored = restoredProfile(state);
+      if (restored.problem) deps.log.warn(`restoring a panel's imported profile: ${restored.problem}`);
+      p.restoreProfile(restored.profile);
       const result = await deps.run(spec, p);
       if (result) p.show(spec, result);
       else p.showError('The run did not finish; see the notification or the "MoE Layout Inspector" output.');

@@ -1,6 +1,6 @@
 /**
- * A panel restored after a window reload re-runs the spec its webview saved. That state comes back from the
- * webview's storage, so it is checked before anything runs — against the same rules as the quick picks
+ * A panel restored after a window reload re-runs the spec its webview saved, and draws again the profiler trace that
+ * was imported into it. That state comes back from the webview's storage, so it is checked before anything runs — against the same rules as the quick picks
  * (inspect/choices.ts checkSpec, inspect/validate.ts bounds) and the registries: every field of the LayerSpec by type
  * and range, the recipe and architecture ids and their options, a file source that is an existing regular file, a
  * checkpoint source whose folder (and router dump) still exist.
@@ -13,6 +13,8 @@ import type { DataSource, LayerSpec, Recipe } from '../kernels/spec';
 import { ARCH_IDS, archById } from '../kernels/arch/index';
 import { recipeById, recipeIds } from '../kernels/recipes/index';
 import { checkSpec } from './inspect/choices';
+import { checkImportedTimings } from '../kernels/protocol';
+import type { ImportedStage, ImportedTimings } from '../kernels/profile/onStages';
 import { MAX_EXTENT } from './inspect/validate';
 
 type Obj = Record<string, unknown>;
@@ -129,4 +131,29 @@ export function restoredSpec(state: unknown): LayerSpec {
     throw e;
   }
   return spec;
+}
+
+/**
+ * The imported profiler trace a restored panel showed, checked field by field as the webview checks the host's
+ * 'profile' message (kernels/protocol.ts checkImportedTimings). None saved: `{}`. A malformed one is not drawn and
+ * does not stop the restore: `problem` says why it was dropped.
+ */
+export function restoredProfile(state: unknown): { profile?: ImportedTimings; problem?: string } {
+  const saved = isObj(state) ? state.profile : undefined;
+  if (saved === undefined) return {};
+  try {
+    return { profile: checkImportedTimings(saved, 'the restored panel\'s imported profile') };
+  } catch (e) {
+    return { problem: `${e instanceof Error ? e.message : String(e)}; import the profiler trace again` };
+  }
+}
+
+/**
+ * Imported timings placed on the stages of a run: stages the run has, in its order; the rest with the stages its
+ * recipe does not have. (After a reload the original profile file is not read again: the saved mapping is re-placed.)
+ */
+export function profileOnStages(t: ImportedTimings, stageIds: readonly string[]): ImportedTimings {
+  const all = [...t.stages, ...t.outside];
+  const onRun = stageIds.map((id) => all.find((s) => s.stage === id)).filter((s): s is ImportedStage => s !== undefined);
+  return { ...t, stages: onRun, outside: all.filter((s) => !stageIds.includes(s.stage)) };
 }

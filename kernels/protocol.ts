@@ -148,6 +148,8 @@ export interface WebviewState {
   zoom?: { k: number; x: number; y: number };
   /** the spec of the run shown, so the host can re-run it after a reload (validated there before it runs) */
   spec?: LayerSpec;
+  /** the imported profiler trace shown (MoE: Import Profiler Trace…), drawn again on the re-run after a reload (validated there) */
+  profile?: ImportedTimings;
 }
 
 // ------------------------------------------------------------------ the pending-request helper
@@ -645,5 +647,13 @@ export function reviveWebviewState(raw: unknown, viewIds: readonly string[]): We
   const z = raw.zoom;
   if (isObj(z) && [z.k, z.x, z.y].every((n) => typeof n === 'number' && Number.isFinite(n)) && (z.k as number) > 0) s.zoom = { k: z.k as number, x: z.x as number, y: z.y as number };
   if (raw.spec !== undefined) s.spec = raw.spec as LayerSpec;
+  // a malformed profile is dropped, not half-read: the host would refuse it on restore anyway
+  if (raw.profile !== undefined) {
+    try {
+      s.profile = checkImportedTimings(raw.profile, 'profile');
+    } catch {
+      /* dropped */
+    }
+  }
   return s;
 }

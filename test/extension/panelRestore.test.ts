@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { restoredSpec } from '../../extension/panelRestore';
+import { profileOnStages, restoredProfile, restoredSpec } from '../../extension/panelRestore';
 import { makeSpec } from '../../kernels/presets';
 import { DEFAULT_RECIPE, type LayerSpec } from '../../kernels/spec';
 import { MoeError } from '../../kernels/errors';
@@ -72,4 +72,44 @@ test('every bad saved state is refused with what is wrong, before anything runs'
   ];
   for (const [s, re] of bad)
     assert.throws(() => restoredSpec(s), (e: unknown) => e instanceof MoeError && e.code === 'E_SPEC' && re.test(e.message) && /run "Inspect MoE Layer" again/.test(e.message), JSON.stringify(s)?.slice(0, 120));
+});
+
+test('an imported profiler trace survives a reload: restored when it passes the protocol check, dropped with the reason when not', () => {
+  const profile = {
+    file: 'trace.json.gz', format: 'chrome-trace' as const, launches: 4,
+    stages: [{ stage: 'gemm1', count: 2, totalUs: 14.5, wallUs: 12, kernels: [{ name: 'sm90_fp8_gemm', count: 2, totalUs: 14.5, rule: 'DeepGEMM grouped GEMM' }] }],
+    outside: [{ stage: 'dispatch', count: 1, totalUs: 3, kernels: [{ name: 'deep_ep::dispatch', count: 1, totalUs: 3 }] }],
+    unmatched: [{ name: 'mystery', count: 1, totalUs: 1 }], omitted: 0,
+  };
+  const withProfile = (p: unknown): unknown => ({ version: 2, view: 'timing', spec: good(), profile: p });
+  assert.deepEqual(restoredProfile(withProfile(profile)), { profile });
+  assert.deepEqual(restoredProfile(state(good())), {}, 'none saved: nothing to draw, nothing wrong');
+  assert.deepEqual(restoredProfile('junk'), {});
+  const bads: [unknown, RegExp][] = [
+    [{ ...profile, format: 'perfetto' }, /format/],
+    [{ ...profile, launches: 1.5 }, /launches/],
+    [{ ...profile, stages: [{ ...profile.stages[0], totalUs: -1 }] }, /totalUs/],
+    [{ ...profile, stages: [{ ...profile.stages[0], kernels: 'x' }] }, /kernels/],
+    [{ ...profile, unmatched: Array.from({ length: 2000 }, () => ({ name: 'k', count: 1, totalUs: 1 })) }, /at most/],
+    [{ ...profile, extra: '$(rm -rf ~)' }, /extra/],
+    ['a string', /profile/],
+  ];
+  for (const [bad, re] of bads) {
+    const r = restoredProfile(withProfile(bad));
+    assert.equal(r.profile, undefined, JSON.stringify(bad).slice(0, 80));
+    assert.match(r.problem!, re);
+    assert.match(r.problem!, /import the profiler trace again/);
+  }
+  // the spec is restored whatever the profile was: a bad profile never blocks the re-run
+  assert.deepEqual(restoredSpec(withProfile('a string')), good());
+});
+
+test('restored timings are placed on the stages of the run shown: its stages in its order, the rest apart', () => {
+  const st = (stage: string, us: number) => ({ stage, count: 1, totalUs: us, kernels: [] });
+  const t = { file: 'p.json', format: 'chrome-trace' as const, launches: 4, stages: [st('gemm2', 2), st('gemm1', 1)], outside: [st('dispatch', 3), st('quant1', 4)], unmatched: [], omitted: 0 };
+  const placed = profileOnStages(t, ['quant1', 'gemm1', 'act', 'gemm2']);
+  assert.deepEqual(placed.stages.map((s) => s.stage), ['quant1', 'gemm1', 'gemm2']);
+  assert.deepEqual(placed.outside.map((s) => s.stage), ['dispatch']);
+  assert.deepEqual(profileOnStages(t, []).stages, []);
+  assert.equal(profileOnStages(t, []).outside.length, 4, 'nothing dropped');
 });

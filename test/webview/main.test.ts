@@ -166,12 +166,15 @@ test('the header\'s buttons ask the host for its commands; an imported profile r
   app.send({ type: 'profile', profile });
   assert.equal(app.doc.querySelectorAll('.timing-view g.bar.imported').length, 1);
   assert.match(app.doc.querySelector('.timing-view table.unmatched')!.textContent!, /mystery_kernel/);
+  // kept in the restore state, so the host can draw it again after a window reload
+  assert.deepEqual(JSON.parse(JSON.stringify(app.state()!.profile)), profile);
   // a malformed profile is refused (banner + host log), the one shown stays
   app.send({ type: 'profile', profile: { ...profile, format: 'perfetto' } } as never);
   assert.match(app.doc.querySelector('.error-banner')!.textContent!, /profile.format must be one of/);
   assert.equal(app.doc.querySelectorAll('.timing-view g.bar.imported').length, 1);
   app.send({ type: 'profile', profile: null });
   assert.equal(app.doc.querySelectorAll('.timing-view g.bar.imported').length, 0);
+  assert.equal(app.state()!.profile, undefined, 'a profile taken away is not restored');
   // MoE: Compare With… on SM100: the Compare tab shows the two runs' differences
   app.send({ type: 'trace', version: PROTOCOL_VERSION, trace, compare: smallTrace('cuda', 'ue8m0', 'sm100'), archs });
   (app.doc.querySelector('#tab-compare') as HTMLButtonElement).click();

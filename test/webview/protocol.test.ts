@@ -173,6 +173,11 @@ test('saved state: revived when it is this version and names a registered view, 
   assert.equal(reviveWebviewState('junk', ctx.viewIds), undefined);
   const cleaned = reviveWebviewState({ ...good, stage: 7, zoom: { k: -1, x: 0, y: 0 }, heatmapTensor: 'x'.repeat(300), extra: true }, ctx.viewIds)!;
   assert.deepEqual(Object.keys(cleaned).sort(), ['scaleTensor', 'spec', 'version', 'view']);
+  // an imported profile is kept when it passes the host message's own check, dropped (not half-read) when not
+  const profile = { file: 't.json', format: 'chrome-trace', launches: 1, stages: [{ stage: 'gemm1', count: 1, totalUs: 5, kernels: [{ name: 'k', count: 1, totalUs: 5 }] }], outside: [], unmatched: [], omitted: 0 };
+  assert.deepEqual(reviveWebviewState(wire({ ...good, profile }), ctx.viewIds)!.profile, profile);
+  for (const bad of [{ ...profile, format: 'perfetto' }, { ...profile, launches: -1 }, { ...profile, stages: 'x' }, { ...profile, evil: 1 }, 'junk'])
+    assert.equal(reviveWebviewState({ ...good, profile: bad }, ctx.viewIds)!.profile, undefined, JSON.stringify(bad));
 });
 
 test('imported profiles (host → webview) and panel buttons (webview → host): accepted as sent, every malformed one refused', () => {

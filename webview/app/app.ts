@@ -99,7 +99,7 @@ export function startApp(vscode: VsCodeApi, doc: Document): void {
         return exportAs(m.format);
       case 'profile':
         // imported kernel times: the timing view draws them beside the run's own
-        state.profile = m.profile;
+        state.setProfile(m.profile);
         if (state.trace) views.render();
         return;
     }

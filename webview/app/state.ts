@@ -1,7 +1,7 @@
 /**
  * The panel's state: what is persisted with vscode.setState (the view, the stage, tensor selections, zoom, the run's
- * spec for a restore after reload), the trace(s) shown, and what lives only as long as the panel (heatmap mode,
- * values fetched through tiles). One object, owned by the app shell; views see it through their ViewContext.
+ * spec and the imported profiler trace for a restore after reload), the trace(s) shown, and what lives only as long
+ * as the panel (heatmap mode, values fetched through tiles). One object, owned by the app shell; views see it through their ViewContext.
  */
 import { PROTOCOL_VERSION, reviveWebviewState, type ArchChoice, type HostEvent, type TileMode, type WebviewState } from '../../kernels/protocol';
 import type { Trace } from '../../kernels/trace';
@@ -54,6 +54,18 @@ export class AppState {
     // a view that does not apply to this run (the permutation of a masked run) gives way to the first that does
     if (!viewById(this.saved.view)?.applies(m.trace, m.compare)) this.save({ view: viewsFor(m.trace, m.compare)[0]?.id ?? VIEW_IDS[0]! });
     return samePartialRun;
+  }
+
+  /** Imported kernel times (null: none); persisted, so the host can draw them again on the re-run after a reload. */
+  setProfile(profile: ImportedTimings | null): void {
+    this.profile = profile;
+    if (profile) this.save({ profile });
+    else if (this.saved.profile) {
+      const { profile: _dropped, ...rest } = this.saved;
+      void _dropped;
+      this.saved = rest;
+      this.vscode.setState(this.saved);
+    }
   }
 
   valuesOf = (name: string): ArrayLike<number> | undefined => this.values.get(name);
