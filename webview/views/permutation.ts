@@ -88,6 +88,56 @@ export function stripLabels(segs: readonly { expert: number; start: number }[], 
   return { rotated: true, labels, height: Math.max(18, ...labels.map((l) => labelWidth(l.text, STRIP_FONT))) + 10 };
 }
 
+/** One expert's segment of the permuted buffer: `rows` routed rows from `start`, then `pad` padding rows (m_indices = −1). */
+export interface StripRun {
+  expert: number;
+  start: number;
+  rows: number;
+  pad: number;
+}
+
+/** The segments of the experts that have one, in expert order. */
+export function stripRunsOf(m: PermutationModel): StripRun[] {
+  return d3.range(m.experts).filter((e) => m.segLen[e]! > 0).map((e) => ({ expert: e, start: m.segStart[e]!, rows: m.counts[e]!, pad: m.segLen[e]! - m.counts[e]! }));
+}
+
+export interface StripOptions {
+  /** row → x */
+  rx: (row: number) => number;
+  innerW: number;
+  stripH: number;
+  theme: Theme;
+  padFill: string;
+  hot: ReadonlySet<number>;
+  labels: ReturnType<typeof stripLabels>;
+  mSum: number;
+  /** the strip's name at its left (default m_indices) */
+  name?: string;
+}
+
+/**
+ * The m_indices strip into `strip`: each segment's routed rows in its expert's tone (hot experts orange), its
+ * padding rows hatched, a label per segment (stripLabels). Drawn as runs, not rows. The permutation view draws one;
+ * the Compare view one per run, on one row scale.
+ */
+export function drawMIndicesStrip(strip: G, runs: readonly StripRun[], o: StripOptions): void {
+  const { rx, innerW, stripH, theme, hot } = o;
+  strip.append('text').attr('x', -8).attr('y', stripH / 2 + 4).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text(o.name ?? 'm_indices');
+  const tone = [theme.charts.blue, theme.charts.green, theme.charts.purple, theme.charts.yellow];
+  strip.selectAll('rect.seg-rows').data(runs).join('rect').attr('class', 'seg-rows').attr('data-expert', (r) => r.expert)
+    .attr('x', (r) => rx(r.start)).attr('width', (r) => Math.max(0.5, rx(r.rows) - rx(0))).attr('y', 0).attr('height', stripH)
+    .attr('fill', (r) => (hot.has(r.expert) ? theme.charts.orange : tone[r.expert % tone.length]!));
+  strip.selectAll('rect.seg-pad').data(runs.filter((r) => r.pad > 0)).join('rect').attr('class', 'seg-pad padding-rows').attr('data-expert', (r) => r.expert)
+    .attr('x', (r) => rx(r.start + r.rows)).attr('width', (r) => rx(r.pad) - rx(0)).attr('y', 0).attr('height', stripH)
+    .attr('fill', o.padFill).append('title').text((r) => `expert ${r.expert}: rows ${r.start + r.rows}…${r.start + r.rows + r.pad - 1} are padding (m_indices = −1)`);
+  strip.append('rect').attr('width', innerW).attr('height', stripH).attr('fill', 'none').attr('stroke', theme.border);
+  const labelSel = strip.selectAll('text.seg-label').data(o.labels.labels).join('text').attr('class', 'seg-label').attr('data-expert', (l) => l.expert)
+    .attr('font-size', STRIP_FONT).attr('fill', theme.muted).text((l) => l.text);
+  if (o.labels.rotated) labelSel.attr('text-anchor', 'end').attr('transform', (l) => `translate(${l.x},${stripH + 6}) rotate(-90)`);
+  else labelSel.attr('x', (l) => l.x).attr('y', stripH + 14);
+  strip.append('text').attr('x', innerW).attr('y', -6).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text(`row 0 … ${o.mSum - 1}`);
+}
+
 export function tokenInfo(m: PermutationModel, t: number): TokenInfo | null {
   if (!Number.isInteger(t) || t < 0 || t >= m.tokens) return null;
   const slots = [];
@@ -148,8 +198,7 @@ export function permutationSvg(doc: Document, data: PermutationViewData, options
   const stripH = 34;
   const top = 78;
   const rx = d3.scaleLinear().domain([0, Math.max(1, m.mSum)]).range([0, innerW]);
-  const segs = d3.range(E).filter((e) => m.segLen[e]! > 0);
-  const segLabels = stripLabels(segs.map((e) => ({ expert: e, start: m.segStart[e]! })), rx);
+  const segLabels = stripLabels(stripRunsOf(m), rx);
   const tokensTop = top + histH + 64 + stripH + segLabels.height + 30;
   const H = tokensTop + tokenRows * (cell + 3) + 60;
   const svg = createSvg(doc, W, H, theme, data.title ?? 'Expert permutation map');
@@ -186,21 +235,9 @@ export function permutationSvg(doc: Document, data: PermutationViewData, options
   // ---- m_indices strip
   const stripTop = top + histH + 64;
   const strip = svg.append('g').attr('class', 'strip').attr('transform', `translate(${margin.l},${stripTop})`);
-  strip.append('text').attr('x', -8).attr('y', stripH / 2 + 4).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text('m_indices');
-  const tone = [theme.charts.blue, theme.charts.green, theme.charts.purple, theme.charts.yellow];
-  strip.selectAll('rect.seg-rows').data(segs).join('rect').attr('class', 'seg-rows').attr('data-expert', (e) => e)
-    .attr('x', (e) => rx(m.segStart[e]!)).attr('width', (e) => Math.max(0.5, rx(m.counts[e]!) - rx(0))).attr('y', 0).attr('height', stripH)
-    .attr('fill', (e) => (hot.has(e) ? theme.charts.orange : tone[e % tone.length]!));
-  strip.selectAll('rect.seg-pad').data(segs.filter((e) => m.segLen[e]! > m.counts[e]!)).join('rect').attr('class', 'seg-pad padding-rows').attr('data-expert', (e) => e)
-    .attr('x', (e) => rx(m.segStart[e]! + m.counts[e]!)).attr('width', (e) => rx(m.segLen[e]! - m.counts[e]!) - rx(0)).attr('y', 0).attr('height', stripH)
-    .attr('fill', `url(#${ids.pad})`).append('title').text((e) => `expert ${e}: rows ${m.segStart[e]! + m.counts[e]!}…${m.segStart[e]! + m.segLen[e]! - 1} are padding (m_indices = −1)`);
-  strip.append('rect').attr('width', innerW).attr('height', stripH).attr('fill', 'none').attr('stroke', theme.border);
-  const labelSel = strip.selectAll('text.seg-label').data(segLabels.labels).join('text').attr('class', 'seg-label').attr('data-expert', (l) => l.expert)
-    .attr('font-size', STRIP_FONT).attr('fill', theme.muted).text((l) => l.text);
-  if (segLabels.rotated) labelSel.attr('text-anchor', 'end').attr('transform', (l) => `translate(${l.x},${stripH + 6}) rotate(-90)`);
-  else labelSel.attr('x', (l) => l.x).attr('y', stripH + 14);
-  strip.append('text').attr('x', innerW).attr('y', -6).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text(`row 0 … ${m.mSum - 1}`);
+  drawMIndicesStrip(strip, stripRunsOf(m), { rx, innerW, stripH, theme, padFill: `url(#${ids.pad})`, hot, labels: segLabels, mSum: m.mSum });
   const marks = strip.append('g').attr('class', 'row-marks').attr('pointer-events', 'none');
+  const tone = [theme.charts.blue, theme.charts.green, theme.charts.purple, theme.charts.yellow];
 
   // ---- tokens × top-k grid
   const tg = svg.append('g').attr('class', 'tokens').attr('transform', `translate(${margin.l},${tokensTop})`);

@@ -89,17 +89,9 @@ export function scalesSvg(doc: Document, P: ScalePanels, theme: Theme, o: Scales
     .text(`${P.layout.summary} · allocated ${P.layout.allocated} · addressed ${P.layout.addressed} · padding ${P.layout.allocated - P.layout.addressed} (slots of ${P.layout.itemBytes} bytes)`);
 
   const maxRects = o.maxRects ?? Infinity;
-  const mk = (cls: string, x: number, header: string, unit: number, grid: TileGrid): G => {
-    const g = svg.append('g').attr('class', `panel ${cls}`).attr('transform', `translate(${x},${top})`);
-    g.append('text').attr('class', 'panel-header').attr('y', -30).attr('font-weight', 600).text(header);
-    const clipId = `${o.idPrefix}-clip-${cls}`;
-    svg.select('defs').append('clipPath').attr('id', clipId).append('rect').attr('width', grid.width * unit + 1).attr('height', grid.height * unit + 1);
-    const vp = g.append('g').attr('class', 'viewport').attr('clip-path', `url(#${clipId})`);
-    return vp.append('g').attr('class', 'zoom');
-  };
-  const logicalG = mk('logical', margin, `Logical order — ${logicalAxes(t)}`, unitL, P.logical);
+  const logicalG = addPanel(svg, 'logical', margin, top, `Logical order — ${logicalAxes(t)}`, unitL, P.logical, o.idPrefix);
   const storageX = margin + pw + gapBetween + addrW;
-  const storageG = mk('storage', storageX, `Storage order — ${P.pitch} slot${P.pitch > 1 ? 's' : ''} per line${P.layout.packed ? `, ${P.slotW} bytes per word` : ''}`, unitS, P.storage);
+  const storageG = addPanel(svg, 'storage', storageX, top, storageHeader(P), unitS, P.storage, o.idPrefix);
 
   const logicalCount = t.values.length;
   if (logicalCount <= maxRects) {
@@ -135,48 +127,11 @@ export function scalesSvg(doc: Document, P: ScalePanels, theme: Theme, o: Scales
         .attr('x', (j) => (j + 0.5) * unitL).attr('y', -8).attr('text-anchor', 'middle').attr('font-size', Math.min(9, unitL * 0.7)).attr('fill', theme.muted).text((j) => `k${j}`);
     }
   } else {
-    aggregateInto(logicalG, P.logical, unitL, maxRects, (u, v) => logicalAt(P, u, v), P, colours, ids);
+    aggregateInto(logicalG, P.logical, unitL, maxRects, (u, v) => logicalAt(P, u, v), colours.css, (d) => colours.index[logicalIndex(t, d.group, d.row, d.kBlock)]!, ids);
   }
 
-  const storageCount = storageCellCount(P);
-  if (storageCount <= maxRects) {
-    const idx = d3.range(storageCount);
-    const cells = idx.map((i) => storageCell(P, i));
-    storageG.selectAll<SVGRectElement, PanelCell>('rect.cell').data(cells).join('rect')
-      .attr('class', (d) => `cell storage-cell kind-${d.kind}`)
-      .attr('data-slot', (d) => d.slot!).attr('data-byte', (d) => (d.byte === undefined ? null : d.byte))
-      .attr('data-kind', (d) => d.kind)
-      .attr('x', (d) => storageRect(P, d.slot!, d.byte)[0] * unitS).attr('y', (d) => storageRect(P, d.slot!, d.byte)[1] * unitS)
-      .attr('width', unitS).attr('height', unitS)
-      .attr('fill', (d) => (d.kind === 'data' && d.logical ? colours.css[colours.index[logicalIndex(t, d.logical.group, d.logical.row, d.logical.kBlock)]!]! : kindFill(d.kind, ids)))
-      .attr('stroke', (d) => (d.kind === 'unalloc' ? theme.muted : unitS >= 4 ? theme.background : 'none'))
-      .attr('stroke-dasharray', (d) => (d.kind === 'unalloc' ? '2,2' : null))
-      .attr('stroke-width', unitS >= 4 ? 1 : 0);
-    if (P.layout.packed && unitS >= 4) {
-      // word outlines make the 4-byte grouping visible even where byte labels do not fit
-      const words = d3.range(P.layout.drawn);
-      storageG.selectAll('rect.word').data(words).join('rect').attr('class', 'word')
-        .attr('x', (s) => storageRect(P, s)[0] * unitS).attr('y', (s) => storageRect(P, s)[1] * unitS)
-        .attr('width', P.slotW * unitS).attr('height', unitS).attr('fill', 'none').attr('stroke', theme.foreground).attr('stroke-width', 1.2).attr('pointer-events', 'none');
-    }
-    const fontS = Math.min(10, (unitS - 2) / (0.62 * Math.max(2, P.layout.packed ? 2 : String(P.layout.drawn).length)));
-    if (fontS >= 6.5) {
-      storageG.selectAll('text.cell-label').data(cells).join('text').attr('class', 'cell-label')
-        .attr('x', (d) => (storageRect(P, d.slot!, d.byte)[0] + 0.5) * unitS).attr('y', (d) => (storageRect(P, d.slot!, d.byte)[1] + 0.5) * unitS + 3)
-        .attr('text-anchor', 'middle').attr('font-size', fontS).attr('pointer-events', 'none')
-        .attr('fill', (d) => (d.kind === 'data' ? theme.background : theme.foreground))
-        .text((d) => (P.layout.packed ? `b${d.byte}` : String(d.slot)));
-    }
-    if (P.storage.tiles === 1 && unitS >= 9) {
-      const lines = d3.range(P.storage.height);
-      svg.select<SVGGElement>('g.panel.storage').selectAll('text.addr').data(lines).join('text').attr('class', 'addr')
-        .attr('x', -6).attr('y', (l) => (l + 0.5) * unitS + 4).attr('text-anchor', 'end').attr('font-family', theme.monoFamily)
-        .attr('font-size', Math.min(10, unitS * 0.8)).attr('fill', theme.muted)
-        .text((l) => '0x' + (l * P.pitch * P.layout.itemBytes).toString(16).toUpperCase().padStart(4, '0'));
-    }
-  } else {
-    aggregateInto(storageG, P.storage, unitS, maxRects, (u, v) => storageAt(P, u, v), P, colours, ids);
-  }
+  const logicalColour = (d: LogicalRef): number => colours.index[logicalIndex(t, d.group, d.row, d.kBlock)]!;
+  drawStorage(svg.select<SVGGElement>('g.panel.storage'), storageG, P, unitS, { maxRects, ids, theme, css: colours.css, colourOf: logicalColour });
 
   // legend: patterns as well as colours, so the distinction survives greyscale print and colour blindness
   const items: LegendItem[] = [{ label: `scale, log2 ${colours.lo.toFixed(0)} … ${colours.hi.toFixed(0)}`, fill: `url(#${addRamp(svg, `${o.idPrefix}-ramp`, colours)})` }];
@@ -191,6 +146,79 @@ export function scalesSvg(doc: Document, P: ScalePanels, theme: Theme, o: Scales
   return { svg, logicalG, storageG, unitL, unitS };
 }
 
+/** How a storage panel colours its cells: a table of CSS colours and, per logical scale, its entry in the table. */
+export interface StorageDrawOptions {
+  maxRects: number;
+  ids: PatternIds;
+  theme: Theme;
+  css: readonly string[];
+  colourOf: (ref: LogicalRef) => number;
+}
+
+/** The storage panel's header: how many slots a drawn line holds, and the bytes of a packed word. */
+export const storageHeader = (P: ScalePanels): string =>
+  `Storage order — ${P.pitch} slot${P.pitch > 1 ? 's' : ''} per line${P.layout.packed ? `, ${P.slotW} bytes per word` : ''}`;
+
+/**
+ * A panel of the picture at (x, y): its header, a clip to its grid, and the group the cells go in (the one the live
+ * view zooms). Used for both panels here and for each run's storage panel in the Compare view.
+ */
+export function addPanel(svg: Svg, cls: string, x: number, y: number, header: string, unit: number, grid: TileGrid, idPrefix: string): G {
+  const g = svg.append('g').attr('class', `panel ${cls}`).attr('transform', `translate(${x},${y})`);
+  g.append('text').attr('class', 'panel-header').attr('y', -30).attr('font-weight', 600).text(header);
+  const clipId = `${idPrefix}-clip-${cls.replace(/\s+/g, '-')}`;
+  svg.select('defs').append('clipPath').attr('id', clipId).append('rect').attr('width', grid.width * unit + 1).attr('height', grid.height * unit + 1);
+  const vp = g.append('g').attr('class', 'viewport').attr('clip-path', `url(#${clipId})`);
+  return vp.append('g').attr('class', 'zoom');
+}
+
+/**
+ * The storage-order picture of a scale tensor into `storageG` (a panel made by addPanel; `panel` is its outer group,
+ * for the address column): one rectangle per slot (or byte of a packed word) with padding, zero K-block bytes and
+ * the unallocated tail as patterns, word outlines and labels where they fit; above maxRects cells, bins.
+ */
+export function drawStorage(panel: G, storageG: G, P: ScalePanels, unitS: number, o: StorageDrawOptions): void {
+  const storageCount = storageCellCount(P);
+  if (storageCount <= o.maxRects) {
+    const idx = d3.range(storageCount);
+    const cells = idx.map((i) => storageCell(P, i));
+    storageG.selectAll<SVGRectElement, PanelCell>('rect.cell').data(cells).join('rect')
+      .attr('class', (d) => `cell storage-cell kind-${d.kind}`)
+      .attr('data-slot', (d) => d.slot!).attr('data-byte', (d) => (d.byte === undefined ? null : d.byte))
+      .attr('data-kind', (d) => d.kind)
+      .attr('x', (d) => storageRect(P, d.slot!, d.byte)[0] * unitS).attr('y', (d) => storageRect(P, d.slot!, d.byte)[1] * unitS)
+      .attr('width', unitS).attr('height', unitS)
+      .attr('fill', (d) => (d.kind === 'data' && d.logical ? o.css[o.colourOf(d.logical)]! : kindFill(d.kind, o.ids)))
+      .attr('stroke', (d) => (d.kind === 'unalloc' ? o.theme.muted : unitS >= 4 ? o.theme.background : 'none'))
+      .attr('stroke-dasharray', (d) => (d.kind === 'unalloc' ? '2,2' : null))
+      .attr('stroke-width', unitS >= 4 ? 1 : 0);
+    if (P.layout.packed && unitS >= 4) {
+      // word outlines make the 4-byte grouping visible even where byte labels do not fit
+      const words = d3.range(P.layout.drawn);
+      storageG.selectAll('rect.word').data(words).join('rect').attr('class', 'word')
+        .attr('x', (s) => storageRect(P, s)[0] * unitS).attr('y', (s) => storageRect(P, s)[1] * unitS)
+        .attr('width', P.slotW * unitS).attr('height', unitS).attr('fill', 'none').attr('stroke', o.theme.foreground).attr('stroke-width', 1.2).attr('pointer-events', 'none');
+    }
+    const fontS = Math.min(10, (unitS - 2) / (0.62 * Math.max(2, P.layout.packed ? 2 : String(P.layout.drawn).length)));
+    if (fontS >= 6.5) {
+      storageG.selectAll('text.cell-label').data(cells).join('text').attr('class', 'cell-label')
+        .attr('x', (d) => (storageRect(P, d.slot!, d.byte)[0] + 0.5) * unitS).attr('y', (d) => (storageRect(P, d.slot!, d.byte)[1] + 0.5) * unitS + 3)
+        .attr('text-anchor', 'middle').attr('font-size', fontS).attr('pointer-events', 'none')
+        .attr('fill', (d) => (d.kind === 'data' ? o.theme.background : o.theme.foreground))
+        .text((d) => (P.layout.packed ? `b${d.byte}` : String(d.slot)));
+    }
+    if (P.storage.tiles === 1 && unitS >= 9) {
+      const lines = d3.range(P.storage.height);
+      panel.selectAll('text.addr').data(lines).join('text').attr('class', 'addr')
+        .attr('x', -6).attr('y', (l) => (l + 0.5) * unitS + 4).attr('text-anchor', 'end').attr('font-family', o.theme.monoFamily)
+        .attr('font-size', Math.min(10, unitS * 0.8)).attr('fill', o.theme.muted)
+        .text((l) => '0x' + (l * P.pitch * P.layout.itemBytes).toString(16).toUpperCase().padStart(4, '0'));
+    }
+  } else {
+    aggregateInto(storageG, P.storage, unitS, o.maxRects, (u, v) => storageAt(P, u, v), o.css, o.colourOf, o.ids);
+  }
+}
+
 /** A horizontal gradient of the colour ramp for the legend swatch. */
 export function addRamp(svg: Svg, id: string, colours: ScaleColours): string {
   const grad = svg.select('defs').append('linearGradient').attr('id', id);
@@ -201,9 +229,8 @@ export function addRamp(svg: Svg, id: string, colours: ScaleColours): string {
 /** Bins of b × b units: mean colour of the data cells sampled in the bin, pattern when mostly padding. */
 function aggregateInto(
   g: G, grid: TileGrid, unit: number, maxRects: number, at: (u: number, v: number) => PanelCell | null,
-  P: ScalePanels, colours: ScaleColours, ids: PatternIds,
+  css: readonly string[], colourOf: (ref: LogicalRef) => number, ids: PatternIds,
 ): void {
-  const t = P.layout.tensor;
   const b = Math.max(1, Math.ceil(Math.sqrt((grid.width * grid.height) / maxRects)));
   const samples = Math.min(b, 4);
   g.attr('data-aggregated', b);
@@ -218,7 +245,7 @@ function aggregateInto(
           const c = at(u0 + ((sx + 0.5) * b) / samples, v0 + ((sy + 0.5) * b) / samples);
           if (!c) continue;
           if (c.kind === 'data' && c.logical) {
-            const k = colours.index[logicalIndex(t, c.logical.group, c.logical.row, c.logical.kBlock)]!;
+            const k = colourOf(c.logical);
             // zero and invalid scales are not on the ramp: they win a bin they are most of, never blend into it
             if (k > 255) off++;
             else {
@@ -229,7 +256,7 @@ function aggregateInto(
         }
       }
       if (data + pad + off === 0) continue;
-      const fill = off > data && off >= pad ? colours.css[ZERO_SCALE]! : data >= pad && data > 0 ? colours.css[Math.round(sum / data)]! : `url(#${ids.pad})`;
+      const fill = off > data && off >= pad ? css[ZERO_SCALE]! : data >= pad && data > 0 ? css[Math.round(sum / data)]! : `url(#${ids.pad})`;
       g.append('rect').attr('class', 'bin').attr('x', u0 * unit).attr('y', v0 * unit)
         .attr('width', Math.min(b, grid.width - u0) * unit).attr('height', Math.min(b, grid.height - v0) * unit).attr('fill', fill);
     }
