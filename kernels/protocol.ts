@@ -145,6 +145,8 @@ export interface WebviewState {
   heatmapTensor?: string;
   /** scale tensor shown in the scale-layout view */
   scaleTensor?: string;
+  /** scale tensor whose two storage orders the Compare view draws */
+  compareTensor?: string;
   zoom?: { k: number; x: number; y: number };
   /** the spec of the run shown, so the host can re-run it after a reload (validated there before it runs) */
   spec?: LayerSpec;
@@ -644,6 +646,7 @@ export function reviveWebviewState(raw: unknown, viewIds: readonly string[]): We
   if (name(raw.stage)) s.stage = raw.stage;
   if (name(raw.heatmapTensor)) s.heatmapTensor = raw.heatmapTensor;
   if (name(raw.scaleTensor)) s.scaleTensor = raw.scaleTensor;
+  if (name(raw.compareTensor)) s.compareTensor = raw.compareTensor;
   const z = raw.zoom;
   if (isObj(z) && [z.k, z.x, z.y].every((n) => typeof n === 'number' && Number.isFinite(n)) && (z.k as number) > 0) s.zoom = { k: z.k as number, x: z.x as number, y: z.y as number };
   if (raw.spec !== undefined) s.spec = raw.spec as LayerSpec;

@@ -68,8 +68,8 @@ export interface ScaleLayout {
   dims: readonly StoredDim[];
 }
 
-/** Builds a ScaleTensor's logical values from the tensor's values in its own logical order (words when packed). */
-export function scaleTensorOf(name: string, kind: ScaleKind, layout: LayoutDescriptor, raw: ArrayLike<number>, block: ScaleTensor['block']): ScaleTensor {
+/** Logical and stored extents of a scale tensor from its descriptor, or a MoeError naming what the views cannot draw. */
+function extentsOf(name: string, layout: LayoutDescriptor): { groups: number; rows: number; cols: number; kBlocks: number } {
   const s = layout.shape;
   if (s.length !== 2 && s.length !== 3) throw new MoeError('E_SHAPE', `${name}: the scale view draws 2-D (rows, K-blocks) or 3-D (groups, rows, K-blocks) tensors, got shape ${shapeStr(s)}`, name);
   const groups = s.length === 3 ? s[0]! : 1;
@@ -78,17 +78,38 @@ export function scaleTensorOf(name: string, kind: ScaleKind, layout: LayoutDescr
   const p = layout.packing;
   if (p && p.alongDim !== s.length - 1)
     throw new MoeError('E_LAYOUT', `${name}: packed along dim ${p.alongDim}; the scale view draws packing along the last (K) dim only`, name);
-  if (raw.length !== groups * rows * cols)
-    throw new MoeError('E_SHAPE', `${name}: shape ${shapeStr(s)} needs ${groups * rows * cols} values, got ${raw.length}`, name);
-  if (!p) return { name, kind, groups, rows, kBlocks: cols, values: raw, layout, block };
-  const kBlocks = p.logicalExtent;
-  if (kBlocks > cols * p.perWord)
+  const kBlocks = p ? p.logicalExtent : cols;
+  if (p && kBlocks > cols * p.perWord)
     throw new MoeError('E_LAYOUT', `${name}: ${kBlocks} packed values do not fit ${cols} words of ${p.perWord}`, name);
+  return { groups, rows, cols, kBlocks };
+}
+
+/** Builds a ScaleTensor's logical values from the tensor's values in its own logical order (words when packed). */
+export function scaleTensorOf(name: string, kind: ScaleKind, layout: LayoutDescriptor, raw: ArrayLike<number>, block: ScaleTensor['block']): ScaleTensor {
+  const { groups, rows, cols, kBlocks } = extentsOf(name, layout);
+  if (raw.length !== groups * rows * cols)
+    throw new MoeError('E_SHAPE', `${name}: shape ${shapeStr(layout.shape)} needs ${groups * rows * cols} values, got ${raw.length}`, name);
+  const p = layout.packing;
+  if (!p) return { name, kind, groups, rows, kBlocks: cols, values: raw, layout, block };
   // unpack: K-block j of (g, r) is byte j % perWord of word j / perWord, low byte first
   const values = new Float32Array(groups * rows * kBlocks);
   for (let gr = 0; gr < groups * rows; gr++)
     for (let j = 0; j < kBlocks; j++) values[gr * kBlocks + j] = decodeUe8m0(raw[gr * cols + Math.floor(j / p.perWord)]! >>> (8 * (j % p.perWord)));
   return { name, kind, groups, rows, kBlocks, values, layout, block };
+}
+
+/** `n` values nobody sent: every index reads NaN, nothing is allocated (a DeepSeek-V3 SM100 weight scale is 58 M). */
+function unknownValues(n: number): ArrayLike<number> {
+  return new Proxy({ length: n } as ArrayLike<number>, { get: (target, key) => (key === 'length' ? n : typeof key === 'string' ? NaN : Reflect.get(target, key)) });
+}
+
+/**
+ * A scale tensor's geometry without its values: what a layout picture needs (the Compare view draws two runs'
+ * storage orders from their descriptors alone, at any size). Its values read NaN: colour it by position, not value.
+ */
+export function scaleGeometryOf(name: string, kind: ScaleKind, layout: LayoutDescriptor, block: ScaleTensor['block']): ScaleTensor {
+  const { groups, rows, kBlocks } = extentsOf(name, layout);
+  return { name, kind, groups, rows, kBlocks, values: unknownValues(groups * rows * kBlocks), layout, block };
 }
 
 export function validateScaleTensor(t: ScaleTensor): void {

@@ -1,15 +1,18 @@
 /**
- * Two runs side by side (issue 12; MoE: Compare With…): what differs in their specs, per stage their times, bytes
- * and roofline floors with the ratio B/A, the permutation figures, and per tensor its dtype, shape and layout with
- * the ones that differ marked — the diff of two runs' layouts and times (SM90 vs SM100 scales, CPU vs CUDA timings,
- * two recipes on one routing). One SVG, drawn live and exported alike; the timing view draws the same two runs as
- * bars.
+ * Two runs side by side (issue 12; MoE: Compare With…): what differs in their specs; one scale tensor in both runs'
+ * storage order, drawn next to each other with a caption per side and a one-line diff, and both m_indices strips when
+ * the routing is the same and the permutation is not (compareLayouts.ts); per stage their times, bytes and roofline
+ * floors with the ratio B/A, the permutation figures, and per tensor its dtype, shape and layout with the ones that
+ * differ marked — the diff of two runs' layouts and times (SM90 vs SM100 scales, CPU vs CUDA timings, two recipes on
+ * one routing). One SVG, drawn live and exported alike; the timing view draws the same two runs as bars.
  */
+import * as d3 from 'd3';
 import type { Trace, StageRecord, TensorRef } from '../../kernels/trace';
 import type { Theme } from '../theme';
 import { createSvg, fmtBytes, fmtTime, type G, type Svg } from './svgkit';
 import { traceLabel } from './timing';
 import type { ExportInput, StandaloneOptions, ViewContext, ViewHandle } from './context';
+import { drawLayoutPair, drawStripPair, layoutsDiffer, permutationPair, pickLayoutTensor, sharedScaleNames } from './compareLayouts';
 
 export interface SpecDifference {
   field: string;
@@ -100,7 +103,15 @@ const cut = (s: string, px: number, font = 11): string => {
 export interface CompareOptions {
   theme: Theme;
   width?: number;
+  /** the scale tensor whose two storage orders are drawn (default: the first whose layouts differ) */
+  tensor?: string;
+  /** rectangles per storage panel before binning (a DeepSeek-V3 tensor draws as bins) */
+  maxRects?: number;
+  idPrefix?: string;
 }
+
+/** Storage cells drawn one by one per side; above it bins (the scale view's export path). */
+export const COMPARE_MAX_RECTS = 1600;
 
 export function compareSvg(doc: Document, a: Trace, b: Trace, options: CompareOptions): Svg {
   const theme = options.theme;
@@ -148,6 +159,18 @@ export function compareSvg(doc: Document, a: Trace, b: Trace, options: CompareOp
     svg.append('text').attr('class', 'no-diff').attr('x', 14).attr('y', y).attr('font-size', 11).attr('fill', theme.muted).text('Same layer, recipe, architecture and backend: only the measurements differ.');
     y += rowH + 14;
   }
+  // the pictures: one scale tensor in both runs' storage order, and both permuted buffers where only the recipe differs
+  const prefix = options.idPrefix ?? 'cmp';
+  const layoutTensor = pickLayoutTensor(a, b, options.tensor);
+  if (layoutTensor) {
+    y = drawLayoutPair(svg, y + 4, a, b, layoutTensor, { theme, width: W, idPrefix: `${prefix}-layout`, maxRects: options.maxRects ?? COMPARE_MAX_RECTS }) + 14;
+  } else {
+    heading('Scale layouts');
+    svg.append('text').attr('class', 'no-layouts').attr('x', 14).attr('y', y).attr('font-size', 11).attr('fill', theme.muted).text('No scale tensor with a layout descriptor is in both runs.');
+    y += rowH + 14;
+  }
+  const perm = permutationPair(a, b);
+  if (perm.differ) y = drawStripPair(svg, y + 4, perm, { theme, width: W, idPrefix: `${prefix}-perm` }) + 8;
   heading('Stages: time, bytes and roofline floor');
   const t = (s: StageRecord | undefined): string => (s ? fmtTime(s.timeMs) : '—');
   const totalA = a.stages.reduce((x, s) => x + s.timeMs, 0);
@@ -175,22 +198,45 @@ export function compareSvg(doc: Document, a: Trace, b: Trace, options: CompareOp
     { key: 'mSum', mark: pa.mSum !== pb.mSum, cells: ['M_sum (padded rows)', String(pa.mSum), String(pb.mSum)] },
     { key: 'waste', mark: pa.paddingWaste !== pb.paddingWaste, cells: ['padding waste', `${(pa.paddingWaste * 100).toFixed(1)} %`, `${(pb.paddingWaste * 100).toFixed(1)} %`] },
   ]);
+  if (perm.note) {
+    svg.append('text').attr('class', 'perm-note').attr('x', 14).attr('y', y - 6).attr('font-size', 11).attr('fill', theme.muted).text(cut(perm.note, W - 28));
+    y += rowH;
+  }
   heading(`Tensors: dtype, shape and layout (${tensors.filter((r) => r.differs).length} of ${tensors.length} differ, shown first)`);
   table('tensor-diff', [{ label: 'tensor', at: 0 }, { label: 'A', at: 0.2 }, { label: 'B', at: 0.6 }], tensors.map((r) => ({ key: r.name, mark: r.differs, cells: [r.name, r.a ?? '— (not in A)', r.b ?? '— (not in B)'] })));
   svg.attr('height', Math.ceil(y)).attr('viewBox', `0 0 ${Math.ceil(W)} ${Math.ceil(y)}`);
   return svg;
 }
 
+/** The live view: a picker of the scale tensors both runs have (saved with the panel), then the picture. */
 export function mount(el: HTMLElement, ctx: ViewContext): ViewHandle {
   if (!ctx.compare) throw new Error('compare view: no second run to compare with (MoE: Compare With…)');
+  const b = ctx.compare;
   el.classList.add('moe-view', 'compare-view');
-  const svg = compareSvg(el.ownerDocument, ctx.trace, ctx.compare, { theme: ctx.theme, width: ctx.width });
+  const root = d3.select(el);
+  const names = sharedScaleNames(ctx.trace, b);
+  const tensor = pickLayoutTensor(ctx.trace, b, ctx.state.compareTensor);
+  if (names.length > 1) {
+    const field = root.append('div').attr('class', 'toolbar').attr('role', 'toolbar').attr('aria-label', 'Compare options').append('label').attr('class', 'field');
+    field.append('span').text('Scale tensor');
+    const select = field.append('select').attr('aria-label', 'Scale tensor to compare');
+    select.selectAll('option').data(names).join('option').attr('value', (n) => n)
+      .text((n) => `${n}${layoutsDiffer(ctx.trace.tensors[n]!, b.tensors[n]!) ? ' (layouts differ)' : ' (same layout)'}`);
+    select.property('value', tensor);
+    select.on('change', () => {
+      ctx.save({ compareTensor: select.property('value') as string });
+      ctx.redraw();
+    });
+  }
+  const svg = compareSvg(el.ownerDocument, ctx.trace, b, { theme: ctx.theme, width: ctx.width, ...(tensor ? { tensor } : {}), idPrefix: 'live-cmp' });
   el.appendChild(svg.node()!);
   ctx.notePicture();
-  return { destroy: () => svg.remove() };
+  return { destroy: () => root.selectAll('*').remove() };
 }
 
 export function standalone(doc: Document, input: ExportInput, o: StandaloneOptions): SVGSVGElement {
   if (!input.compare) throw new Error('compare view: export needs a second run (MoE: Compare With…)');
-  return compareSvg(doc, input.trace, input.compare, { theme: o.theme, width: o.width }).node()!;
+  return compareSvg(doc, input.trace, input.compare, {
+    theme: o.theme, width: o.width, ...(input.tensor ? { tensor: input.tensor } : {}), ...(o.maxRects ? { maxRects: o.maxRects } : {}), idPrefix: 'x-cmp',
+  }).node()!;
 }

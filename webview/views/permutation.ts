@@ -124,7 +124,7 @@ export function drawMIndicesStrip(strip: G, runs: readonly StripRun[], o: StripO
   const { rx, innerW, stripH, theme, hot } = o;
   strip.append('text').attr('x', -8).attr('y', stripH / 2 + 4).attr('text-anchor', 'end').attr('font-size', 10).attr('fill', theme.muted).text(o.name ?? 'm_indices');
   const tone = [theme.charts.blue, theme.charts.green, theme.charts.purple, theme.charts.yellow];
-  strip.selectAll('rect.seg-rows').data(runs).join('rect').attr('class', 'seg-rows').attr('data-expert', (r) => r.expert)
+  strip.selectAll('rect.seg-rows').data(runs.filter((r) => r.expert >= 0)).join('rect').attr('class', 'seg-rows').attr('data-expert', (r) => r.expert)
     .attr('x', (r) => rx(r.start)).attr('width', (r) => Math.max(0.5, rx(r.rows) - rx(0))).attr('y', 0).attr('height', stripH)
     .attr('fill', (r) => (hot.has(r.expert) ? theme.charts.orange : tone[r.expert % tone.length]!));
   strip.selectAll('rect.seg-pad').data(runs.filter((r) => r.pad > 0)).join('rect').attr('class', 'seg-pad padding-rows').attr('data-expert', (r) => r.expert)

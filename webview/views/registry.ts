@@ -112,6 +112,7 @@ export const VIEWS: readonly ViewEntry[] = [
     applies: (_trace, other) => other !== undefined,
     render: compare.mount,
     svg: compare.standalone,
+    exportTensor: (s) => s.compareTensor,
   },
 ];
 

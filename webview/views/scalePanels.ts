@@ -170,15 +170,21 @@ export function scaleColours(t: ScaleTensor, theme: Theme): ScaleColours {
     if (t.values[i] === 0) zeros++;
     index[i] = t.values[i] === 0 ? ZERO_SCALE : Number.isNaN(logs[i]!) ? INVALID_SCALE : Math.round((255 * (logs[i]! - lo)) / span);
   }
+  const css = rampCss(theme);
+  const rgba = new Uint32Array(css.length);
+  css.forEach((c, i) => (rgba[i] = toRgba(c)));
+  return { index, css, rgba, lo, hi, zeros };
+}
+
+/** The colour table: 256 ramp entries (blue → yellow), then the colours of ZERO_SCALE and INVALID_SCALE. */
+export function rampCss(theme: Theme): string[] {
   const ramp = d3.interpolateLab(theme.charts.blue, theme.charts.yellow);
   const css: string[] = [];
   for (let i = 0; i < 256; i++) css.push(d3.color(ramp(i / 255))!.formatHex());
   // a scale of 0 is a row never quantized (a masked buffer's rows past masked_m): quiet, not an alarm
   css.push(d3.color(theme.border)?.formatHex() ?? '#808080');
   css.push(d3.color(theme.charts.red)?.formatHex() ?? '#ff0000');
-  const rgba = new Uint32Array(css.length);
-  css.forEach((c, i) => (rgba[i] = toRgba(c)));
-  return { index, css, rgba, lo, hi, zeros };
+  return css;
 }
 
 export function toRgba(c: string): number {

@@ -220,7 +220,7 @@ export function drawStorage(panel: G, storageG: G, P: ScalePanels, unitS: number
 }
 
 /** A horizontal gradient of the colour ramp for the legend swatch. */
-export function addRamp(svg: Svg, id: string, colours: ScaleColours): string {
+export function addRamp(svg: Svg, id: string, colours: Pick<ScaleColours, 'css'>): string {
   const grad = svg.select('defs').append('linearGradient').attr('id', id);
   for (let i = 0; i <= 8; i++) grad.append('stop').attr('offset', `${i * 12.5}%`).attr('stop-color', colours.css[Math.round((i * 255) / 8)]!);
   return id;
