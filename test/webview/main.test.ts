@@ -180,5 +180,15 @@ test('the header\'s buttons ask the host for its commands; an imported profile r
   (app.doc.querySelector('#tab-compare') as HTMLButtonElement).click();
   assert.equal(app.state()!.view, 'compare');
   assert.ok(app.doc.querySelector('.compare-view g.spec-diff g.row[data-key="architecture"]'));
+  // the pictures: the first scale tensor whose layouts differ, both storage orders; the picker draws another and is saved
+  assert.equal(app.doc.querySelector('.compare-view g.layout-pair')!.getAttribute('data-tensor'), 'a1q_scale_layout');
+  assert.equal(app.doc.querySelectorAll('.compare-view g.panel.storage').length, 2);
+  const picker = app.doc.querySelector('.compare-view select') as HTMLSelectElement;
+  assert.match([...picker.options].map((o) => o.textContent).join('|'), /a1q_scale_layout \(layouts differ\)\|.*a2q_scale_layout \(layouts differ\)/);
+  picker.value = 'a2q_scale_layout';
+  picker.dispatchEvent(new app.dom.window.Event('change'));
+  assert.equal(app.state()!.compareTensor, 'a2q_scale_layout');
+  assert.equal(app.doc.querySelector('.compare-view g.layout-pair')!.getAttribute('data-tensor'), 'a2q_scale_layout');
+  assert.equal(app.doc.querySelectorAll('.compare-view g.layout-pair').length, 1, 'redrawn, not added');
   assert.deepEqual(app.errors, []);
 });

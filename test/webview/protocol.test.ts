@@ -173,6 +173,8 @@ test('saved state: revived when it is this version and names a registered view, 
   assert.equal(reviveWebviewState('junk', ctx.viewIds), undefined);
   const cleaned = reviveWebviewState({ ...good, stage: 7, zoom: { k: -1, x: 0, y: 0 }, heatmapTensor: 'x'.repeat(300), extra: true }, ctx.viewIds)!;
   assert.deepEqual(Object.keys(cleaned).sort(), ['scaleTensor', 'spec', 'version', 'view']);
+  assert.equal(reviveWebviewState({ ...good, compareTensor: 'a2q_scale_layout' }, ctx.viewIds)!.compareTensor, 'a2q_scale_layout');
+  assert.equal(reviveWebviewState({ ...good, compareTensor: 7 }, ctx.viewIds)!.compareTensor, undefined);
   // an imported profile is kept when it passes the host message's own check, dropped (not half-read) when not
   const profile = { file: 't.json', format: 'chrome-trace', launches: 1, stages: [{ stage: 'gemm1', count: 1, totalUs: 5, kernels: [{ name: 'k', count: 1, totalUs: 5 }] }], outside: [], unmatched: [], omitted: 0 };
   assert.deepEqual(reviveWebviewState(wire({ ...good, profile }), ctx.viewIds)!.profile, profile);

@@ -110,7 +110,12 @@ export function exampleElement(ga: ScaleTensor, gb: ScaleTensor, pa: ScalePanels
   return { ref: pick, coord, a: at(pa, pick), b: at(pb, pick) };
 }
 
-const ratio = (a: number, b: number): string => (a > 0 ? `${(b / a).toFixed(b / a >= 10 || b / a < 0.1 ? 3 : 2)}×` : '—');
+/** b / a as "0.25×", "32×", "128×" */
+const ratio = (a: number, b: number): string => {
+  if (!(a > 0)) return '—';
+  const r = b / a;
+  return `${r >= 100 ? Math.round(r).toLocaleString('en-US') : r < 0.01 ? r.toPrecision(2) : r >= 10 ? r.toFixed(1).replace(/\.0$/, '') : r.toFixed(2)}×`;
+};
 
 /** "bytes 628 B → 160 B (0.25×) · padding 9 slots → 3 words · [1, 1] at 0x00A4 (offset 41) → 0x0005 (word 1, byte 1)" */
 export function layoutDiffLine(ra: TensorRef, rb: TensorRef, ex: ExampleElement): string {
@@ -214,12 +219,13 @@ export function drawLayoutPair(svg: Svg, top: number, a: Trace, b: Trace, name: 
   const fit = (P: ScalePanels): number => Math.max(0.05, Math.min(24, (half - addrW) / P.storage.width, maxH / P.storage.height));
   const fa = fit(pa);
   const fb = fit(pb);
-  const sameScale = Math.max(fa, fb) / Math.min(fa, fb) <= 8;
+  // one cell size while the smaller picture keeps a quarter of its own fitted size; past that it would be a speck
+  const sameScale = Math.max(fa, fb) / Math.min(fa, fb) <= 4;
   const ua = sameScale ? Math.min(fa, fb) : fa;
   const ub = sameScale ? Math.min(fa, fb) : fb;
   const g = svg.append('g').attr('class', 'layout-pair').attr('data-tensor', name);
   g.append('text').attr('class', 'heading').attr('x', margin).attr('y', top).attr('font-size', 12.5).attr('font-weight', 600)
-    .text(`Storage order of ${name}, A beside B${sameScale ? ' (one cell size: a cell is one stored scale, 4 B as f32, 1 B as UE8M0)' : ' (not to one scale: each fitted)'}`);
+    .text(`Storage order of ${name}, A beside B${sameScale ? ' (one cell size: a cell is one stored scale, 4 B as f32, 1 B as UE8M0)' : ` (not to one scale: B holds ${ratio(pa.layout.drawn * pa.slotW, pb.layout.drawn * pb.slotW)} A's cells; each fitted)`}`);
   const captionTop = top + 20;
   const cellsTop = captionTop + 43 + 52;
   const css = rampCss(theme);
