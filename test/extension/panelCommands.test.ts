@@ -10,6 +10,8 @@ import { readTraceFile } from '../../kernels/io/traceFile';
 import { MoeError } from '../../kernels/errors';
 import type { Trace } from '../../kernels/trace';
 import { smallTrace } from '../webview/fixtures';
+import { PANEL_COMMAND_IDS } from '../../extension/manifest';
+import { PANEL_COMMANDS } from '../../kernels/protocol';
 
 const FIXTURE = join(__dirname, '..', 'kernels', 'profile', 'fixtures', 'h200-torch-scaled-grouped-mm.trace.json.gz');
 const dir = mkdtempSync(join(tmpdir(), 'moe-cmds-'));
@@ -137,7 +139,9 @@ test('the commands are contributed in package.json, registered in extension.ts, 
   assert.equal(titles['moeInspector.compare'], 'Compare With…');
   const registered = [...readFileSync(join(root, 'extension', 'extension.ts'), 'utf8').matchAll(/registerCommand\('([^']+)'/g)].map((m) => m[1]);
   for (const id of ['moeInspector.importProfile', 'moeInspector.compare']) assert.ok(registered.includes(id), `${id} registered`);
-  // the webview's buttons (PANEL_COMMANDS) map onto these ids in panel.ts
+  // the webview's buttons (PANEL_COMMANDS) map onto these ids (extension/manifest.ts), and panel.ts runs them through that map
+  assert.deepEqual(PANEL_COMMAND_IDS, { importProfile: 'moeInspector.importProfile', compare: 'moeInspector.compare' });
+  assert.deepEqual(Object.keys(PANEL_COMMAND_IDS).sort(), [...PANEL_COMMANDS].sort());
   const panel = readFileSync(join(root, 'extension', 'panel.ts'), 'utf8');
-  assert.match(panel, /importProfile: 'moeInspector\.importProfile', compare: 'moeInspector\.compare'/);
+  assert.match(panel, /executeCommand\(PANEL_COMMAND_IDS\[c\]\)/);
 });
