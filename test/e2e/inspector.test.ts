@@ -2,13 +2,14 @@
  * End to end in a real VS Code (code-server) driven by headless chromium: Inspect MoE Layer from the command
  * palette (Qwen3-30B-A3B, 16 tokens, CPU), the panel, every pipeline stage, a scale-cell tooltip, each view,
  * SVG export through the panel button and the save dialog, PNG export through the Export Layout Diagram command,
- * and hovers in a notebook and a Python file doing no harm. Screenshots go to test-artifacts/e2e/ (and to
- * media/screenshots/ with MOE_UPDATE_SCREENSHOTS=1). Skips with the reason when code-server or chromium is
+ * an imported profiler trace, Compare With… SM100 (both runs' scale layouts side by side, exported), a reload that
+ * restores the run and the imported trace, and hovers in a notebook and a Python file doing no harm. Screenshots go
+ * to test-artifacts/e2e/ (and to media/screenshots/ with MOE_UPDATE_SCREENSHOTS=1). Skips with the reason when code-server or chromium is
  * missing, unless MOE_REQUIRE_E2E=1 (CI), where that is a failure.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTIGUOUS_STAGES } from '../../kernels/recipes/contiguous/stages';
 
@@ -22,6 +23,7 @@ import type { Tensor } from '../../kernels/tensor';
 import { ARTIFACTS, VsCode, e2eSkip, inspectViaPalette, makeWorkspace } from './harness';
 
 const skip = e2eSkip();
+const PROFILE_FIXTURE = join(__dirname, '..', 'kernels', 'profile', 'fixtures', 'h200-torch-scaled-grouped-mm.trace.json.gz');
 
 let vs: VsCode | undefined;
 let workspace = '';
@@ -142,6 +144,48 @@ test('Inspect MoE Layer: palette → panel → stages → tooltip → views → 
     assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   });
 
+  await step('import-profile', async (v) => {
+    // offered in the palette now that a panel is open (its `when` clause); the open dialog takes a typed path
+    const file = join(v.workspace, 'h200.trace.json.gz');
+    copyFileSync(PROFILE_FIXTURE, file);
+    await v.runCommand('Import Profiler Trace');
+    await v.saveAs(file);
+    const web = v.webview();
+    await web.getByRole('tab', { name: /Timing/ }).click();
+    await web.locator('.timing-view g.bar.imported').first().waitFor({ timeout: 20_000 });
+  });
+
+  await step('compare-sm100', async (v) => {
+    // MoE: Compare With… → this layer on SM100: the Compare tab draws both runs' scale layouts side by side
+    await v.runCommand('Compare With');
+    await v.answer('Compare With', 'SM100');
+    const web = v.webview();
+    await web.getByRole('tab', { name: /Compare/ }).click({ timeout: 120_000 });
+    const pair = web.locator('.compare-view g.layout-pair');
+    await pair.waitFor({ timeout: 30_000 });
+    assert.equal(await pair.getAttribute('data-tensor'), 'a1q_scale_layout');
+    assert.equal(await web.locator('.compare-view g.panel.storage').count(), 2);
+    // 16 tokens × 16 K-blocks: 256 f32 slots on SM90, 16 × 4 words = 256 bytes on SM100, one cell each
+    assert.equal(await web.locator('.compare-view g.panel.side-a rect.storage-cell').count(), 256);
+    assert.equal(await web.locator('.compare-view g.panel.side-b rect.storage-cell').count(), 256);
+    assert.match(await web.locator('.compare-view g.caption.side-a').innerText(), /SM90: f32, MN-major/);
+    assert.match(await web.locator('.compare-view g.caption.side-b').innerText(), /SM100: UE8M0 packed 4 per int32, MN-major/);
+    assert.match(await web.locator('.compare-view text.layout-diff').innerText(), /bytes 1\.0 KB → 256 B \(0\.25×\)/);
+    assert.equal(await web.locator('.view-error').count(), 0);
+    await web.getByLabel('Scale tensor to compare').selectOption('a2q_scale_layout');
+    await web.locator('.compare-view g.layout-pair[data-tensor="a2q_scale_layout"]').waitFor({ timeout: 10_000 });
+    await v.page.mouse.move(5, 500);
+    await v.screenshot('view-compare');
+    const target = join(v.workspace, 'compare-export.svg');
+    await web.getByRole('button', { name: /Export SVG/ }).click();
+    await v.saveAs(target);
+    await waitForFile(target);
+    const svg = readFileSync(target, 'utf8');
+    assert.match(svg, /xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(svg, /class="layout-pair" data-tensor="a2q_scale_layout"/, 'the export shows the tensor picked');
+    assert.deepEqual(await errorToasts(v), []);
+  });
+
   await step('restore-after-reload', async (v) => {
     // the WebviewPanelSerializer re-runs the spec the webview saved with setState
     await v.page.reload();
@@ -150,6 +194,9 @@ test('Inspect MoE Layer: palette → panel → stages → tooltip → views → 
     const web = v.webview();
     await web.locator('.app-header').getByText('Qwen3-30B-A3B').waitFor({ timeout: 30_000 });
     assert.match(await web.locator('.app-header').innerText(), /M 16 · K 2048/);
+    // the imported profiler trace came back with the restore state and is drawn on the re-run
+    await web.getByRole('tab', { name: /Timing/ }).click();
+    await web.locator('.timing-view g.bar.imported').first().waitFor({ timeout: 30_000 });
     assert.deepEqual(await errorToasts(v), []);
   });
 });

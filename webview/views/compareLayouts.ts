@@ -166,6 +166,8 @@ const sameValues = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => {
 function stripOf(t: Trace): { runs: StripRun[]; rows: number } | undefined {
   const m = t.tensors['m_indices'];
   if (m?.inline) return { runs: runsOfMIndices(m.inline), rows: m.inline.length };
+  // a masked run has per-expert buffers, not one permuted buffer: nothing to recompute
+  if (t.permutation.layout === 'masked') return undefined;
   const model = permutationOf(t);
   return typeof model === 'string' ? undefined : { runs: stripRunsOf(model), rows: model.mSum };
 }
