@@ -157,7 +157,8 @@ test('Inspect MoE Layer: palette → panel → stages → tooltip → views → 
 
   await step('compare-sm100', async (v) => {
     // MoE: Compare With… → this layer on SM100: the Compare tab draws both runs' scale layouts side by side
-    await v.runCommand('Compare With');
+    // the category too: VS Code's own 'Compare … With …' commands match the bare words
+    await v.runCommand('MoE: Compare With');
     await v.answer('Compare With', 'SM100');
     const web = v.webview();
     await web.getByRole('tab', { name: /Compare/ }).click({ timeout: 120_000 });
@@ -168,21 +169,23 @@ test('Inspect MoE Layer: palette → panel → stages → tooltip → views → 
     // 16 tokens × 16 K-blocks: 256 f32 slots on SM90, 16 × 4 words = 256 bytes on SM100, one cell each
     assert.equal(await web.locator('.compare-view g.panel.side-a rect.storage-cell').count(), 256);
     assert.equal(await web.locator('.compare-view g.panel.side-b rect.storage-cell').count(), 256);
-    assert.match(await web.locator('.compare-view g.caption.side-a').innerText(), /SM90: f32, MN-major/);
-    assert.match(await web.locator('.compare-view g.caption.side-b').innerText(), /SM100: UE8M0 packed 4 per int32, MN-major/);
-    assert.match(await web.locator('.compare-view text.layout-diff').innerText(), /bytes 1\.0 KB → 256 B \(0\.25×\)/);
+    // SVG elements have no innerText: their text is read as textContent
+    assert.match((await web.locator('.compare-view g.caption.side-a').textContent()) ?? '', /SM90: f32, MN-major/);
+    assert.match((await web.locator('.compare-view g.caption.side-b').textContent()) ?? '', /SM100: UE8M0 packed 4 per int32, MN-major/);
+    assert.match((await web.locator('.compare-view text.layout-diff').textContent()) ?? '', /bytes 1\.0 KB → 256 B \(0\.25×\)/);
     assert.equal(await web.locator('.view-error').count(), 0);
-    await web.getByLabel('Scale tensor to compare').selectOption('a2q_scale_layout');
-    await web.locator('.compare-view g.layout-pair[data-tensor="a2q_scale_layout"]').waitFor({ timeout: 10_000 });
     await v.page.mouse.move(5, 500);
     await v.screenshot('view-compare');
+    // the picker draws another tensor both runs have (the real SM100 run has no a2q_scale_layout: its GEMM2 scales are made in place)
+    await web.getByLabel('Scale tensor to compare').selectOption('w13_weight_scale_inv');
+    await web.locator('.compare-view g.layout-pair[data-tensor="w13_weight_scale_inv"]').waitFor({ timeout: 10_000 });
     const target = join(v.workspace, 'compare-export.svg');
     await web.getByRole('button', { name: /Export SVG/ }).click();
     await v.saveAs(target);
     await waitForFile(target);
     const svg = readFileSync(target, 'utf8');
     assert.match(svg, /xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    assert.match(svg, /class="layout-pair" data-tensor="a2q_scale_layout"/, 'the export shows the tensor picked');
+    assert.match(svg, /class="layout-pair" data-tensor="w13_weight_scale_inv"/, 'the export shows the tensor picked');
     assert.deepEqual(await errorToasts(v), []);
   });
 

@@ -264,7 +264,9 @@ export function drawLayoutPair(svg: Svg, top: number, a: Trace, b: Trace, name: 
   g.append('text').attr('class', 'layout-diff').attr('x', margin).attr('y', y).attr('font-size', 11).text(cut(layoutDiffLine(ra, rb, ex), W - 2 * margin));
   y += 14;
   const items: LegendItem[] = [{ label: 'colour = K-block held (0 … last)', fill: `url(#${addRamp(svg, `${o.idPrefix}-ramp`, { css })})` }, { label: 'padding slot', fill: `url(#${ids.pad})` }];
-  if (pa.layout.packed || pb.layout.packed) items.push({ label: 'zero K-block byte', fill: `url(#${ids.kpad})` }, { label: 'word = bytes b0…b3, little-endian', fill: 'none', stroke: theme.foreground });
+  const kpad = (P: ScalePanels): boolean => P.layout.packed && P.layout.tensor.kBlocks < P.layout.storageCols * P.layout.perWord;
+  if (kpad(pa) || kpad(pb)) items.push({ label: 'zero K-block byte', fill: `url(#${ids.kpad})` });
+  if (pa.layout.packed || pb.layout.packed) items.push({ label: 'word = bytes b0…b3, little-endian', fill: 'none', stroke: theme.foreground });
   if (pa.layout.drawn > pa.layout.allocated || pb.layout.drawn > pb.layout.allocated) items.push({ label: 'not allocated', fill: `url(#${ids.unalloc})`, stroke: theme.muted, dash: '2,2' });
   items.push({ label: `element ${ex.coord} of the diff line`, fill: 'none', stroke: theme.focus });
   const legend = g.append('g').attr('class', 'legend').attr('transform', `translate(${margin},${y})`);
