@@ -115,7 +115,7 @@ function section(rows: Row[], baseline: { ms: number; rss: number }): string {
     `## ${SECTION}`,
     '',
     `Measured by \`node --import tsx scripts/bench-inputs.ts ${runs}\` (part of \`npm run bench\`) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${cpus().length} cores, ${cpus()[0]?.model.trim() ?? '?'}, Node ${process.version}; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')} (the machine is shared: times are noisy).`,
-    `Each run is \`node dist/cli.js run … --backend ${GPU ? 'cuda' : 'cpu'} [--out O.safetensors]\` in its own process, timed from spawn to exit; peak RSS is that process\'s`,
+    `Each run is \`node dist/cli.js run … --backend ${GPU ? 'cuda' : 'cpu'} [--out O.safetensors]\` in its own process, timed from spawn to exit; peak RSS is that process's`,
     `VmHWM (/proc/self/status) at exit. "read once" reads the same files whole, from the page cache, in 64 MiB chunks, right before each run (median). Node running the CLI with nothing to do (\`--help\`): ${baseline.ms.toFixed(0)} ms, ${mb(baseline.rss)} peak RSS.`,
     '',
     ...(GPU
