@@ -12,6 +12,7 @@ import { MoeError } from '../errors';
 import { quantizeActivations, quantizeRowGroups } from './quantize';
 import type { PermutePlan } from './permute';
 import { Tensor } from '../tensor';
+import { expertPagesOf, expertSlice } from '../expertPages';
 
 export interface PairReference {
   /** GEMM1 output row (2N) */
@@ -38,17 +39,36 @@ function blockDot(x: Float64Array, codes: Uint8Array, off: number, len: number, 
   return total;
 }
 
-function bytesOf(t: Tensor<'f8e4m3fn'>): Uint8Array {
+/**
+ * Expert e's FP8 codes, row-major: a view of a whole tensor, or — for weights made per expert (kernels/expertPages.ts)
+ * — the expert made on demand, the last two kept (an error tile reads a few rows of a few experts).
+ */
+function expertBytes(t: Tensor<'f8e4m3fn'>): (e: number) => Uint8Array {
+  if (expertPagesOf(t)) {
+    const cache = new Map<number, Uint8Array>();
+    return (e) => {
+      let b = cache.get(e);
+      if (!b) {
+        b = expertSlice(t, e).storage;
+        if (cache.size >= 2) cache.delete(cache.keys().next().value!);
+        cache.set(e, b);
+      }
+      return b;
+    };
+  }
   const c = t.contiguous();
-  return c.storage.subarray(c.offset, c.offset + c.numel);
+  const all = c.storage.subarray(c.offset, c.offset + c.numel);
+  const per = t.numel / Math.max(1, t.shape[0]!);
+  return (e) => all.subarray(e * per, (e + 1) * per);
 }
 
-/** the weights of a layer as the float64 reference reads them: FP8 codes and dense row-major block scales */
+/** the weights of a layer as the float64 reference reads them: FP8 codes per expert and dense row-major block scales */
 export interface ReferenceWeights {
   K: number;
   N: number;
-  w13: Uint8Array;
-  w2: Uint8Array;
+  /** expert e's (2N, K) and (K, N) codes */
+  w13: (e: number) => Uint8Array;
+  w2: (e: number) => Uint8Array;
   /** (E, ⌈2N/128⌉, ⌈K/128⌉) and (E, ⌈K/128⌉, ⌈N/128⌉) */
   s13: Float32Array;
   s2: Float32Array;
@@ -63,8 +83,8 @@ export function referenceWeights(t: {
   return {
     K: t.w2_weight.shape[1]!,
     N: t.w2_weight.shape[2]!,
-    w13: bytesOf(t.w13_weight),
-    w2: bytesOf(t.w2_weight),
+    w13: expertBytes(t.w13_weight),
+    w2: expertBytes(t.w2_weight),
     s13: t.w13_weight_scale_inv.toFloat32(),
     s2: t.w2_weight_scale_inv.toFloat32(),
   };
@@ -79,10 +99,11 @@ export function expertRowReference(a: Float64Array, e: number, w: ReferenceWeigh
   const Kb = Math.ceil(K / 128);
   const mm1 = new Float64Array(2 * N);
   const Nb13 = Math.ceil((2 * N) / 128);
+  const w13 = w.w13(e);
   for (let n = 0; n < 2 * N; n++) {
-    const row = (e * 2 * N + n) * K;
+    const row = n * K;
     const sRow = (e * Nb13 + (n >> 7)) * Kb;
-    mm1[n] = blockDot(a, w.w13, row, K, w.s13, sRow);
+    mm1[n] = blockDot(a, w13, row, K, w.s13, sRow);
   }
   const act = new Float64Array(N);
   const swiglu = spec.activation.kind === 'swiglu';
@@ -107,10 +128,11 @@ export function expertRowReference(a: Float64Array, e: number, w: ReferenceWeigh
   } else a2.set(act);
   const mm2 = new Float64Array(K);
   const Nb2 = Math.ceil(N / 128);
+  const w2 = w.w2(e);
   for (let c = 0; c < K; c++) {
-    const row = (e * K + c) * N;
+    const row = c * N;
     const sRow = (e * Kb + (c >> 7)) * Nb2;
-    mm2[c] = blockDot(a2, w.w2, row, N, w.s2, sRow);
+    mm2[c] = blockDot(a2, w2, row, N, w.s2, sRow);
   }
   return { mm1, act, a2, mm2 };
 }

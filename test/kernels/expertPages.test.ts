@@ -87,6 +87,11 @@ test('a paged layer runs bit-identically to the same layer held whole, in GEMM b
   // a tile across two experts' rows reads each expert once
   const rows: [number, number] = [1536 - 2, 1536 + 2];
   assert.deepEqual(tile(pagedRun, 'w13_weight', rows, [0, 64], 'value').values, tile(whole, 'w13_weight', rows, [0, 64], 'value').values);
+  // the float64 reference of an error tile reads its experts one at a time too
+  for (const name of pagedRun.plan!.errorTensors ?? []) {
+    const R = Math.min(16, pagedRun.tensors.get(name)!.shape[0]!);
+    assert.deepEqual(tile(pagedRun, name, [0, R], [0, 64], 'error').values, tile(whole, name, [0, R], [0, 64], 'error').values, name);
+  }
   // the summary samples every active expert (never a whole one): same range of codes, no NaN
   const s = pagedRun.trace.tensors.w13_weight!.summary;
   assert.equal(s.nanCount, 0);
