@@ -18,12 +18,12 @@ import { MoeError } from './errors';
 import type { LayerSpec } from './spec';
 import type { LayerInputs } from './backend/types';
 import { encodeBf16 } from './dtypes/bf16';
-import { encodeE4M3 } from './dtypes/fp8e4m3';
 import { ceilScaleToUe8m0 } from './dtypes/ue8m0';
 import { expertMapFor, validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
 import { lazyTensor } from './lazyTensor';
 import { expertPagedTensor, PAGING } from './expertPages';
+import { fillCodes } from './syntheticCodes';
 
 /** xoshiro128** (Blackman & Vigna): small state, good statistics, 32-bit integer ops only. */
 export class Rng {
@@ -69,64 +69,6 @@ export class Rng {
 }
 
 const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
-
-/** Acklam's rational approximation of the standard normal quantile (|error| < 1.2e-9: plenty for a code table). */
-function normalQuantile(p: number): number {
-  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-  const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
-  const lo = 0.02425;
-  if (p < lo) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
-  }
-  if (p > 1 - lo) return -normalQuantile(1 - p);
-  const q = p - 0.5;
-  const r = q * q;
-  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
-}
-
-/** 16-bit uniform → FP8 code of a Gaussian with σ = 448/4, clipped at ±448 (a block's amax lands near 448). */
-let codeTable: Uint8Array | undefined;
-function fp8CodeTable(): Uint8Array {
-  if (codeTable) return codeTable;
-  const t = new Uint8Array(65536);
-  for (let i = 0; i < 65536; i++) {
-    const v = normalQuantile((i + 0.5) / 65536) * 112;
-    t[i] = encodeE4M3(Math.max(-448, Math.min(448, v)));
-  }
-  return (codeTable = t);
-}
-
-/** Fills dst with FP8 codes from a fast xorshift32 stream seeded by the caller (two codes per 32-bit draw, stored
- * four at a time through a word view when dst is 4-byte aligned). */
-function fillCodes(dst: Uint8Array, seed: number): void {
-  const t = fp8CodeTable();
-  let x = seed | 0 || 0x2545f491;
-  const n = dst.length;
-  let i = 0;
-  if (dst.byteOffset % 4 === 0) {
-    const words = new Uint32Array(dst.buffer, dst.byteOffset, n >>> 2);
-    for (let w = 0; w < words.length; w++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      const lo = x;
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      words[w] = (t[lo & 0xffff]! | (t[lo >>> 16]! << 8) | (t[x & 0xffff]! << 16) | (t[x >>> 16]! << 24)) >>> 0;
-    }
-    i = words.length * 4;
-  }
-  for (; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    dst[i] = t[x & 0xffff]!;
-  }
-}
 
 /** Block scales around `typical` (±50%); UE8M0 recipes get the power of two at or above. */
 function fillScales(dst: Float32Array, from: number, n: number, rng: Rng, typical: number, ue8m0: boolean): void {

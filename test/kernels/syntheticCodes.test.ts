@@ -1,0 +1,63 @@
+/**
+ * The synthetic FP8 weight codes: the WebAssembly SIMD generator (fillCodes) against the JavaScript reference
+ * (fillCodesJs), byte for byte, over seeds (0 and ones with the top bit set included), lengths around the kernel's
+ * four-lane block and chunk sizes (odd ones included) and every byte alignment of the destination.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fillCodes, fillCodesJs } from '../../kernels/syntheticCodes';
+import { kernelWasm } from '../../kernels/ops/gemmWasmModule';
+
+const SEEDS = [0, 1, 2, 0x2545f491, 0x7fffffff, 0x80000000, 0xdeadbeef, 0xffffffff, 123456789];
+// the kernel makes 16 KB blocks of four lanes inside 256 KB chunks: lengths on, around and across both
+const LENGTHS = [0, 1, 2, 3, 4, 5, 7, 8, 127, 4096, 16383, 16384, 16385, 16388, 16391, 49157, 262144, 262147, 262148 + 16384 + 5, 3 * 262144 + 13];
+
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+test('the WebAssembly generator runs here (else fillCodes is only the reference again)', () => {
+  const k = kernelWasm();
+  assert.ok('module' in k, 'reason' in k ? k.reason : '');
+});
+
+test('fillCodes writes the same bytes as the JavaScript reference for every seed, length and alignment', () => {
+  for (const seed of SEEDS)
+    for (const n of LENGTHS)
+      for (const offset of [0, 1, 2, 3, 4, 6]) {
+        if (n > 20000 && offset % 4 !== 0 && offset !== 1) continue; // the unaligned path is one loop: one offset suffices for the long ones
+        const want = new Uint8Array(new ArrayBuffer(n + 8), offset, n);
+        const got = new Uint8Array(new SharedArrayBuffer(n + 8), offset, n);
+        fillCodesJs(want, seed);
+        fillCodes(got, seed);
+        assert.equal(firstDifference(want, got), -1, `seed ${seed}, length ${n}, byte offset ${offset}`);
+        // the bytes around dst stay untouched
+        assert.ok(new Uint8Array(got.buffer, 0, offset).every((v) => v === 0) && new Uint8Array(got.buffer, offset + n).every((v) => v === 0), `seed ${seed}, length ${n}, offset ${offset}: wrote outside dst`);
+      }
+});
+
+test('a whole expert of Qwen3-30B-A3B (w13: 3 MB) matches the reference on several seeds', () => {
+  const n = 2 * 768 * 2048;
+  const want = new Uint8Array(n);
+  const got = new Uint8Array(new SharedArrayBuffer(n));
+  for (const seed of [1, 0x9e3779b9, 42]) {
+    fillCodesJs(want, seed);
+    fillCodes(got, seed);
+    assert.equal(firstDifference(want, got), -1, `seed ${seed}`);
+  }
+});
+
+test('the reference stream is the one synthetic layers have always had (pinned bytes)', () => {
+  const a = new Uint8Array(12);
+  fillCodesJs(a, 1);
+  const b = new Uint8Array(new ArrayBuffer(8), 1, 7);
+  fillCodesJs(b, 7);
+  assert.deepEqual([Array.from(a), Array.from(b)], PINNED);
+});
+
+/** written by kernels/synthetic.ts's fillCodes before it moved to kernels/syntheticCodes.ts (main at 323fef4) */
+const PINNED = [
+  [240, 253, 246, 247, 99, 96, 94, 242, 241, 88, 226, 237],
+  [112, 90, 106, 229, 217, 230, 241],
+];
