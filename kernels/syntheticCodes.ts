@@ -129,3 +129,22 @@ export function fillCodes(dst: Uint8Array, seed: number): void {
     dst.set(new Uint8Array(wasm.memory.buffer, out, len), i);
   }
 }
+
+/** Several fills shared out among threads (kernels/syntheticCodesParallel.ts): dst on shared memory. */
+export interface CodesJob {
+  kind: 'codes';
+  fills: { dst: Uint8Array; seed: number }[];
+  /** [next fill, cancel flag] */
+  control: Int32Array;
+}
+
+/** A thread's part of a CodesJob: fills taken one at a time from the shared counter until none are left. */
+export function runCodesJob(job: CodesJob): void {
+  for (;;) {
+    if (Atomics.load(job.control, 1) !== 0) return;
+    const i = Atomics.add(job.control, 0, 1);
+    if (i >= job.fills.length) return;
+    const f = job.fills[i]!;
+    fillCodes(f.dst, f.seed);
+  }
+}

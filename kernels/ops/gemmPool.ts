@@ -73,7 +73,8 @@ export function shutdownGemmWorkers(): void {
   dropPool();
 }
 
-function runOnWorkers(job: GemmJob, threads: number): Promise<void> {
+/** Posts one message (a GemmJob, or another job gemmWorker.ts knows) to `threads` workers; `control[1]` is the cancel flag. */
+function runOnWorkers(job: object, control: Int32Array, threads: number): Promise<void> {
   const workers = ensurePool(threads);
   return Promise.all(
     workers.map(
@@ -88,11 +89,18 @@ function runOnWorkers(job: GemmJob, threads: number): Promise<void> {
     () => undefined,
     (e: unknown) => {
       // a crashed or failed worker leaves the others mid-job: stop them and start fresh next time
-      Atomics.store(job.control, 1, 1);
+      Atomics.store(control, 1, 1);
       dropPool();
       throw e;
     },
   );
+}
+
+/** Runs a job on the pool's workers, after any job already queued (one job at a time, whatever its kind). */
+export function runOnPool(job: object, control: Int32Array, threads: number): Promise<void> {
+  const mine = queue.then(() => runOnWorkers(job, control, threads));
+  queue = mine.catch(() => undefined);
+  return mine;
 }
 
 export async function execute(job: GemmJob, opts: GemmOptions): Promise<void> {
@@ -107,9 +115,7 @@ export async function execute(job: GemmJob, opts: GemmOptions): Promise<void> {
     if (threads === 1) runUnits(job);
     else {
       // one job at a time on the shared pool; a second caller waits its turn
-      const mine = queue.then(() => runOnWorkers(job, threads));
-      queue = mine.catch(() => undefined);
-      await mine;
+      await runOnPool(job, job.control, threads);
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);

@@ -3,10 +3,14 @@
  * (fillCodesJs), byte for byte, over seeds (0 and ones with the top bit set included), lengths around the kernel's
  * four-lane block and chunk sizes (odd ones included) and every byte alignment of the destination.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fillCodes, fillCodesJs } from '../../kernels/syntheticCodes';
 import { kernelWasm } from '../../kernels/ops/gemmWasmModule';
+import { fillCodesParallel } from '../../kernels/syntheticCodesParallel';
+import { shutdownGemmWorkers } from '../../kernels/ops/gemm';
+
+after(() => shutdownGemmWorkers());
 
 const SEEDS = [0, 1, 2, 0x2545f491, 0x7fffffff, 0x80000000, 0xdeadbeef, 0xffffffff, 123456789];
 // the kernel makes 16 KB blocks of four lanes inside 256 KB chunks: lengths on, around and across both
@@ -45,6 +49,23 @@ test('a whole expert of Qwen3-30B-A3B (w13: 3 MB) matches the reference on sever
     fillCodesJs(want, seed);
     fillCodes(got, seed);
     assert.equal(firstDifference(want, got), -1, `seed ${seed}`);
+  }
+});
+
+test('fillCodesParallel: the same bytes as fillCodes one by one, on 1, 2 and 3 threads, shared memory or not', async () => {
+  const sizes = [262147, 5, 3 * 65536, 16391, 0, 100000, 7];
+  const experts = (shared: boolean) => {
+    const total = sizes.reduce((a, b) => a + b, 0) + 1;
+    const buf = shared ? new Uint8Array(new SharedArrayBuffer(total)) : new Uint8Array(total);
+    let at = 1; // odd offsets: the unaligned path too
+    return sizes.map((n, e) => ({ dst: buf.subarray(at, (at += n)), seed: 1000 + e }));
+  };
+  const want = experts(false);
+  for (const f of want) fillCodesJs(f.dst, f.seed);
+  for (const [threads, shared] of [[1, true], [2, true], [3, true], [2, false]] as const) {
+    const got = experts(shared);
+    await fillCodesParallel(got, threads);
+    got.forEach((f, e) => assert.equal(firstDifference(want[e]!.dst, f.dst), -1, `expert ${e}, ${threads} threads, shared ${shared}`));
   }
 });
 
