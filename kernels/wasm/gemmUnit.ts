@@ -42,22 +42,29 @@ function decodeBlock(src: usize, len: i32, dst: usize): void {
   for (let t = 0; t < len; t += 8) {
     const c = v128.load8x8_u(src + <usize>t);
     const mag = v128.and(c, i16x8.splat(0x7f));
-    const normal = i16x8.add(i16x8.shl(mag, 1), i16x8.splat(1016 << 4));
+    const sign = i16x8.shl(v128.and(c, i16x8.splat(0x80)), 8);
+    let top = v128.or(i16x8.add(i16x8.shl(mag, 1), i16x8.splat(1016 << 4)), sign);
     const e0 = i16x8.eq(v128.and(c, i16x8.splat(0x78)), zero);
-    // E = 0: ±0 unless some code of the 8 is subnormal (rare in quantized data: then the table lookup)
-    let sub = zero;
-    if (v128.any_true(v128.andnot(e0, i16x8.eq(mag, zero)))) {
-      const m = v128.and(c, i16x8.splat(0x07)); // each i16 lane: bytes [M, 0], so its high byte looks up entry 0 (= 0)
-      sub = v128.or(i8x16.swizzle(subLo, m), i16x8.shl(i8x16.swizzle(subHi, m), 8));
+    const nan = i16x8.eq(mag, i16x8.splat(0x7f));
+    // E = 0 (±0, subnormals) and NaN are rare in quantized data: one test for both keeps the common group short
+    if (v128.any_true(v128.or(e0, nan))) {
+      let sub = zero;
+      if (v128.any_true(v128.andnot(e0, i16x8.eq(mag, zero)))) {
+        const m = v128.and(c, i16x8.splat(0x07)); // each i16 lane: bytes [M, 0], so its high byte looks up entry 0 (= 0)
+        sub = v128.or(i8x16.swizzle(subLo, m), i16x8.shl(i8x16.swizzle(subHi, m), 8));
+      }
+      top = v128.bitselect(v128.or(sub, sign), top, e0);
+      top = v128.bitselect(i16x8.splat(0x7ff8), top, nan);
     }
-    let top = v128.bitselect(sub, normal, e0);
-    top = v128.or(top, i16x8.shl(v128.and(c, i16x8.splat(0x80)), 8));
-    top = v128.bitselect(i16x8.splat(0x7ff8), top, i16x8.eq(mag, i16x8.splat(0x7f)));
+    // top16 into the high 16 bits of each float64 with interleaves against zero (unpack shapes the engine emits as one
+    // instruction each, where an arbitrary two-input shuffle costs several)
+    const wLo = i8x16.shuffle(zero, top, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const wHi = i8x16.shuffle(zero, top, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
     const d = dst + (<usize>t << 3);
-    v128.store(d, i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 0, 1, 16, 16, 16, 16, 16, 16, 2, 3));
-    v128.store(d + 16, i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 4, 5, 16, 16, 16, 16, 16, 16, 6, 7));
-    v128.store(d + 32, i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 8, 9, 16, 16, 16, 16, 16, 16, 10, 11));
-    v128.store(d + 48, i8x16.shuffle(top, zero, 16, 16, 16, 16, 16, 16, 12, 13, 16, 16, 16, 16, 16, 16, 14, 15));
+    v128.store(d, i8x16.shuffle(zero, wLo, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23));
+    v128.store(d + 16, i8x16.shuffle(zero, wLo, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31));
+    v128.store(d + 32, i8x16.shuffle(zero, wHi, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23));
+    v128.store(d + 48, i8x16.shuffle(zero, wHi, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31));
   }
   if (len & 1) store<f64>(dst + (<usize>len << 3), 0.0);
 }
