@@ -63,7 +63,8 @@ function accValue(v: number, a: Acc): void {
 function accTable16(st: Uint16Array, table: Float32Array, from: number, end: number, step: number, a: Acc): void {
   const hist = new Uint32Array(65536);
   let zeros = 0;
-  let sum = 0;
+  // continues a's sum (summarizePaged accumulates several calls into one Acc)
+  let sum = a.sum;
   for (let i = from; i < end; i += step) {
     const c = st[i]!;
     if (c === 0) zeros++;
@@ -92,13 +93,15 @@ function accTable8(st: Uint8Array, table: Float32Array, from: number, end: numbe
   hist[0] = zeros;
   accHistogram(hist, table, a, () => firstZeroSign8(st, from, end, step));
   // exact (see above), so equal to the sequential sum; in code order, so it does not depend on the element order
-  let sum = 0;
+  let sum = a.sum;
   for (let c = 0; c < 256; c++) if (hist[c] && Number.isFinite(table[c]!)) sum += hist[c]! * table[c]!;
   a.sum = sum;
 }
-/** min/max/count/NaN/inf of the values a histogram of codes holds (a.sum is left to the caller) */
+/** min/max/count/NaN/inf of the values a histogram of codes holds, added to a (a.sum is left to the caller) */
 function accHistogram(hist: Uint32Array, table: Float32Array, a: Acc, firstZeroSign: () => number): void {
   const zero = (table.length >>> 1) as number; // the −0 code: sign bit alone
+  const minBefore = a.min;
+  const maxBefore = a.max;
   for (let c = 0; c < hist.length; c++) {
     const n = hist[c]!;
     if (!n) continue;
@@ -112,11 +115,11 @@ function accHistogram(hist: Uint32Array, table: Float32Array, a: Acc, firstZeroS
     if (v > a.max) a.max = v;
     a.cnt += n;
   }
-  // ±0 compare equal: which one a min or max of 0 is depends on which came first
-  if (hist[0] && hist[zero] && (a.min === 0 || a.max === 0)) {
+  // ±0 compare equal: where this pass's zeros set the min (or max), the first of them in the sequence is the one kept
+  if (hist[0] && hist[zero] && ((a.min === 0 && minBefore > 0) || (a.max === 0 && maxBefore < 0))) {
     const z = firstZeroSign() < 0 ? -0 : 0;
-    if (a.min === 0) a.min = z;
-    if (a.max === 0) a.max = z;
+    if (a.min === 0 && minBefore > 0) a.min = z;
+    if (a.max === 0 && maxBefore < 0) a.max = z;
   }
 }
 function firstZeroSign16(st: Uint16Array, from: number, end: number, step: number): number {

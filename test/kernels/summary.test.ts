@@ -10,6 +10,7 @@ import { Rng } from '../../kernels/synthetic';
 import { summarize } from '../../kernels/summary';
 import { decodeBf16 } from '../../kernels/dtypes/bf16';
 import { decodeE4M3 } from '../../kernels/dtypes/fp8e4m3';
+import { expertPagedTensor } from '../../kernels/expertPages';
 
 /** the definition: finite values in storage order, step by step */
 function reference(codes: ArrayLike<number>, decode: (c: number) => number, from: number, n: number, step: number) {
@@ -62,4 +63,35 @@ test('BF16 and FP8 summaries equal the element-by-element definition bit for bit
             assert.deepStrictEqual(summarize(t, sampleAbove), reference(codes, decode, offset, n, step), `${dtype} ${what}: n ${n}, offset ${offset}, step ${step}`);
           }
         }
+});
+
+test('a paged FP8 weight summary (one pass per expert into one accumulator) equals one pass over the experts in order', () => {
+  const perExpert = 64 * 16;
+  // per expert: −0 first then positives; +0 first then negatives; positives only; padding-like zeros of both signs
+  const gens: Gen[] = [
+    (r, i) => (i === 0 ? 0x80 : r.float() < 0.5 ? r.u32() & 0x7e : r.u32() & 0x80),
+    (r, i) => (i === 0 ? 0 : r.float() < 0.5 ? 0x80 | (r.u32() & 0x7e) : r.u32() & 0x80),
+    (r) => 1 + (r.u32() % 0x7e),
+    (r) => (r.float() < 0.9 ? r.u32() & 0x80 : r.u32() & 0xff),
+    (r, i) => (i === 0 ? 0 : r.float() < 0.5 ? r.u32() & 0x7e : r.u32() & 0x80),
+  ];
+  // which generator each expert uses: a later expert's first zero must not replace an earlier expert's zero min/max
+  const scenarios = [[0, 4, 2], [4, 0, 2], [1, 1, 3], [2, 0, 4, 1], [3, 2, 1, 0, 4], [2, 2, 4, 0]];
+  for (let order = 0; order < scenarios.length; order++) {
+    const sc = scenarios[order]!;
+    const E = sc.length + 1;
+    const rng = new Rng(100 + order);
+    const data = Array.from({ length: E }, (_, e) => Uint8Array.from({ length: perExpert }, (_, i) => gens[sc[e % sc.length]!]!(rng, i)));
+    const active = (e: number): boolean => e !== (order % E);
+    const t = expertPagedTensor([E, 64, 16], 'w', { perExpert, active, fill: (e, dst) => dst.set(data[e]!.subarray(0, dst.length)) });
+    const codes: number[] = [];
+    for (let e = 0; e < E; e++) if (active(e)) codes.push(...data[e]!);
+    const want = reference(codes, decodeE4M3, 0, codes.length, 1);
+    // the inactive expert: zeros, counted (summarizePaged's rule)
+    const cnt = (codes.length - want.nanCount - want.infCount) + perExpert;
+    let sum = 0;
+    for (const c of codes) if (Number.isFinite(decodeE4M3(c))) sum += decodeE4M3(c);
+    const min = Math.min(want.min, 0), max = Math.max(want.max, 0);
+    assert.deepStrictEqual(summarize(t, 1 << 26), { min, max, mean: sum / cnt, absMax: Math.max(Math.abs(min), Math.abs(max)), nanCount: want.nanCount, infCount: 0 }, `order ${order}`);
+  }
 });
