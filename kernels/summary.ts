@@ -61,11 +61,41 @@ function accValue(v: number, a: Acc): void {
  *   the sign is that of the first zero in the sequence.
  */
 function accTable16(st: Uint16Array, table: Float32Array, from: number, end: number, step: number, a: Acc): void {
+  // below ~1M elements the 65536-bin histogram (256 KB to clear and scan) costs more than it saves
+  if ((end - from) / step < 1 << 20) return accTable16Each(st, table, from, end, step, a);
   const hist = new Uint32Array(65536);
   let zeros = 0;
   // continues a's sum (summarizePaged accumulates several calls into one Acc)
   let sum = a.sum;
-  for (let i = from; i < end; i += step) {
+  let i = from;
+  if (step === 1) {
+    // padding runs 8 bytes at a time (two 32-bit words both 0: four +0 codes), from the first 4-byte-aligned element
+    while (i < end && ((st.byteOffset + 2 * i) & 3) !== 0) {
+      const c = st[i++]!;
+      if (c === 0) zeros++;
+      else {
+        hist[c]++;
+        sum += table[c]!;
+      }
+    }
+    const words = new Int32Array(st.buffer, 0, st.buffer.byteLength >>> 2);
+    for (let w = (st.byteOffset + 2 * i) >>> 2; i + 4 <= end; w += 2) {
+      if ((words[w]! | words[w + 1]!) === 0) {
+        zeros += 4;
+        i += 4;
+        continue;
+      }
+      for (const iEnd = i + 4; i < iEnd; i++) {
+        const c = st[i]!;
+        if (c === 0) zeros++;
+        else {
+          hist[c]++;
+          sum += table[c]!;
+        }
+      }
+    }
+  }
+  for (; i < end; i += step) {
     const c = st[i]!;
     if (c === 0) zeros++;
     else {
@@ -85,7 +115,29 @@ function accTable16Each(st: Uint16Array, table: Float32Array, from: number, end:
 function accTable8(st: Uint8Array, table: Float32Array, from: number, end: number, step: number, a: Acc): void {
   const hist = new Uint32Array(256);
   let zeros = 0;
-  for (let i = from; i < end; i += step) {
+  let i = from;
+  if (step === 1) {
+    // padding runs 8 bytes at a time (two 32-bit words both 0: eight +0 codes), from the first 4-byte-aligned element
+    while (i < end && ((st.byteOffset + i) & 3) !== 0) {
+      const c = st[i++]!;
+      if (c === 0) zeros++;
+      else hist[c]++;
+    }
+    const words = new Int32Array(st.buffer, 0, st.buffer.byteLength >>> 2);
+    for (let w = (st.byteOffset + i) >>> 2; i + 8 <= end; w += 2) {
+      if ((words[w]! | words[w + 1]!) === 0) {
+        zeros += 8;
+        i += 8;
+        continue;
+      }
+      for (const iEnd = i + 8; i < iEnd; i++) {
+        const c = st[i]!;
+        if (c === 0) zeros++;
+        else hist[c]++;
+      }
+    }
+  }
+  for (; i < end; i += step) {
     const c = st[i]!;
     if (c === 0) zeros++;
     else hist[c]++;
