@@ -129,9 +129,10 @@ export function estimateRun(spec: LayerSpec, opts: EstimateOptions = {}): RunEst
   const only = opts.tensors;
   const made = (name: string): boolean => !only || only.has(name) || (INPUTS.has(name) && (fromFile || !WEIGHTS.has(name)));
   const tensors = all.filter((x) => made(x.name)).sort((a, b) => b.bytes - a.bytes);
-  // paged: one GEMM's batch at a time (the other weight tensor holds nothing between its GEMM's batches)
+  // paged: one batch buffer per GEMM; GEMM 1's may still be held (by the worker threads' last job, until the garbage
+  // collector frees it) when GEMM 2 makes its own, so both are counted
   const weightBytes = paged
-    ? Math.max(made('w13_weight') ? resident(2 * N * K) : 0, made('w2_weight') ? resident(K * N) : 0)
+    ? (made('w13_weight') ? resident(2 * N * K) : 0) + (made('w2_weight') ? resident(K * N) : 0)
     : (made('w13_weight') ? weightExperts * 2 * N * K : 0) + (made('w2_weight') ? weightExperts * K * N : 0);
   // GEMM1 gathers the valid A rows densely and writes a shared output before it becomes mm1_out (GEMM2 likewise)
   const gemm1 = made('mm1_out');

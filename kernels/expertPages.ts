@@ -34,6 +34,8 @@ export interface ExpertPages {
   active(e: number): boolean;
   /** writes expert e's values into dst (length perExpert), zeros for an inactive expert */
   fill(e: number, dst: Uint8Array): void;
+  /** optional: several experts at once (e.g. on worker threads), the same bytes as `fill` one by one */
+  fillMany?(fills: readonly { e: number; dst: Uint8Array }[]): Promise<void>;
 }
 
 const METADATA = new Set<PropertyKey>(['dtype', 'shape', 'strides', 'offset', 'name']);

@@ -24,6 +24,7 @@ import { sharedBytes } from './ops/gemm';
 import { lazyTensor } from './lazyTensor';
 import { expertPagedTensor, PAGING } from './expertPages';
 import { fillCodes } from './syntheticCodes';
+import { fillCodesParallel } from './syntheticCodesParallel';
 
 /** xoshiro128** (Blackman & Vigna): small state, good statistics, 32-bit integer ops only. */
 export class Rng {
@@ -259,6 +260,11 @@ function pagedWeights(name: 'w13_weight' | 'w2_weight', shape: [number, number, 
     fill: (e, dst) => {
       if (p.active[e]) weightWriter.fillExpert(dst, seeds[e]!);
       else dst.fill(0);
+    },
+    // a GEMM batch of experts: their codes on the worker threads (kernels/syntheticCodesParallel.ts, same bytes)
+    fillMany: async (fills) => {
+      for (const f of fills) if (!p.active[f.e]) f.dst.fill(0);
+      await fillCodesParallel(fills.filter((f) => p.active[f.e]).map((f) => ({ dst: f.dst, seed: seeds[f.e]! })));
     },
   });
 }

@@ -71,7 +71,15 @@ function sharedRows(t: Tensor<'f8e4m3fn'>): Uint8Array {
  * Weights and their scales for the experts that have rows. A shared contiguous weight tensor is used in place;
  * otherwise only the active experts' slices are copied (never the whole tensor), and units are renumbered.
  */
-function sharedWeights(b: Tensor<'f8e4m3fn'>, bScale: Tensor<'f32'>, ops: Operands, active: number[], into?: Uint8Array): { b: Uint8Array; bScale: Float32Array; remap: Int32Array } {
+function sharedWeights(
+  b: Tensor<'f8e4m3fn'>,
+  bScale: Tensor<'f32'>,
+  ops: Operands,
+  active: number[],
+  into?: Uint8Array,
+  /** `into` already holds the active experts' codes, in order (runJobs filled them on the worker threads) */
+  filled = false,
+): { b: Uint8Array; bScale: Float32Array; remap: Int32Array } {
   const { E, N, K } = ops;
   const Nb = Math.ceil(N / 128);
   const Kb = Math.ceil(K / 128);
@@ -84,7 +92,7 @@ function sharedWeights(b: Tensor<'f8e4m3fn'>, bScale: Tensor<'f32'>, ops: Operan
     data = into && into.length >= active.length * slice ? into.subarray(0, Math.max(1, active.length * slice)) : sharedBytes(Math.max(1, active.length * slice));
     active.forEach((e, i) => {
       remap[e] = i;
-      pages.fill(e, data.subarray(i * slice, (i + 1) * slice));
+      if (!filled) pages.fill(e, data.subarray(i * slice, (i + 1) * slice));
     });
   } else if (b.isContiguous() && isShared(b.storage)) {
     data = b.storage.subarray(b.offset, b.offset + b.numel);
@@ -129,10 +137,10 @@ function buildJob(
   bScale: Tensor<'f32'>,
   ops: Operands,
   opts: GemmOptions,
-  reuse: { out?: Uint16Array; weights?: Uint8Array } = {},
+  reuse: { out?: Uint16Array; weights?: Uint8Array; filled?: boolean } = {},
 ): GemmJob {
   const active = [...new Set(runs.map((r) => r[0]!))].sort((x, y) => x - y);
-  const w = sharedWeights(b, bScale, ops, active, reuse.weights);
+  const w = sharedWeights(b, bScale, ops, active, reuse.weights, reuse.filled);
   const units: number[] = [];
   // 128 output columns per unit: one scale block of N, enough units to balance two or more threads
   for (const [e, r0, r1] of runs)
@@ -182,8 +190,15 @@ async function runJobs(
   let out: Uint16Array | undefined;
   for (let i = 0; i < experts.length; i += perBatch) {
     if (opts.signal?.aborted) throw new MoeError('E_CANCELLED', `grouped GEMM cancelled after ${i} of ${experts.length} experts`);
-    const batch = new Set(experts.slice(i, i + perBatch));
-    const job = buildJob(aRows, aScaleDense, rowsTotal, runs.filter((r) => batch.has(r[0]!)), b, bScale, ops, opts, { ...(out ? { out } : {}), weights });
+    const ids = experts.slice(i, i + perBatch);
+    const batch = new Set(ids);
+    // the batch's experts made together where the source can (synthetic codes on the worker threads), in the order
+    // buildJob places them
+    const pages = expertPagesOf(b)!;
+    const slice = ops.N * ops.K;
+    const filled = !!pages.fillMany;
+    if (pages.fillMany) await pages.fillMany(ids.map((e, j) => ({ e, dst: weights.subarray(j * slice, (j + 1) * slice) })));
+    const job = buildJob(aRows, aScaleDense, rowsTotal, runs.filter((r) => batch.has(r[0]!)), b, bScale, ops, opts, { ...(out ? { out } : {}), weights, filled });
     out = job.out;
     await execute(job, opts);
   }
