@@ -43,7 +43,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const commandUi: CommandUi = {
     panel: () => InspectorPanel.current?.commandTarget,
     pickFile: async (title, filters) => (await vscode.window.showOpenDialog({ title, canSelectMany: false, filters }))?.[0]?.fsPath,
-    pick: async (title, items) => (await vscode.window.showQuickPick(items, { title }))?.value,
+    // ignoreFocusOut: the palette hands focus back to the panel's webview as the command starts, and a pick that
+    // closes on focus-out can vanish before it is seen (as the Inspect flow's picks, extension/inspect/picks.ts)
+    pick: async (title, items) => (await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true }))?.value,
     info: (m) => void vscode.window.showInformationMessage(m),
     warn: (m) => void vscode.window.showWarningMessage(m),
     error: (doing, e) => reportError(e, doing, log),
@@ -156,7 +158,7 @@ export function activate(context: vscode.ExtensionContext): void {
           { label: 'PNG', description: 'raster image', value: 'png' as const },
           { label: 'TikZ', description: 'LaTeX picture', value: 'tikz' as const },
         ],
-        { title: 'Export Layout Diagram', placeHolder: 'Format of the current view' },
+        { title: 'Export Layout Diagram', placeHolder: 'Format of the current view', ignoreFocusOut: true },
       );
       if (!format) return;
       panel.panel.reveal(undefined, false);

@@ -149,7 +149,8 @@ export class VsCode {
       const input = this.quickInput.locator('input.input');
       await input.waitFor({ state: 'visible', timeout: 15_000 });
       await input.fill(`>${title}`);
-      const row = this.quickInput.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+      // the row must be the focused one before Enter: while the list is still filtering, Enter runs whatever is on top
+      const row = this.quickInput.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).first();
       try {
         await row.waitFor({ timeout: 3_000 });
         await this.page.keyboard.press('Enter');
@@ -176,6 +177,8 @@ export class VsCode {
     await this.quickInput.locator('.quick-input-title', { hasText: title }).waitFor({ timeout: timeoutMs });
     const input = this.quickInput.locator('input.input');
     if (value !== undefined) {
+      // a pick that closes again (focus taken by a webview as it opens) fails here in seconds, not in fill's 30 s
+      await input.waitFor({ state: 'visible', timeout: 5_000 });
       await input.fill(value);
       // quick picks filter as you type: wait for the row to be the active one
       await this.page.waitForTimeout(150);
