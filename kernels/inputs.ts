@@ -86,51 +86,49 @@ export function checkFinite(t: Tensor<'f32'> | Tensor<'bf16'>, name: string, pos
  * and (t − 0x01010101) & ~t & 0x80808080 is non-zero exactly then (bytes of t are ≤ 0x7f, so no borrow crosses).
  */
 export function checkFp8Codes(t: Tensor<'f8e4m3fn'>, name: string): void {
+  const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
+  const refuse = (at: number, code: number): never => {
+    throw new MoeError('E_VALUE', `${name}: byte ${at} (expert ${Math.floor(at / per)}) is an FP8 E4M3FN NaN code 0x${code.toString(16)}; weights must be finite`, name);
+  };
   const pages = expertPagesOf(t);
   if (pages) {
     // made per expert (kernels/expertPages.ts): scanned one expert at a time through one reused buffer (fresh
     // memory per expert would pay its page faults each time), positions reported as in the whole tensor
     const buf = new Uint8Array(pages.perExpert);
-    const one = new Tensor('f8e4m3fn', [1, ...t.shape.slice(1)], buf, undefined, 0, name);
     for (let e = 0; e < t.shape[0]!; e++) {
       pages.fill(e, buf);
-      try {
-        checkFp8Codes(one, name);
-      } catch (err) {
-        if (!(err instanceof MoeError)) throw err;
-        throw new MoeError(err.code, err.message.replace(/byte (\d+) \(expert 0\)/, (_m, b: string) => `byte ${e * (t.numel / t.shape[0]!) + Number(b)} (expert ${e})`), name);
-      }
+      const at = firstNanCode(buf);
+      if (at >= 0) refuse(e * per + at, buf[at]!);
     }
     return;
   }
   const c = t.contiguous();
-  const s = c.storage;
-  const begin = s.byteOffset + c.offset;
-  const end = begin + c.numel;
+  const bytes = c.storage.subarray(c.offset, c.offset + c.numel);
+  const at = firstNanCode(bytes);
+  if (at >= 0) refuse(at, bytes[at]!);
+}
+
+/** Index of the first FP8 E4M3FN NaN code (0x7F, 0xFF) in `bytes`, or −1: four bytes at a time (see checkFp8Codes). */
+function firstNanCode(bytes: Uint8Array): number {
+  const begin = bytes.byteOffset;
+  const end = begin + bytes.length;
   const firstWord = Math.ceil(begin / 4);
   const lastWord = Math.floor(end / 4);
-  let suspect = -1;
-  if (lastWord > firstWord) {
-    const words = new Uint32Array(s.buffer, firstWord * 4, lastWord - firstWord);
-    for (let i = 0; i < words.length; i++) {
-      const tw = (words[i]! & 0x7f7f7f7f) ^ 0x7f7f7f7f;
-      if (((tw - 0x01010101) & ~tw & 0x80808080) !== 0) {
-        suspect = firstWord * 4 + i * 4 - s.byteOffset;
-        break;
-      }
-    }
-  }
-  const bytes = new Uint8Array(s.buffer);
+  const all = new Uint8Array(bytes.buffer);
   const scan = (from: number, to: number): number => {
-    for (let i = from; i < to; i++) if ((bytes[i]! & 0x7f) === 0x7f) return i - s.byteOffset;
+    for (let i = from; i < to; i++) if ((all[i]! & 0x7f) === 0x7f) return i - begin;
     return -1;
   };
-  // the unaligned head and tail, and the exact byte inside a flagged word
-  const hit = suspect >= 0 ? scan(suspect + s.byteOffset, suspect + s.byteOffset + 4) : Math.max(scan(begin, Math.min(end, firstWord * 4)), scan(Math.max(begin, lastWord * 4), end));
-  if (hit < 0) return;
-  const at = hit - c.offset;
-  const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  throw new MoeError('E_VALUE', `${name}: byte ${at} (expert ${Math.floor(at / per)}) is an FP8 E4M3FN NaN code 0x${s[hit]!.toString(16)}; weights must be finite`, name);
+  if (lastWord > firstWord) {
+    const words = new Uint32Array(bytes.buffer, firstWord * 4, lastWord - firstWord);
+    for (let i = 0; i < words.length; i++) {
+      const tw = (words[i]! & 0x7f7f7f7f) ^ 0x7f7f7f7f;
+      // the exact byte inside a flagged word
+      if (((tw - 0x01010101) & ~tw & 0x80808080) !== 0) return scan((firstWord + i) * 4, (firstWord + i) * 4 + 4);
+    }
+  }
+  // the unaligned head and tail
+  return Math.max(scan(begin, Math.min(end, firstWord * 4)), scan(Math.max(begin, lastWord * 4), end));
 }
 
 /**
