@@ -17,7 +17,7 @@
  * (kernels/synthetic.ts syntheticInputsLazy), and only a GEMM that runs costs its work space and time.
  */
 import type { LayerSpec } from './spec';
-import { PAGING } from './expertPages';
+import { PAGING, syntheticWeightsPaged } from './expertPages';
 
 export interface TensorEstimate {
   name: string;
@@ -99,7 +99,7 @@ export function estimateRun(spec: LayerSpec, opts: EstimateOptions = {}): RunEst
   const fromFile = spec.source.kind === 'file';
   const weightExperts = fromFile ? El : active;
   // synthetic weights past one array's extent are made per expert, and the GEMMs hold one batch of experts at a time
-  const paged = !fromFile && El * 2 * N * K > PAGING.wholeTensorBytes && (2 * N * K) % 4 === 0 && (N * K) % 4 === 0;
+  const paged = !fromFile && syntheticWeightsPaged(El, N, K);
   const resident = (perExpert: number): number => (paged ? Math.min(weightExperts * perExpert, Math.max(1, Math.floor(PAGING.batchBytes / perExpert)) * perExpert) : weightExperts * perExpert);
   const t = (name: string, elements: number, itemBytes: number): TensorEstimate => ({ name, elements, bytes: elements * itemBytes });
   const all: TensorEstimate[] = [

@@ -27,6 +27,16 @@ export const PAGING = {
   batchBytes: 2 ** 30,
 };
 
+/**
+ * Are a synthetic layer's weights — w13 (El, 2N, K), w2 (El, K, N) — made per expert? When w13 is past one array, and
+ * each expert is whole 4-byte words (so each expert's codes take fillCodes' word path from offset 0, as the one-array
+ * path does at every expert's offset: the same bytes either way). kernels/synthetic.ts makes them so, the estimate
+ * counts them so, and the CUDA backend refuses them.
+ */
+export function syntheticWeightsPaged(localExperts: number, N: number, K: number): boolean {
+  return localExperts * 2 * N * K > PAGING.wholeTensorBytes && (N * K) % 4 === 0;
+}
+
 export interface ExpertPages {
   /** elements (= bytes, FP8) of one expert's (rows, K) slice */
   readonly perExpert: number;

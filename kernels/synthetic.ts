@@ -22,7 +22,7 @@ import { ceilScaleToUe8m0 } from './dtypes/ue8m0';
 import { expertMapFor, validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
 import { lazyTensor } from './lazyTensor';
-import { expertPagedTensor, PAGING } from './expertPages';
+import { expertPagedTensor, syntheticWeightsPaged } from './expertPages';
 import { fillCodes } from './syntheticCodes';
 import { fillCodesParallel } from './syntheticCodesParallel';
 
@@ -248,8 +248,7 @@ function assemble(p: SyntheticParts, w13: Tensor<'f8e4m3fn'>, w2: Tensor<'f8e4m3
  * writes at that expert's offset (both fill whole 4-byte words from offset 0, so both take fillCodes' word path).
  */
 function pagedLayer(p: SyntheticParts, spec: LayerSpec): boolean {
-  const perExpert = 2 * spec.intermediate * spec.hidden;
-  return p.El * perExpert > PAGING.wholeTensorBytes && perExpert % 4 === 0 && (spec.hidden * spec.intermediate) % 4 === 0;
+  return syntheticWeightsPaged(p.El, spec.intermediate, spec.hidden);
 }
 
 function pagedWeights(name: 'w13_weight' | 'w2_weight', shape: [number, number, number], p: SyntheticParts, seeds: Uint32Array): Tensor<'f8e4m3fn'> {
