@@ -70,30 +70,18 @@ function sharedRows(t: Tensor<'f8e4m3fn'>): Uint8Array {
 /**
  * Weights and their scales for the experts that have rows. A shared contiguous weight tensor is used in place;
  * otherwise only the active experts' slices are copied (never the whole tensor), and units are renumbered.
+ * `batch`: the active experts' codes already made, in order (weights made per expert: runJobs fills each batch).
  */
-function sharedWeights(
-  b: Tensor<'f8e4m3fn'>,
-  bScale: Tensor<'f32'>,
-  ops: Operands,
-  active: number[],
-  into?: Uint8Array,
-  /** `into` already holds the active experts' codes, in order (runJobs filled them on the worker threads) */
-  filled = false,
-): { b: Uint8Array; bScale: Float32Array; remap: Int32Array } {
+function sharedWeights(b: Tensor<'f8e4m3fn'>, bScale: Tensor<'f32'>, ops: Operands, active: number[], batch?: Uint8Array): { b: Uint8Array; bScale: Float32Array; remap: Int32Array } {
   const { E, N, K } = ops;
   const Nb = Math.ceil(N / 128);
   const Kb = Math.ceil(K / 128);
   const slice = N * K;
   const remap = new Int32Array(E).fill(-1);
   let data: Uint8Array;
-  const pages = expertPagesOf(b);
-  if (pages) {
-    // made one expert at a time (kernels/expertPages.ts): this batch's experts are generated straight into the job
-    data = into && into.length >= active.length * slice ? into.subarray(0, Math.max(1, active.length * slice)) : sharedBytes(Math.max(1, active.length * slice));
-    active.forEach((e, i) => {
-      remap[e] = i;
-      if (!filled) pages.fill(e, data.subarray(i * slice, (i + 1) * slice));
-    });
+  if (batch) {
+    data = batch;
+    active.forEach((e, i) => (remap[e] = i));
   } else if (b.isContiguous() && isShared(b.storage)) {
     data = b.storage.subarray(b.offset, b.offset + b.numel);
     for (let e = 0; e < E; e++) remap[e] = e;
@@ -127,20 +115,23 @@ function wasmFor(opts: GemmOptions): WebAssembly.Module | undefined {
   return undefined;
 }
 
-/** runs: [expert, r0, r1] with r1 > r0 */
-function buildJob(
-  aRows: Uint8Array,
-  aScaleDense: Float32Array,
-  rowsTotal: number,
-  runs: number[][],
-  b: Tensor<'f8e4m3fn'>,
-  bScale: Tensor<'f32'>,
-  ops: Operands,
-  opts: GemmOptions,
-  reuse: { out?: Uint16Array; weights?: Uint8Array; filled?: boolean } = {},
-): GemmJob {
+/** One grouped GEMM: dense A rows and scales on shared memory, the row runs [expert, r0, r1) (r1 > r0), and B. */
+interface GemmCall {
+  aRows: Uint8Array;
+  aScaleDense: Float32Array;
+  rowsTotal: number;
+  runs: number[][];
+  b: Tensor<'f8e4m3fn'>;
+  bScale: Tensor<'f32'>;
+  ops: Operands;
+  opts: GemmOptions;
+}
+
+/** The job for `runs`: all of the call's, or one batch of experts' (writing into `reuse.out`, shared by the batches). */
+function buildJob(c: GemmCall, runs: number[][], reuse: { out?: Uint16Array; batch?: Uint8Array } = {}): GemmJob {
+  const { ops } = c;
   const active = [...new Set(runs.map((r) => r[0]!))].sort((x, y) => x - y);
-  const w = sharedWeights(b, bScale, ops, active, reuse.weights, reuse.filled);
+  const w = sharedWeights(c.b, c.bScale, ops, active, reuse.batch);
   const units: number[] = [];
   // 128 output columns per unit: one scale block of N, enough units to balance two or more threads
   for (const [e, r0, r1] of runs)
@@ -148,59 +139,50 @@ function buildJob(
   const unitArr = new Int32Array(new SharedArrayBuffer(Math.max(1, units.length) * 4));
   unitArr.set(units);
   return {
-    a: aRows,
-    aScale: aScaleDense,
+    a: c.aRows,
+    aScale: c.aScaleDense,
     b: w.b,
     bScale: w.bScale,
-    out: reuse.out ?? new Uint16Array(new SharedArrayBuffer(Math.max(1, rowsTotal * ops.N) * 2)),
+    out: reuse.out ?? new Uint16Array(new SharedArrayBuffer(Math.max(1, c.rowsTotal * ops.N) * 2)),
     units: unitArr.subarray(0, units.length),
     control: new Int32Array(new SharedArrayBuffer(8)),
     K: ops.K,
     N: ops.N,
-    wasm: wasmFor(opts),
+    wasm: wasmFor(c.opts),
   };
 }
-
 
 /**
  * Builds and runs the GEMM's job(s): one for ordinary weights; for weights made per expert, one per batch of about
  * PAGING.batchBytes of experts, one after the other, into one output. Each output row belongs to one expert, so
  * batching changes no value.
  */
-async function runJobs(
-  aRows: Uint8Array,
-  aScaleDense: Float32Array,
-  rowsTotal: number,
-  runs: number[][],
-  b: Tensor<'f8e4m3fn'>,
-  bScale: Tensor<'f32'>,
-  ops: Operands,
-  opts: GemmOptions,
-): Promise<Uint16Array> {
-  if (!expertPagesOf(b)) {
-    const job = buildJob(aRows, aScaleDense, rowsTotal, runs, b, bScale, ops, opts);
-    await execute(job, opts);
+async function runJobs(c: GemmCall): Promise<Uint16Array> {
+  const pages = expertPagesOf(c.b);
+  if (!pages) {
+    const job = buildJob(c, c.runs);
+    await execute(job, c.opts);
     return job.out;
   }
-  const perBatch = Math.max(1, Math.floor(PAGING.batchBytes / (ops.N * ops.K)));
-  const experts = [...new Set(runs.map((r) => r[0]!))].sort((x, y) => x - y);
+  const slice = c.ops.N * c.ops.K;
+  const perBatch = Math.max(1, Math.floor(PAGING.batchBytes / slice));
+  const experts = [...new Set(c.runs.map((r) => r[0]!))].sort((x, y) => x - y);
   // one batch buffer, refilled once the workers are done with it: fresh memory per batch would cost its page faults
   // again each time and leave the garbage collector a GiB per batch to find
-  const weights = sharedBytes(Math.min(experts.length, perBatch) * ops.N * ops.K);
+  const weights = sharedBytes(Math.max(1, Math.min(experts.length, perBatch) * slice));
   let out: Uint16Array | undefined;
   for (let i = 0; i < experts.length; i += perBatch) {
-    if (opts.signal?.aborted) throw new MoeError('E_CANCELLED', `grouped GEMM cancelled after ${i} of ${experts.length} experts`);
+    if (c.opts.signal?.aborted) throw new MoeError('E_CANCELLED', `grouped GEMM cancelled after ${i} of ${experts.length} experts`);
     const ids = experts.slice(i, i + perBatch);
-    const batch = new Set(ids);
-    // the batch's experts made together where the source can (synthetic codes on the worker threads), in the order
-    // buildJob places them
-    const pages = expertPagesOf(b)!;
-    const slice = ops.N * ops.K;
-    const filled = !!pages.fillMany;
-    if (pages.fillMany) await pages.fillMany(ids.map((e, j) => ({ e, dst: weights.subarray(j * slice, (j + 1) * slice) })));
-    const job = buildJob(aRows, aScaleDense, rowsTotal, runs.filter((r) => batch.has(r[0]!)), b, bScale, ops, opts, { ...(out ? { out } : {}), weights, filled });
+    // the batch's experts in the order sharedWeights numbers them, made together where the source can (synthetic
+    // codes on the worker threads)
+    const fills = ids.map((e, j) => ({ e, dst: weights.subarray(j * slice, (j + 1) * slice) }));
+    if (pages.fillMany) await pages.fillMany(fills);
+    else for (const f of fills) pages.fill(f.e, f.dst);
+    const inBatch = new Set(ids);
+    const job = buildJob(c, c.runs.filter((r) => inBatch.has(r[0]!)), { ...(out ? { out } : {}), batch: weights.subarray(0, Math.max(1, ids.length * slice)) });
     out = job.out;
-    await execute(job, opts);
+    await execute(job, c.opts);
   }
   return out!;
 }
@@ -263,7 +245,7 @@ export async function groupedGemmContiguous(
   if (M === 0 || runs.length === 0) return Tensor.zeros('bf16', [M, ops.N]);
   const Kb = Math.ceil(K / 128);
   const aS = denseShared(aScale, M, Kb, (r, j) => aScale.offset + r * aScale.strides[0]! + j * aScale.strides[1]!);
-  return new Tensor('bf16', [M, ops.N], await runJobs(sharedRows(a), aS, M, runs, b, bScale, ops, opts));
+  return new Tensor('bf16', [M, ops.N], await runJobs({ aRows: sharedRows(a), aScaleDense: aS, rowsTotal: M, runs, b, bScale, ops, opts }));
 }
 
 /** a (E_l, maxM, K), aScale (E_l, maxM, ⌈K/128⌉) any strides, masked_m (E_l,) → (E_l, maxM, N) bf16; rows ≥ masked_m[e] are 0 */
@@ -290,7 +272,7 @@ export async function groupedGemmMasked(
   if (runs.length === 0) return Tensor.zeros('bf16', [G, maxM, ops.N]);
   const Kb = Math.ceil(K / 128);
   const aS = denseShared(aScale, G * maxM, Kb, (r, j) => aScale.index(Math.floor(r / maxM), r % maxM, j));
-  return new Tensor('bf16', [G, maxM, ops.N], await runJobs(sharedRows(a), aS, G * maxM, runs, b, bScale, ops, opts));
+  return new Tensor('bf16', [G, maxM, ops.N], await runJobs({ aRows: sharedRows(a), aScaleDense: aS, rowsTotal: G * maxM, runs, b, bScale, ops, opts }));
 }
 
 /**
