@@ -65,6 +65,8 @@ export interface RunLayerOptions {
    * answers the wanted ones, or 'all'.
    */
   needs?: readonly string[] | ((tensorIds: readonly string[]) => readonly string[] | 'all');
+  /** CUDA in this process, not in a GPU worker (kernels/backend/index.ts SelectOptions): the CLI's one run */
+  cudaInProcess?: boolean;
 }
 
 /**
@@ -81,6 +83,24 @@ function layerInputs(spec: LayerSpec, given: LayerTensors | undefined, mode: { d
   return recipe.synthetic(spec, mode);
 }
 
+/**
+ * The trace's tensor refs (summaries: a histogram pass over every byte of every tensor, ~1.6 s for a 1.4 GB layer) are
+ * built when `trace.tensors` is first read — by the panel, `--trace`, JSON.stringify or a structured clone, all of
+ * which read getters — and then kept. A CLI run that prints only its stage table or writes `--out` never pays for them.
+ */
+function withLazyTensorRefs(trace: Trace, build: () => Trace['tensors']): Trace {
+  let refs: Trace['tensors'] | undefined;
+  Object.defineProperty(trace, 'tensors', {
+    enumerable: true,
+    configurable: true,
+    get: () => (refs ??= build()),
+    set: (v: Trace['tensors']) => {
+      refs = v;
+    },
+  });
+  return trace;
+}
+
 export async function runLayer(spec: LayerSpec, opts: RunLayerOptions = {}): Promise<RunResult> {
   const t0 = performance.now();
   if (opts.signal?.aborted) throw new MoeError('E_CANCELLED', 'run cancelled before it started');
@@ -88,7 +108,7 @@ export async function runLayer(spec: LayerSpec, opts: RunLayerOptions = {}): Pro
   const recipe = recipeById(spec.recipe.id);
   archById(spec.arch);
   refuseBlocking(spec, runChecks(spec));
-  const selected = await selectBackend(opts.backend ?? 'auto', recipe, spec);
+  const selected = await selectBackend(opts.backend ?? 'auto', recipe, spec, opts.cudaInProcess ? { cudaInProcess: true } : {});
   // a backend lives for one run: the CUDA one holds a worker process (and its CUDA context), which must not
   // outlive the run — a CLI would never exit, and an editor would collect one idle process per run
   try {
@@ -165,22 +185,26 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
     }
     return refs;
   };
-  const traceOf = (stages: StageRecord[], tensors: ReadonlyMap<string, Tensor>, device: string, pending?: PendingStage[]): Trace => ({
-    version: 1,
-    spec,
-    recipe: { id: recipe.id, label: recipe.label },
-    gemm,
-    backend: { name: backend.name, reason, device },
-    gpuModel: gpuFor(device),
-    rooflineModel: rooflineModelOf(backend.name === 'cpu' ? cpuPeaks() : gpuModelById(gpuFor(device))),
-    stages,
-    checks,
-    tensors: refsOf(tensors),
-    permutation: plan.permutation,
-    createdAt: new Date().toISOString(),
-    totalMs: performance.now() - t0,
-    ...(pending ? { pending } : {}),
-  });
+  const traceOf = (stages: StageRecord[], tensors: ReadonlyMap<string, Tensor>, device: string, pending?: PendingStage[]): Trace =>
+    withLazyTensorRefs(
+      {
+        version: 1,
+        spec,
+        recipe: { id: recipe.id, label: recipe.label },
+        gemm,
+        backend: { name: backend.name, reason, device },
+        gpuModel: gpuFor(device),
+        rooflineModel: rooflineModelOf(backend.name === 'cpu' ? cpuPeaks() : gpuModelById(gpuFor(device))),
+        stages,
+        checks,
+        tensors: {},
+        permutation: plan.permutation,
+        createdAt: new Date().toISOString(),
+        totalMs: performance.now() - t0,
+        ...(pending ? { pending } : {}),
+      },
+      () => refsOf(tensors),
+    );
 
   let onStageDone: ((id: StageId, st: Record<string, Tensor>, times: Partial<Record<StageId, number>>) => Promise<void>) | undefined;
   if (onStage) {

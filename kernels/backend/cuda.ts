@@ -16,9 +16,9 @@ import { MoeError, type ErrorCode } from '../errors';
 import { packageRoot } from '../native/addon';
 import { tensorsFromWire, tensorsToWire } from '../native/marshal';
 import { nativeArgs } from '../native/layerArgs';
-import { recipeById } from '../recipes/index';
 import { isAddonGemmKernel } from '../arch/addonKernels';
 import type { InputSource, WorkerRequest, WorkerResponse } from './gpuWorker';
+import { checkRepeats, cudaStagesOf } from './addonRun';
 
 export interface CudaBackendOptions {
   /** worker script (default: dist/gpuWorker.js beside the bundle, else kernels/backend/gpuWorker.ts through tsx) */
@@ -139,16 +139,10 @@ export class CudaBackend implements ComputeBackend {
 
   async run(raw: Record<string, Tensor>, spec: LayerSpec, plan: RunPlan, opts: RunOptions = {}): Promise<BackendRun> {
     // the addon runs the stages its recipe lists in cudaStages (selectBackend refuses recipes without any)
-    const recipe = recipeById(spec.recipe.id);
-    const stages = plan.stages.map((s) => s.id);
-    const missing = stages.filter((id) => !recipe.cudaStages?.includes(id));
-    if (missing.length)
-      throw new MoeError('E_BACKEND', `the CUDA addon has no kernels for stage${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of the ${recipe.id} recipe; run it with --backend cpu`);
+    const stages = cudaStagesOf(spec, plan);
     const inputs = raw;
     const last = plan.stages.at(-1)?.id ?? 'setup';
-    const repeats = opts.repeats ?? 5;
-    if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000)
-      throw new MoeError('E_VALUE', `repeats: expected an integer within 1…1000, got ${repeats}`);
+    const repeats = checkRepeats(opts.repeats ?? 5);
     opts.onProgress?.('setup', 0, 'running the layer on the GPU');
     const source = inputSource(inputs, spec, opts.inputsGiven ? 'tensors' : (this.opts.inputTransport ?? 'auto'));
     // tensors given by the caller are checked here, before anything is sent (the worker and the addon check again)

@@ -10,11 +10,10 @@ import type { LayerSpec } from '../spec';
 import type { StageId } from '../trace';
 import type { Tensor } from '../tensor';
 import { DEV_EXPORTS_ENV, loadAddon, type NativeAddon, type NativeDevAddon } from '../native/addon';
-import { stageTensorsFromNative, tensorsFromWire, tensorsToWire, type WireTensor } from '../native/marshal';
-import { nativeArgs } from '../native/layerArgs';
+import { tensorsFromWire, tensorsToWire, type WireTensor } from '../native/marshal';
 import { recipeById } from '../recipes/index';
 import { loadLayer } from '../layerFile';
-import { interpretProbe } from './probe';
+import { addonDevice, runOnAddon } from './addonRun';
 
 export type InputSource = { kind: 'synthetic' } | { kind: 'file'; path: string } | { kind: 'tensors'; tensors: Record<string, WireTensor> };
 
@@ -46,9 +45,7 @@ let device = '';
 function ensureAddon(): NativeAddon {
   if (addon) return addon;
   const a = loadAddon();
-  const probe = interpretProbe(a.probe());
-  if (!probe.ok) throw new MoeError('E_BACKEND', probe.reason);
-  device = probe.device ?? 'CUDA device';
+  device = addonDevice(a);
   addon = a;
   return a;
 }
@@ -70,12 +67,8 @@ function handle(req: WorkerRequest): WorkerResponse {
     dev.faultForTest();
     return { id: req.id, ok: true };
   }
-  const inputs = inputsFor(req.spec, req.source);
-  const { cfg, tensors, notes } = nativeArgs(inputs, req.spec, req.stages, req.repeats);
-  const r = a.runLayer(cfg, tensors);
-  const stage = stageTensorsFromNative(r);
-  notes.push(`GPU times: CUDA events, median of ${req.repeats} runs per stage after one warm-up`);
-  return { id: req.id, ok: true, run: { tensors: tensorsToWire(stage), timesMs: r.timesMs, device, notes, gemmKernel: r.gemmKernel } };
+  const r = runOnAddon(a, inputsFor(req.spec, req.source), req.spec, req.stages, req.repeats);
+  return { id: req.id, ok: true, run: { tensors: tensorsToWire(r.tensors), timesMs: r.timesMs, device, notes: r.notes, gemmKernel: r.gemmKernel } };
 }
 
 function send(msg: WorkerResponse): void {

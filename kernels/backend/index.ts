@@ -17,7 +17,15 @@ export interface SelectedBackend {
   reason: string;
 }
 
-export async function selectBackend(choice: BackendChoice, recipe?: RecipeSpec, spec?: LayerSpec): Promise<SelectedBackend> {
+export interface SelectOptions {
+  /**
+   * Run CUDA in this process (kernels/backend/cudaInProcess.ts) instead of a GPU worker process: for a caller that
+   * runs one layer and exits (the CLI), where a device fault ends the command anyway.
+   */
+  cudaInProcess?: boolean;
+}
+
+export async function selectBackend(choice: BackendChoice, recipe?: RecipeSpec, spec?: LayerSpec, opts: SelectOptions = {}): Promise<SelectedBackend> {
   if (choice === 'cpu') return { backend: new CpuBackend(), reason: 'CPU backend requested' };
   if (choice !== 'auto' && choice !== 'cuda')
     throw new MoeError('E_SPEC', `backend must be 'auto', 'cpu' or 'cuda', got '${String(choice)}'`);
@@ -29,8 +37,8 @@ export async function selectBackend(choice: BackendChoice, recipe?: RecipeSpec, 
   const probe = await probeCuda();
   if (probe.ok) {
     try {
-      const { CudaBackend } = await import('./cuda');
-      return { backend: new CudaBackend(), reason: `${probe.reason}${probe.device ? ` (${probe.device})` : ''}` };
+      const backend = opts.cudaInProcess ? new (await import('./cudaInProcess')).InProcessCudaBackend() : new (await import('./cuda')).CudaBackend();
+      return { backend, reason: `${probe.reason}${probe.device ? ` (${probe.device})` : ''}` };
     } catch (e) {
       const why = `CUDA probe succeeded but the CUDA backend failed to load: ${e instanceof Error ? e.message : String(e)}`;
       if (choice === 'cuda') throw new MoeError('E_BACKEND', why);

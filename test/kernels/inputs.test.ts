@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors } from '../../kernels/io/safetensors';
-import { loadLayerFile, specFromInputs } from '../../kernels/inputs';
+import { firstNanCode, loadLayerFile, specFromInputs } from '../../kernels/inputs';
 import { syntheticInputs } from '../../kernels/synthetic';
 import { makeSpec } from '../../kernels/presets';
 import { runLayer } from '../../kernels/pipeline';
@@ -85,4 +85,22 @@ test('bad layer files: wrong dtypes, wrong shapes, missing tensors, inconsistent
   zeroS[0] = 0;
   bad({ w2_weight_scale_inv: new Tensor('f32', base.w2_weight_scale_inv.shape, zeroS) }, code('E_VALUE', /positive finite scale/));
   assert.throws(() => loadLayerFile(join(dir, 'does-not-exist.safetensors')), code('E_IO'));
+});
+
+test('firstNanCode finds the first 0x7F or 0xFF at any offset of any view', () => {
+  const buf = new Uint8Array(64).fill(0x7e);
+  assert.equal(firstNanCode(buf), -1);
+  buf[40] = 0xff;
+  assert.equal(firstNanCode(buf), 40);
+  buf[50] = 0x7f;
+  assert.equal(firstNanCode(buf), 40, 'an 0xFF before an 0x7F');
+  buf[9] = 0x7f;
+  assert.equal(firstNanCode(buf), 9, 'an 0x7F before an 0xFF');
+  // a view that starts past the first NaN code: positions are the view's own
+  assert.equal(firstNanCode(buf.subarray(13, 45)), 27);
+  assert.equal(firstNanCode(buf.subarray(41, 50)), -1);
+  // shared memory (the GEMM's worker threads) is scanned the same way
+  const shared = new Uint8Array(new SharedArrayBuffer(8));
+  shared[7] = 0x7f;
+  assert.equal(firstNanCode(shared.subarray(3)), 4);
 });

@@ -120,3 +120,16 @@ test('cancel: before the run and in the middle of it → E_CANCELLED', async () 
     code('E_CANCELLED'),
   );
 });
+
+test('trace.tensors (the summaries) is built when first read, once, and travels in JSON and structured clones', async () => {
+  const spec = makeSpec('qwen3-30b-a3b', { tokens: 16, hidden: 256, intermediate: 128, experts: 4, topk: 2 });
+  const { trace } = await runLayer(spec, { backend: 'cpu' });
+  const d = Object.getOwnPropertyDescriptor(trace, 'tensors');
+  assert.ok(d?.get && d.enumerable, 'an enumerable getter: nothing is summarised until something reads it');
+  const refs = trace.tensors;
+  assert.equal(trace.tensors, refs, 'built once');
+  assert.ok(refs.w13_weight && refs.output, 'inputs and outputs');
+  assert.deepEqual(JSON.parse(JSON.stringify(trace)).tensors, JSON.parse(JSON.stringify(refs)));
+  assert.deepEqual(structuredClone(trace).tensors, refs);
+  assert.deepEqual(Object.keys({ ...trace }).includes('tensors'), true);
+});

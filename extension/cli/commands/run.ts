@@ -1,5 +1,6 @@
 /** moe-inspect run: the whole layer, a per-stage table, optional stage tensors (--out) and Trace JSON (--trace). */
 import { runLayer } from '../../../kernels/pipeline';
+import { probeCuda } from '../../../kernels/backend/probe';
 import { writeSafetensors } from '../../../kernels/io/safetensors';
 import { writeFileAtomic } from '../../../kernels/io/atomicWrite';
 import type { Tensor } from '../../../kernels/tensor';
@@ -15,6 +16,8 @@ import { guardRunSize, heldExperts } from '../sizeGuard';
 export async function runCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const flags = parseFlags(argv, { ...layerFlags(), ...CHECKPOINT_FLAGS, out: { type: 'string' }, trace: { type: 'string' } }, 'run');
   checkFileFlags(flags, { inputs: ['layer', 'inputs'], outputs: ['out', 'trace'] });
+  // the driver probe (a child process) runs while the inputs are read below; runLayer awaits its cached answer
+  if (str(flags, 'backend') !== 'cpu') void probeCuda();
   const fromCheckpoint = str(flags, 'checkpoint') !== undefined ? checkpointFromFlags(flags, 'run') : undefined;
   const choice = fromCheckpoint ?? layerFromFlags(flags, 'run');
   for (const n of fromCheckpoint?.notes ?? []) out.write(`note: ${n}\n`);
@@ -24,6 +27,8 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream): Pr
   const result = await runLayer(choice.spec, {
     backend: choice.backend,
     gpuModel: choice.gpuModel,
+    // one layer per process: the addon runs the tensors read here, not a GPU worker that reads them again
+    cudaInProcess: true,
     ...(choice.inputs ? { inputs: choice.inputs } : {}),
     onProgress: (_stage, fraction, message) => bar.update(fraction, message),
   });
