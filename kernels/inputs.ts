@@ -9,6 +9,7 @@ import { SafetensorsFile } from './io/safetensors';
 import { Tensor } from './tensor';
 import { listNames, MoeError, shapeStr } from './errors';
 import { decodeUe8m0 } from './dtypes/ue8m0';
+import { decodeBf16 } from './dtypes/bf16';
 import { DEFAULT_RECIPE, FILE_SPEC_DEFAULTS, type LayerSpec } from './spec';
 import type { LayerInputs } from './backend/types';
 import { validateExpertMap } from './ops/permute';
@@ -65,19 +66,38 @@ export function asFp8(t: Tensor, name: string): Tensor<'f8e4m3fn'> {
 
 export function checkFinite(t: Tensor<'f32'> | Tensor<'bf16'>, name: string, positive: boolean): void {
   const c = t.contiguous();
-  const v = c.toFloat32();
+  const i = firstNonFinite(c, positive);
+  if (i < 0) return;
+  const x = c.dtype === 'bf16' ? decodeBf16(c.storage[i]!) : c.storage[i]!;
+  const idx: number[] = [];
+  let rest = i;
+  for (let d = t.rank - 1; d >= 0; d--) {
+    idx.unshift(rest % t.shape[d]!);
+    rest = Math.floor(rest / t.shape[d]!);
+  }
+  throw new MoeError('E_VALUE', `${name}[${idx.join(', ')}] = ${x}: expected ${positive ? 'a positive finite scale' : 'a finite value'}`, name);
+}
+
+/**
+ * Index of the first element that is NaN or ±Inf (or, with `positive`, not > 0) of a row-major tensor, or −1. BF16 is
+ * judged by its bits (exponent all ones: NaN/Inf; sign set or all zero: not > 0), without decoding to float32 —
+ * a 4096 × 7168 hidden_states took 0.4 s through toFloat32 and a fresh 117 MB array.
+ */
+function firstNonFinite(c: Tensor<'f32'> | Tensor<'bf16'>, positive: boolean): number {
+  if (c.dtype === 'bf16') {
+    const h = c.storage;
+    for (let i = 0; i < h.length; i++) {
+      const b = h[i]!;
+      if ((b & 0x7f80) === 0x7f80 || (positive && ((b & 0x8000) !== 0 || (b & 0x7fff) === 0))) return i;
+    }
+    return -1;
+  }
+  const v = c.storage;
   for (let i = 0; i < v.length; i++) {
     const x = v[i]!;
-    if (!Number.isFinite(x) || (positive && !(x > 0))) {
-      const idx: number[] = [];
-      let rest = i;
-      for (let d = t.rank - 1; d >= 0; d--) {
-        idx.unshift(rest % t.shape[d]!);
-        rest = Math.floor(rest / t.shape[d]!);
-      }
-      throw new MoeError('E_VALUE', `${name}[${idx.join(', ')}] = ${x}: expected ${positive ? 'a positive finite scale' : 'a finite value'}`, name);
-    }
+    if (x - x !== 0 || (positive && !(x > 0))) return i;
   }
+  return -1;
 }
 
 /**

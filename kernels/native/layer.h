@@ -3,6 +3,8 @@
 // that ran come back. Each stage is timed with CUDA events after a warm-up (median of `repeats`), keyed by its id.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +56,28 @@ struct LayerDeviceInputs {
   const int32_t* maskedM = nullptr;
 };
 
+// An allocator whose resize leaves new bytes uninitialised: every output is overwritten whole by its device copy,
+// and value-initialising (zeroing) ~1.4 GB of fresh pages first cost about as much as the copy itself.
+template <typename T>
+struct NoInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = NoInitAllocator<U>;
+  };
+  NoInitAllocator() = default;
+  template <typename U>
+  NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using HostBytes = std::vector<uint8_t, NoInitAllocator<uint8_t>>;
+
 // One stage tensor as the TypeScript side builds it: its DESIGN.md name, dtype ('f8e4m3fn', 'bf16', 'f32', 'i32'),
 // logical shape, and the strides (elements) of `data`. A kernel layout (the *_scale_layout tensors) is kept as its
 // strided storage; anything else is made row-major on the TypeScript side.
@@ -61,7 +85,7 @@ struct OutTensor {
   std::string name, dtype;
   std::vector<long long> shape, strides;
   bool kernelLayout = false;
-  std::vector<uint8_t> data;
+  HostBytes data;  // handed to JavaScript without a copy where the runtime allows (binding/args.cc typedOfDtype)
 };
 
 struct LayerOutputs {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors } from '../../kernels/io/safetensors';
-import { firstNanCode, loadLayerFile, specFromInputs } from '../../kernels/inputs';
+import { checkFinite, firstNanCode, loadLayerFile, specFromInputs } from '../../kernels/inputs';
 import { syntheticInputs } from '../../kernels/synthetic';
 import { makeSpec } from '../../kernels/presets';
 import { runLayer } from '../../kernels/pipeline';
@@ -103,4 +103,21 @@ test('firstNanCode finds the first 0x7F or 0xFF at any offset of any view', () =
   const shared = new Uint8Array(new SharedArrayBuffer(8));
   shared[7] = 0x7f;
   assert.equal(firstNanCode(shared.subarray(3)), 4);
+});
+
+test('checkFinite judges BF16 by its bits and F32 by value, naming the first bad element', () => {
+  const bf = (bits: number[]): Tensor<'bf16'> => new Tensor('bf16', [2, 3], Uint16Array.from(bits));
+  const ok = [0x3f80, 0xbf80, 0x0001, 0x7f7f, 0x0000, 0x8000]; // 1, −1, the smallest subnormal, the largest finite, ±0
+  assert.doesNotThrow(() => checkFinite(bf(ok), 'x', false));
+  assert.throws(() => checkFinite(bf([0x3f80, 0x3f80, 0x3f80, 0x3f80, 0x7f80, 0x7fc0]), 'x', false), code('E_VALUE', /x\[1, 1\] = Infinity: expected a finite value/));
+  assert.throws(() => checkFinite(bf([0x3f80, 0xff80, 0, 0, 0, 0]), 'x', false), code('E_VALUE', /x\[0, 1\] = -Infinity/));
+  assert.throws(() => checkFinite(bf([0x3f80, 0x0001, 0x8000, 0x3f80, 0x3f80, 0x3f80]), 's', true), code('E_VALUE', /s\[0, 2\] = 0: expected a positive finite scale/));
+  assert.throws(() => checkFinite(bf([0x3f80, 0x0000, 0x3f80, 0x3f80, 0x3f80, 0x3f80]), 's', true), code('E_VALUE', /s\[0, 1\] = 0/));
+  assert.doesNotThrow(() => checkFinite(bf([0x3f80, 0x0001, 0x7f7f, 0x3f80, 0x3f80, 0x3f80]), 's', true));
+  const f = new Tensor('f32', [3], Float32Array.from([1, -Infinity, NaN]));
+  assert.throws(() => checkFinite(f, 'y', false), code('E_VALUE', /y\[1\] = -Infinity/));
+  assert.throws(() => checkFinite(new Tensor('f32', [2], Float32Array.from([2, -1])), 's', true), code('E_VALUE', /s\[1\] = -1: expected a positive/));
+  // a strided view is judged in logical order
+  const t = new Tensor('f32', [2, 2], Float32Array.from([1, NaN, 2, 3]), [1, 2]);
+  assert.throws(() => checkFinite(t, 'z', false), code('E_VALUE', /z\[1, 0\] = NaN/));
 });

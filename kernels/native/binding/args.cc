@@ -106,11 +106,29 @@ Napi::Value toTyped(Napi::Env env, const std::vector<uint16_t>& v) { return copy
 Napi::Value toTyped(Napi::Env env, const std::vector<int32_t>& v) { return copyOut<Napi::Int32Array>(env, v.data(), v.size()); }
 Napi::Value toTyped(Napi::Env env, const std::vector<float>& v) { return copyOut<Napi::Float32Array>(env, v.data(), v.size()); }
 
-Napi::Value typedOfDtype(Napi::Env env, const std::string& dtype, const std::vector<uint8_t>& bytes) {
-  if (dtype == "f8e4m3fn") return copyOut<Napi::Uint8Array>(env, bytes.data(), bytes.size());
-  if (dtype == "bf16") return copyOut<Napi::Uint16Array>(env, reinterpret_cast<const uint16_t*>(bytes.data()), bytes.size() / 2);
-  if (dtype == "f32") return copyOut<Napi::Float32Array>(env, reinterpret_cast<const float*>(bytes.data()), bytes.size() / 4);
-  if (dtype == "i32") return copyOut<Napi::Int32Array>(env, reinterpret_cast<const int32_t*>(bytes.data()), bytes.size() / 4);
+namespace {
+template <typename A>
+Napi::Value ownedOut(Napi::Env env, moe::HostBytes&& bytes, size_t elemSize) {
+  const size_t n = bytes.size() / elemSize;
+  if (n == 0) return A::New(env, 0);
+  auto* held = new moe::HostBytes(std::move(bytes));
+  napi_value ab;
+  const napi_status st = napi_create_external_arraybuffer(
+      env, held->data(), held->size(), [](napi_env, void*, void* hint) { delete static_cast<moe::HostBytes*>(hint); }, held, &ab);
+  if (st == napi_ok) return A::New(env, n, Napi::ArrayBuffer(env, ab), 0);
+  // napi_no_external_buffers_allowed (a sandboxed V8) sets no pending exception: copy instead
+  auto a = A::New(env, n);
+  std::memcpy(a.Data(), held->data(), held->size());
+  delete held;
+  return a;
+}
+}  // namespace
+
+Napi::Value typedOfDtype(Napi::Env env, const std::string& dtype, moe::HostBytes&& bytes) {
+  if (dtype == "f8e4m3fn") return ownedOut<Napi::Uint8Array>(env, std::move(bytes), 1);
+  if (dtype == "bf16") return ownedOut<Napi::Uint16Array>(env, std::move(bytes), 2);
+  if (dtype == "f32") return ownedOut<Napi::Float32Array>(env, std::move(bytes), 4);
+  if (dtype == "i32") return ownedOut<Napi::Int32Array>(env, std::move(bytes), 4);
   throw MoeNativeError("E_BACKEND", "native addon: no typed array for dtype '" + dtype + "'");
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 #include "../errors.h"
+#include "../layer.h"
 #include "../ops.h"
 
 namespace moe_binding {
@@ -36,7 +37,9 @@ Napi::Value toTyped(Napi::Env env, const std::vector<uint16_t>& v);
 Napi::Value toTyped(Napi::Env env, const std::vector<int32_t>& v);
 Napi::Value toTyped(Napi::Env env, const std::vector<float>& v);
 // Raw bytes as the typed array of a stage tensor's dtype ('f8e4m3fn' → Uint8Array, 'bf16' → Uint16Array, 'f32', 'i32').
-Napi::Value typedOfDtype(Napi::Env env, const std::string& dtype, const std::vector<uint8_t>& bytes);
+// A typed array of `dtype` that takes over `bytes`: an external ArrayBuffer (no copy), or a copy where the runtime
+// refuses external memory (Electron's V8 sandbox, when the GPU worker runs under VS Code's Electron).
+Napi::Value typedOfDtype(Napi::Env env, const std::string& dtype, moe::HostBytes&& bytes);
 
 moe::Convention convention(const std::string& s);
 

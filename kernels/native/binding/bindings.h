@@ -11,8 +11,9 @@ namespace moe_binding {
 moe::LayerConfig layerConfig(const Napi::Object& c);
 Napi::Value RunLayer(const Napi::CallbackInfo& info);
 // the stage tensors, times and kernel of a layer run as the JS object runLayer returns
-Napi::Object tensorObject(Napi::Env env, const moe::OutTensor& o);
-Napi::Object layerResultObject(Napi::Env env, const moe::LayerOutputs& out);
+Napi::Object tensorObject(Napi::Env env, moe::OutTensor& o);
+// takes over the output tensors' bytes (they are handed to JavaScript, not copied where the runtime allows)
+Napi::Object layerResultObject(Napi::Env env, moe::LayerOutputs& out);
 
 // layer_w4afp8.cc (runLayer with recipe 'w4afp8')
 Napi::Value RunLayerW4afp8(const Napi::CallbackInfo& info);

@@ -85,7 +85,7 @@ void maskedInputs(const Napi::Object& t, moe::LayerConfig& cfg, moe::LayerHostIn
 
 }  // namespace
 
-Napi::Object tensorObject(Napi::Env env, const moe::OutTensor& o) {
+Napi::Object tensorObject(Napi::Env env, moe::OutTensor& o) {
   Napi::Object t = Napi::Object::New(env);
   t.Set("dtype", o.dtype);
   Napi::Array shape = Napi::Array::New(env, o.shape.size()), strides = Napi::Array::New(env, o.strides.size());
@@ -94,11 +94,11 @@ Napi::Object tensorObject(Napi::Env env, const moe::OutTensor& o) {
   t.Set("shape", shape);
   t.Set("strides", strides);
   t.Set("kernelLayout", o.kernelLayout);
-  t.Set("data", typedOfDtype(env, o.dtype, o.data));
+  t.Set("data", typedOfDtype(env, o.dtype, std::move(o.data)));
   return t;
 }
 
-Napi::Object layerResultObject(Napi::Env env, const moe::LayerOutputs& out) {
+Napi::Object layerResultObject(Napi::Env env, moe::LayerOutputs& out) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("rows", static_cast<double>(out.rows));
   r.Set("gemmKernel", out.gemmKernel);
@@ -106,7 +106,7 @@ Napi::Object layerResultObject(Napi::Env env, const moe::LayerOutputs& out) {
   for (const auto& [id, ms] : out.timesMs) times.Set(id, ms);
   r.Set("timesMs", times);
   Napi::Object o = Napi::Object::New(env);
-  for (const moe::OutTensor& x : out.tensors) o.Set(x.name, tensorObject(env, x));
+  for (moe::OutTensor& x : out.tensors) o.Set(x.name, tensorObject(env, x));
   r.Set("tensors", o);
   return r;
 }
