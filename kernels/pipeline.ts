@@ -67,6 +67,11 @@ export interface RunLayerOptions {
   needs?: readonly string[] | ((tensorIds: readonly string[]) => readonly string[] | 'all');
   /** CUDA in this process, not in a GPU worker (kernels/backend/index.ts SelectOptions): the CLI's one run */
   cudaInProcess?: boolean;
+  /**
+   * false: nobody reads the stage tensors (a CLI run that prints its table only): the CUDA backend leaves them on the
+   * device, and the result holds the inputs alone; the trace's stages still list their times, bytes and FLOPs.
+   */
+  stageTensors?: boolean;
 }
 
 /**
@@ -248,6 +253,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
       // 2026-12-02: 5.6–6.3 s vs 15.6–21.5 s; worker peak 377 vs 651 MB)
       ...(opts.inputs && spec.source.kind === 'synthetic' ? { inputsGiven: true } : {}),
       ...(signal ? { signal } : {}),
+      ...(opts.stageTensors === false ? { stageTensors: false } : {}),
       ...(onProgress ? { onProgress } : {}),
       ...(onStageDone ? { onStageDone } : {}),
     });

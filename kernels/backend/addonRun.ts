@@ -45,10 +45,13 @@ export function checkRepeats(repeats: number): number {
   return repeats;
 }
 
-/** Runs exactly `stages` of the layer on the addon (inputs checked by nativeArgs first) and returns the stage tensors. */
-export function runOnAddon(a: NativeAddon, inputs: Record<string, Tensor | undefined>, spec: LayerSpec, stages: StageId[], repeats: number): AddonRun {
+/**
+ * Runs exactly `stages` of the layer on the addon (inputs checked by nativeArgs first) and returns the stage tensors
+ * (none when `fetch` is false: they stay on the device).
+ */
+export function runOnAddon(a: NativeAddon, inputs: Record<string, Tensor | undefined>, spec: LayerSpec, stages: StageId[], repeats: number, fetch = true): AddonRun {
   const { cfg, tensors, notes } = nativeArgs(inputs, spec, stages, repeats);
-  const r = a.runLayer(cfg, tensors);
+  const r = a.runLayer({ ...cfg, fetch }, tensors);
   notes.push(`GPU times: CUDA events, median of ${repeats} runs per stage after one warm-up`);
   return { tensors: stageTensorsFromNative(r), timesMs: r.timesMs, notes, gemmKernel: r.gemmKernel };
 }

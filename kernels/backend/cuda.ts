@@ -147,7 +147,7 @@ export class CudaBackend implements ComputeBackend {
     const source = inputSource(inputs, spec, opts.inputsGiven ? 'tensors' : (this.opts.inputTransport ?? 'auto'));
     // tensors given by the caller are checked here, before anything is sent (the worker and the addon check again)
     if (source.kind === 'tensors') nativeArgs(inputs, spec, stages, repeats);
-    const r = CudaBackend.unwrap(await this.request((id) => ({ type: 'run', id, spec, source, stages, repeats }), opts.signal));
+    const r = CudaBackend.unwrap(await this.request((id) => ({ type: 'run', id, spec, source, stages, repeats, fetch: opts.stageTensors !== false }), opts.signal));
     const run = r.run;
     if (!run) throw new MoeError('E_BACKEND', 'the GPU worker answered without a result');
     opts.onProgress?.(last, 1, 'done');

@@ -34,7 +34,7 @@ export class InProcessCudaBackend implements ComputeBackend {
     if (opts.signal?.aborted) throw new MoeError('E_CANCELLED', 'GPU run cancelled before it started');
     opts.onProgress?.('setup', 0, 'running the layer on the GPU');
     const { a, device } = this.loaded();
-    const r = runOnAddon(a, inputs, spec, stages, repeats);
+    const r = runOnAddon(a, inputs, spec, stages, repeats, opts.stageTensors !== false);
     opts.onProgress?.(plan.stages.at(-1)?.id ?? 'setup', 1, 'done');
     return { tensors: r.tensors, timesMs: r.timesMs, device, notes: r.notes, ...(isAddonGemmKernel(r.gemmKernel) ? { gemmKernel: r.gemmKernel } : {}) };
   }

@@ -19,7 +19,7 @@ export type InputSource = { kind: 'synthetic' } | { kind: 'file'; path: string }
 
 export type WorkerRequest =
   /** `stages`: the plan's stage ids, in order (the addon runs exactly these) */
-  | { type: 'run'; id: number; spec: LayerSpec; source: InputSource; stages: StageId[]; repeats: number }
+  | { type: 'run'; id: number; spec: LayerSpec; source: InputSource; stages: StageId[]; repeats: number; fetch?: boolean }
   | { type: 'memInfo'; id: number }
   /** test hook, answered only when the worker runs with MOE_NATIVE_DEV=1: a trapping kernel (a contained device fault) */
   | { type: 'fault'; id: number };
@@ -67,7 +67,7 @@ function handle(req: WorkerRequest): WorkerResponse {
     dev.faultForTest();
     return { id: req.id, ok: true };
   }
-  const r = runOnAddon(a, inputsFor(req.spec, req.source), req.spec, req.stages, req.repeats);
+  const r = runOnAddon(a, inputsFor(req.spec, req.source), req.spec, req.stages, req.repeats, req.fetch !== false);
   return { id: req.id, ok: true, run: { tensors: tensorsToWire(r.tensors), timesMs: r.timesMs, device, notes: r.notes, gemmKernel: r.gemmKernel } };
 }
 

@@ -52,6 +52,12 @@ export interface RunOptions {
    * yield and post a partial picture before the next (long) stage starts. Backends that run the layer in one piece
    * (CUDA) need not call it.
    */
+  /**
+   * false: the caller reads no stage tensor (a CLI run that prints its table and writes nothing). A backend that
+   * would copy them back from a device need not (CUDA: 1.35 GB for a DeepSeek-V3 EP8 layer); `tensors` may then be
+   * empty. Default true.
+   */
+  stageTensors?: boolean;
   onStageDone?: (stage: StageId, tensors: StageTensors, timesMs: Partial<Record<StageId, number>>) => void | Promise<void>;
 }
 

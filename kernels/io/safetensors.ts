@@ -16,6 +16,7 @@ import { briefName, listNames, MoeError, shapeStr } from '../errors';
 import { numelOf, Tensor } from '../tensor';
 import { decodeF16 } from '../dtypes/f16';
 import { sharedBytes } from '../ops/sharedMemory';
+import { PARALLEL_READ, readParallel } from './parallelRead';
 import { writeFileAtomic } from './atomicWrite';
 import { fileKind } from './fileKind';
 import { firstInvalidUtf8, scanJson } from './strictJson';
@@ -77,6 +78,11 @@ const CONVERT_CHUNK_ELEMS = 1 << 24;
 export interface SafetensorsOpenOptions {
   /** bytes per positional read (default 1 GiB, must stay below 2 GiB); tests use small chunks to exercise the loop */
   readChunkBytes?: number;
+  /**
+   * large reads into shared memory (the FP8 weights) on several threads (kernels/io/parallelRead.ts); default true,
+   * false reads every byte on the calling thread in readChunkBytes pieces
+   */
+  parallelRead?: boolean;
 }
 
 export function safetensorsDtype(dtype: DType): string {
@@ -101,6 +107,7 @@ export class SafetensorsFile {
   private readonly entries: Map<string, SafetensorsEntry>;
 
   private readonly readChunkBytes: number;
+  private readonly parallelRead: boolean;
 
   private constructor(
     readonly path: string,
@@ -113,6 +120,7 @@ export class SafetensorsFile {
     this.entries = entries;
     this.metadata = metadata;
     this.readChunkBytes = Math.max(1, Math.min(READ_CHUNK_BYTES, Math.floor(opts.readChunkBytes ?? READ_CHUNK_BYTES)));
+    this.parallelRead = opts.parallelRead ?? true;
   }
 
   static open(path: string, opts: SafetensorsOpenOptions = {}): SafetensorsFile {
@@ -226,6 +234,17 @@ export class SafetensorsFile {
 
   /** fills dst from file position pos with positional reads of at most readChunkBytes (readSync caps one call below 2 GiB) */
   private readExactly(dst: Uint8Array, pos: number, name: string): void {
+    // a large read into shared memory (FP8 weights) on several threads; a slice they could not read whole is read
+    // here, which reports why
+    if (this.parallelRead && dst.buffer instanceof SharedArrayBuffer && dst.length >= PARALLEL_READ.minBytes) {
+      for (const s of readParallel(this.fd!, dst, pos)) this.readSerially(dst.subarray(s.from, s.from + s.length), pos + s.from, name, pos + dst.length);
+      return;
+    }
+    this.readSerially(dst, pos, name, pos + dst.length);
+  }
+
+  /** `end`: where the tensor ends in the file (for the message when the file is shorter) */
+  private readSerially(dst: Uint8Array, pos: number, name: string, end: number): void {
     let done = 0;
     while (done < dst.length) {
       let got: number;
@@ -235,7 +254,7 @@ export class SafetensorsFile {
         throw new MoeError('E_IO', `${this.path}: reading tensor '${briefName(name)}' failed: ${(err as Error).message}`, name);
       }
       if (got === 0)
-        throw new MoeError('E_IO', `${this.path}: tensor '${briefName(name)}' ends at byte ${pos + dst.length} but the file ends at ${pos + done} (file shrank?)`, name);
+        throw new MoeError('E_IO', `${this.path}: tensor '${briefName(name)}' ends at byte ${end} but the file ends at ${pos + done} (file shrank?)`, name);
       done += got;
     }
   }

@@ -138,7 +138,8 @@ export interface NativeQuantizeArgs {
 export interface NativeAddon {
   probe(): NativeProbe;
   memInfo(): { free: number; total: number };
-  runLayer(cfg: NativeLayerConfig, tensors: NativeLayerTensors): NativeLayerResult;
+  /** `fetch: false`: the stage tensors stay on the device (times only); `tensors` is then empty */
+  runLayer(cfg: NativeLayerConfig & { fetch?: boolean }, tensors: NativeLayerTensors): NativeLayerResult;
   quantize(args: NativeQuantizeArgs): { q: Uint8Array; scales: Float32Array; mnStride: number };
   quantizeWeights(args: { w: Uint16Array | Float32Array; E: number; R: number; C: number; quant: 'vllm' | 'deepgemm'; scaleFormat: 'f32' | 'ue8m0' }): {
     q: Uint8Array;

@@ -140,7 +140,7 @@ void runLayerFromHost(const LayerConfig& c, const LayerHostInputs& h, LayerOutpu
   if (c.hasExpertMap) upload(map, h.expertMap, c.eGlobal);
   if (h.maskedM) upload(maskedM, h.maskedM, c.E);
   LayerDeviceInputs d{x.ptr, ids.ptr, tw.ptr, w13.ptr, w13s.ptr, w2.ptr, w2s.ptr, c.hasExpertMap ? map.ptr : nullptr, maskedM.ptr};
-  runLayerOnDevice(c, d, out, true);
+  runLayerOnDevice(c, d, out, c.fetch);
 }
 
 }  // namespace moe

@@ -28,6 +28,8 @@ struct LayerConfig {
   float clampLimit = 0.f;
   RouterWeight routerWeight = RouterWeight::Reduce;
   int repeats = 5;
+  // copy the stage tensors back to the host (false: times only — a CLI run that prints its table and writes nothing)
+  bool fetch = true;
 };
 
 // Host views of the inputs (validated, then uploaded). Sizes follow LayerConfig; a recipe ignores what it does not read.

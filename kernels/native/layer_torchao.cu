@@ -179,7 +179,7 @@ void runTorchaoFromHost(const LayerConfig& c, const TorchaoHostInputs& h, LayerO
     require(h.rowSource[r] >= -1 && h.rowSource[r] < c.M && h.groupedLayout[r] >= -1 && h.groupedLayout[r] < c.E, "E_VALUE", "grouped_layout: entry " + std::to_string(r) + " out of range");
   for (int t = 0; t < c.M; t++) require(h.tokenRow[t] >= 0 && h.tokenRow[t] < c.maxM, "E_VALUE", "token rows: entry " + std::to_string(t) + " out of range");
   TorchaoRun run(c, h);
-  runRecipePlan(c, run, out, true);
+  runRecipePlan(c, run, out, c.fetch);
 }
 
 }  // namespace moe

@@ -205,7 +205,7 @@ void runW4afp8FromHost(const LayerConfig& c, const W4HostInputs& h, LayerOutputs
   if (c.hasExpertMap) upload(map, h.expertMap, c.eGlobal);
   const W4DeviceInputs d{x.ptr, ids.ptr, tw.ptr, w13.ptr, w13s.ptr, w2.ptr, w2s.ptr, in13.ptr, in2.ptr, c.hasExpertMap ? map.ptr : nullptr};
   W4Run run(c, d, h.parallelPlan, h.planCols);
-  runRecipePlan(c, run, out, true);
+  runRecipePlan(c, run, out, c.fetch);
 }
 
 }  // namespace moe

@@ -23,12 +23,16 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream): Pr
   for (const n of fromCheckpoint?.notes ?? []) out.write(`note: ${n}\n`);
   // refuse what cannot fit before any input is generated; show the estimate of a long run
   guardRunSize(choice.spec, out, 'run', {}, heldExperts(choice.inputs));
+  const outPath = str(flags, 'out');
+  const tracePath = str(flags, 'trace');
   const bar = new ProgressBar();
   const result = await runLayer(choice.spec, {
     backend: choice.backend,
     gpuModel: choice.gpuModel,
     // one layer per process: the addon runs the tensors read here, not a GPU worker that reads them again
     cudaInProcess: true,
+    // the table needs the times alone: stage tensors stay on the GPU unless written out
+    stageTensors: outPath !== undefined || tracePath !== undefined,
     ...(choice.inputs ? { inputs: choice.inputs } : {}),
     onProgress: (_stage, fraction, message) => bar.update(fraction, message),
   });
@@ -46,14 +50,12 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream): Pr
   out.write(stageTable(trace) + '\n');
   for (const c of trace.checks.filter((c) => c.level !== 'pass')) out.write(`${c.level.toUpperCase().padEnd(4)} ${c.message}\n`);
 
-  const outPath = str(flags, 'out');
   if (outPath) {
     const tensors: Record<string, Tensor> = {};
     for (const [name, t] of result.tensors) tensors[name] = t;
     writeSafetensors(outPath, tensors, { producer: 'moe-inspect', spec: JSON.stringify(trace.spec), backend: trace.backend.name });
     out.write(`wrote ${Object.keys(tensors).length} tensors to ${outPath}\n`);
   }
-  const tracePath = str(flags, 'trace');
   if (tracePath) {
     writeFileAtomic(tracePath, JSON.stringify(trace, null, 1), { what: '--trace' });
     out.write(`wrote trace to ${tracePath}\n`);

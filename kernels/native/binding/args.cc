@@ -42,6 +42,13 @@ std::string strField(const Napi::Object& o, const char* key, const char* fallbac
   return v.As<Napi::String>().Utf8Value();
 }
 
+bool boolField(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) throw MoeNativeError("E_SPEC", std::string(key) + ": expected true or false");
+  return v.As<Napi::Boolean>().Value();
+}
+
 std::vector<std::string> strArrayField(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   std::vector<std::string> out;

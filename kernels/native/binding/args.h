@@ -26,6 +26,7 @@ Napi::Value guard(const Napi::CallbackInfo& info, const std::function<Napi::Valu
 Napi::Object objArg(const Napi::CallbackInfo& info, size_t i, const char* what);
 int intField(const Napi::Object& o, const char* key, int fallback = INT32_MIN);
 std::string strField(const Napi::Object& o, const char* key, const char* fallback);
+bool boolField(const Napi::Object& o, const char* key, bool fallback);
 std::vector<std::string> strArrayField(const Napi::Object& o, const char* key);
 
 // The data pointer of o[key] after checking its kind and length (elements); nullptr when optional and absent.

@@ -39,6 +39,7 @@ moe::LayerConfig layerConfig(const Napi::Object& c) {
   else if (rw == "activation") cfg.routerWeight = moe::RouterWeight::Activation;
   else throw MoeNativeError("E_SPEC", "routerWeight: expected 'reduce', 'input' or 'activation', got '" + rw + "'");
   cfg.repeats = intField(c, "repeats", 5);
+  cfg.fetch = boolField(c, "fetch", true);
   if (cfg.K <= 0 || cfg.N <= 0 || cfg.E <= 0 || (masked ? cfg.maxM <= 0 : cfg.M <= 0 || cfg.topk <= 0))
     throw MoeNativeError("E_SHAPE", masked ? "layer: K, N, E and maxM must be positive" : "layer: M, K, N, E and topk must be positive");
   return cfg;

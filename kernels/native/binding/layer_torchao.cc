@@ -28,6 +28,7 @@ Napi::Value RunLayerTorchao(const Napi::CallbackInfo& info) {
   cfg.maxM = intField(c, "Mbuf");
   cfg.topk = intField(c, "S");
   cfg.repeats = intField(c, "repeats", 5);
+  cfg.fetch = boolField(c, "fetch", true);
   cfg.arch = intField(c, "arch", 90);
   if (cfg.arch != 90)
     throw MoeNativeError("E_SPEC", "arch: the addon runs torchao's FP8 training op with SM90 kernels (float32 scales, wgmma K-grouped wgrad, as DeepGEMM 2.6.1 on Hopper); the spec asks for compute capability " +

@@ -21,6 +21,7 @@ Napi::Value RunLayerW4afp8(const Napi::CallbackInfo& info) {
   cfg.eGlobal = intField(c, "eGlobal", cfg.E);
   cfg.topk = intField(c, "topk");
   cfg.repeats = intField(c, "repeats", 5);
+  cfg.fetch = boolField(c, "fetch", true);
   cfg.arch = intField(c, "arch", 90);
   if (cfg.arch != 90)
     throw MoeNativeError("E_SPEC", "arch: the addon's W4AFP8 kernel is the SM90 (Hopper, wgmma) one, as SGLang's CUTLASS W4A8 kernel; the spec asks for compute capability " +

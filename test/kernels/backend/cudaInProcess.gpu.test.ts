@@ -64,3 +64,20 @@ test('selectBackend: in-process CUDA only when asked', async (t) => {
     await plain.backend.dispose?.();
   }
 });
+
+test('stageTensors: false leaves the stage tensors on the device and still times every stage (both CUDA paths)', async (t) => {
+  const skip = await gpuSkipReason();
+  if (skip) return t.skip(skip);
+  const inputs = syntheticInputs(spec) as unknown as Record<string, Tensor>;
+  const worker = new CudaBackend();
+  try {
+    for (const [what, backend] of [['in-process', new InProcessCudaBackend()], ['worker', worker]] as const) {
+      const r = await backend.run(inputs, spec, stagesOnlyPlan(), { repeats: 1, inputsGiven: true, stageTensors: false });
+      assert.deepEqual(Object.keys(r.tensors), [], `${what}: no tensors copied back`);
+      assert.deepEqual(Object.keys(r.timesMs), stagesOnlyPlan().stages.map((s) => s.id), `${what}: a time per stage`);
+      for (const ms of Object.values(r.timesMs)) assert.ok(Number.isFinite(ms) && ms > 0, `${what}: ${ms} ms`);
+    }
+  } finally {
+    worker.dispose();
+  }
+});

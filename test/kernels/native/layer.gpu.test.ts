@@ -347,7 +347,7 @@ test('device memory stays flat over repeated runs; bad inputs are rejected befor
   }
 });
 
-test('the CLI exits after a CUDA run (the worker process is disposed with its run)', async (t) => {
+test('the CLI exits after a CUDA run (run in its own process; with --trace, the trace holds the GPU stage tensors)', async (t) => {
   const skip = await gpuSkipReason();
   if (skip) return t.skip(skip);
   const { spawnSync } = await import('node:child_process');
@@ -360,6 +360,23 @@ test('the CLI exits after a CUDA run (the worker process is disposed with its ru
   assert.equal(r.signal, null, `the CLI did not exit by itself (killed by ${r.signal})`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /backend: cuda on NVIDIA/);
+  // --trace and --out: the stage tensors come back from the GPU for them
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'moe-cli-cuda-'));
+  try {
+    const args = ['run', '--preset', 'qwen3-30b-a3b', '--tokens', '64', '--backend', 'cuda', '--trace', join(dir, 't.json'), '--out', join(dir, 'o.safetensors')];
+    const w = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(w.status, 0, w.stderr);
+    const trace = JSON.parse(readFileSync(join(dir, 't.json'), 'utf8')) as { backend: { name: string }; tensors: Record<string, { shape: number[] }> };
+    assert.equal(trace.backend.name, 'cuda');
+    for (const n of ['a1q', 'mm1_out', 'output']) assert.ok(trace.tensors[n], `the trace summarises ${n}`);
+    const out = SafetensorsFile.open(join(dir, 'o.safetensors'));
+    for (const n of ['hidden_states', 'mm1_out', 'output']) assert.ok(out.names().includes(n), `--out holds ${n}`);
+    out.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ---- the masked (DeepEP low-latency) recipe ------------------------------------------------------------------
