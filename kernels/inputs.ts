@@ -16,6 +16,7 @@ import { validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
 import { checkMagnitudes } from './magnitude';
 import { expertPagesOf } from './expertPages';
+import { SPLIT, firstNanCodeParallel } from './ops/byteRangeThreads';
 
 export const LAYER_TENSOR_NAMES = [
   'hidden_states',
@@ -102,8 +103,8 @@ function firstNonFinite(c: Tensor<'f32'> | Tensor<'bf16'>, positive: boolean): n
 
 /**
  * FP8 NaN codes (0x7F, 0xFF) in weights would turn whole output rows into NaN silently. The scan looks for each of the
- * two byte values with Buffer.indexOf (memchr: ~10 GB/s here, 6x a four-bytes-at-a-time loop in JS), so a 1.2 GB
- * layer file's weights are checked in ~0.1 s.
+ * two byte values with Buffer.indexOf (memchr: ~10 GB/s here, 6x a four-bytes-at-a-time loop in JS), on several
+ * threads for large shared weights (kernels/ops/byteRangeThreads.ts).
  */
 export function checkFp8Codes(t: Tensor<'f8e4m3fn'>, name: string): void {
   const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
@@ -128,8 +129,13 @@ export function checkFp8Codes(t: Tensor<'f8e4m3fn'>, name: string): void {
   if (at >= 0) refuse(at, bytes[at]!);
 }
 
-/** Index of the first FP8 E4M3FN NaN code (0x7F, 0xFF) in `bytes`, or −1. */
+/** Index of the first FP8 E4M3FN NaN code (0x7F, 0xFF) in `bytes`, or −1; large shared ranges on several threads. */
 export function firstNanCode(bytes: Uint8Array): number {
+  if (bytes.buffer instanceof SharedArrayBuffer && bytes.length >= SPLIT.minBytes) return firstNanCodeParallel(bytes, firstNanCodeHere);
+  return firstNanCodeHere(bytes);
+}
+
+function firstNanCodeHere(bytes: Uint8Array): number {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const pos = b.indexOf(0x7f);
   // the 0xFF search stops where a 0x7F was found: only an earlier one matters

@@ -16,7 +16,7 @@ import { briefName, listNames, MoeError, shapeStr } from '../errors';
 import { numelOf, Tensor } from '../tensor';
 import { decodeF16 } from '../dtypes/f16';
 import { sharedBytes } from '../ops/sharedMemory';
-import { PARALLEL_READ, readParallel } from './parallelRead';
+import { SPLIT, readParallel } from '../ops/byteRangeThreads';
 import { writeFileAtomic } from './atomicWrite';
 import { fileKind } from './fileKind';
 import { firstInvalidUtf8, scanJson } from './strictJson';
@@ -79,7 +79,7 @@ export interface SafetensorsOpenOptions {
   /** bytes per positional read (default 1 GiB, must stay below 2 GiB); tests use small chunks to exercise the loop */
   readChunkBytes?: number;
   /**
-   * large reads into shared memory (the FP8 weights) on several threads (kernels/io/parallelRead.ts); default true,
+   * large reads into shared memory (the FP8 weights) on several threads (kernels/ops/byteRangeThreads.ts); default true,
    * false reads every byte on the calling thread in readChunkBytes pieces
    */
   parallelRead?: boolean;
@@ -236,7 +236,7 @@ export class SafetensorsFile {
   private readExactly(dst: Uint8Array, pos: number, name: string): void {
     // a large read into shared memory (FP8 weights) on several threads; a slice they could not read whole is read
     // here, which reports why
-    if (this.parallelRead && dst.buffer instanceof SharedArrayBuffer && dst.length >= PARALLEL_READ.minBytes) {
+    if (this.parallelRead && dst.buffer instanceof SharedArrayBuffer && dst.length >= SPLIT.minBytes) {
       for (const s of readParallel(this.fd!, dst, pos)) this.readSerially(dst.subarray(s.from, s.from + s.length), pos + s.from, name, pos + dst.length);
       return;
     }
