@@ -46,6 +46,11 @@ export interface ExpertPages {
   fill(e: number, dst: Uint8Array): void;
   /** optional: several experts at once (e.g. on worker threads), the same bytes as `fill` one by one */
   fillMany?(fills: readonly { e: number; dst: Uint8Array }[]): Promise<void>;
+  /**
+   * optional: expert e's values at from, from + step, … (dst.length of them), the bytes `fill` writes there, without
+   * making the rest (kernels/summary.ts samples a tensor evenly, as it does a whole one)
+   */
+  sample?(e: number, from: number, step: number, dst: Uint8Array): void;
 }
 
 const METADATA = new Set<PropertyKey>(['dtype', 'shape', 'strides', 'offset', 'name']);

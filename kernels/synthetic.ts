@@ -23,7 +23,7 @@ import { expertMapFor, validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
 import { lazyTensor } from './lazyTensor';
 import { expertPagedTensor, syntheticWeightsPaged } from './expertPages';
-import { fillCodes } from './syntheticCodes';
+import { fillCodes, sampleCodes } from './syntheticCodes';
 import { fillCodesParallel } from './syntheticCodesParallel';
 
 /** xoshiro128** (Blackman & Vigna): small state, good statistics, 32-bit integer ops only. */
@@ -264,6 +264,11 @@ function pagedWeights(name: 'w13_weight' | 'w2_weight', shape: [number, number, 
     fillMany: async (fills) => {
       for (const f of fills) if (!p.active[f.e]) f.dst.fill(0);
       await fillCodesParallel(fills.filter((f) => p.active[f.e]).map((f) => ({ dst: f.dst, seed: seeds[f.e]! })));
+    },
+    // a summary's even sample: the stream jumped to each sampled code (kernels/syntheticCodes.ts), nothing else made
+    sample: (e, from, step, dst) => {
+      if (p.active[e]) sampleCodes(dst, seeds[e]!, shape[1] * shape[2], from, step);
+      else dst.fill(0);
     },
   });
 }
