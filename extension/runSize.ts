@@ -4,7 +4,7 @@
  * generated, with the numbers and what to change in the quick picks' words; a large run that fits shows its estimate
  * in the progress notification, so a long wait is not a surprise.
  */
-import type { LayerSpec } from '../kernels/spec';
+import type { BackendChoice, LayerSpec } from '../kernels/spec';
 import { assessRunSize, gib, secs, type SizeAdvice } from './cli/sizeGuard';
 
 /** Advice in the words of the Inspect MoE Layer quick picks ("expert-parallel shard size/rank"), not CLI flags. */
@@ -22,7 +22,7 @@ export interface PanelRunSize {
 }
 
 /** Throws a MoeError (E_SPEC) with the numbers when the run cannot fit; else the estimate of a large run, if it is. */
-export function panelRunSize(spec: LayerSpec, machine: { totalBytes?: number; cores?: number } = {}, held: { localExperts?: number } = {}): PanelRunSize {
+export function panelRunSize(spec: LayerSpec, machine: { totalBytes?: number; cores?: number } = {}, held: { localExperts?: number; backend?: BackendChoice } = {}): PanelRunSize {
   const verdict = assessRunSize(spec, 'Inspect MoE Layer', machine, PANEL_ADVICE, held);
   if (!verdict?.notice) return {};
   const e = verdict.estimate;

@@ -16,7 +16,7 @@
  * tensors; the layer's inputs are all made except the synthetic FP8 weights, which are made only when read
  * (kernels/synthetic.ts syntheticInputsLazy), and only a GEMM that runs costs its work space and time.
  */
-import type { LayerSpec } from './spec';
+import type { BackendChoice, LayerSpec } from './spec';
 import { PAGING, syntheticWeightsPaged } from './expertPages';
 
 export interface TensorEstimate {
@@ -36,6 +36,12 @@ export interface EstimateOptions {
    * over all experts but weights for its own (32 of DeepSeek-V3's 256), and its spec carries no EP setting
    */
   localExperts?: number;
+  /**
+   * the backend the run asked for: on the CPU, large synthetic weights are made one GEMM batch at a time
+   * (kernels/expertPages.ts syntheticWeightsPaged); 'cuda', 'auto' or absent count them whole (as the CUDA path holds
+   * them: the larger figure, for a run whose backend is not chosen yet)
+   */
+  backend?: BackendChoice;
 }
 
 export interface RunEstimate {
@@ -98,8 +104,9 @@ export function estimateRun(spec: LayerSpec, opts: EstimateOptions = {}): RunEst
   const N2b = Math.ceil((2 * N) / 128);
   const fromFile = spec.source.kind === 'file';
   const weightExperts = fromFile ? El : active;
-  // synthetic weights past one array's extent are made per expert, and the GEMMs hold one batch of experts at a time
-  const paged = !fromFile && syntheticWeightsPaged(El, N, K);
+  // synthetic weights made per expert (past one array's extent, or large on the CPU): the GEMMs hold one batch of
+  // experts at a time
+  const paged = !fromFile && syntheticWeightsPaged(El, N, K, opts.backend === 'cpu' ? 'cpu' : 'cuda');
   const resident = (perExpert: number): number => (paged ? Math.min(weightExperts * perExpert, Math.max(1, Math.floor(PAGING.batchBytes / perExpert)) * perExpert) : weightExperts * perExpert);
   const t = (name: string, elements: number, itemBytes: number): TensorEstimate => ({ name, elements, bytes: elements * itemBytes });
   const all: TensorEstimate[] = [

@@ -8,7 +8,7 @@
 import { Tensor, rowMajorStrides } from './tensor';
 import { MoeError, shapeStr } from './errors';
 import type { DType } from './dtypes/index';
-import { expertPagesOf } from './expertPages';
+import { expertPagesOf, expertPagesRead } from './expertPages';
 
 /** what a lazy tensor answers without being created */
 const METADATA = new Set<PropertyKey>(['dtype', 'shape', 'strides', 'offset', 'name']);
@@ -51,10 +51,11 @@ export function lazyTensor<D extends DType>(dtype: D, shape: readonly number[], 
 
 /**
  * Has this tensor's data been created? True for every ordinary tensor; false for a lazy one not read yet, and for
- * one made per expert (kernels/expertPages.ts), which never exists whole: a run shows it only where it is wanted.
+ * one made per expert (kernels/expertPages.ts), which never exists whole, until a reader asked for its values (a
+ * stage that ran, as a lazy one is made): a run shows it where it is wanted or was read.
  */
 export function isCreated(t: Tensor): boolean {
-  if (expertPagesOf(t)) return false;
+  if (expertPagesOf(t)) return expertPagesRead(t);
   const s = states.get(t);
   return !s || !!s.made;
 }

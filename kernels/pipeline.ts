@@ -6,7 +6,7 @@
  */
 import type { BackendChoice, GpuModel, LayerSpec } from './spec';
 import type { CheckResult, PendingStage, StageId, StageRecord, Trace, TensorRef } from './trace';
-import type { RunPlan, LayerTensors, PlannedStage, SyntheticLayer } from './recipes/types';
+import type { RunPlan, LayerTensors, PlannedStage, SyntheticLayer, SyntheticMode } from './recipes/types';
 import { Tensor } from './tensor';
 import { MoeError } from './errors';
 import { selectBackend, type SelectedBackend } from './backend/index';
@@ -79,7 +79,7 @@ export interface RunLayerOptions {
  * host draws early, lazy — made when first read — when only some stages run). Given tensors (what the host read
  * for the spec) are not read again.
  */
-function layerInputs(spec: LayerSpec, given: LayerTensors | undefined, mode: { defer: boolean; lazy: boolean }): SyntheticLayer {
+function layerInputs(spec: LayerSpec, given: LayerTensors | undefined, mode: SyntheticMode): SyntheticLayer {
   const recipe = recipeById(spec.recipe.id);
   // tensors from loadLayer / checkpointLayer were validated there; anything else is validated now (names, dtypes, shapes, values)
   if (given) return { inputs: VALIDATED.has(given) ? given : recipe.inputsFromTensors(given) };
@@ -136,7 +136,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   // the first stages draw at once, and the webview loads without competing for the 2 cores.
   // a run of some stages (opts.needs) on the CPU: synthetic inputs are made when a running stage reads them
   const partialRun = !!opts.needs && backend.name === 'cpu';
-  const layer = layerInputs(spec, opts.inputs, { defer: !!onStage && backend.name === 'cpu' && !partialRun, lazy: partialRun });
+  const layer = layerInputs(spec, opts.inputs, { defer: !!onStage && backend.name === 'cpu' && !partialRun, lazy: partialRun, backend: backend.name });
   let weightsPending = !!layer.fillWeights;
   let filling: Promise<void> | undefined;
   let inputs = layer.inputs;

@@ -625,7 +625,12 @@ function checkTensorRef(v: unknown, name: string, what: string): void {
     int(p.logicalExtent, `${what}.layout.packing.logicalExtent`);
   }
   str(l.summary, `${what}.layout.summary`, 4096);
-  obj(r.summary, `${what}.summary`);
+  const summary = obj(r.summary, `${what}.summary`);
+  if (summary.sampled !== undefined) {
+    const sm = obj(summary.sampled, `${what}.summary.sampled`);
+    int(sm.values, `${what}.summary.sampled.values`);
+    if (sm.how !== 'even' && sm.how !== 'expert-prefix') fail(`${what}.summary.sampled.how must be 'even' or 'expert-prefix', got ${show(sm.how)}`);
+  }
   if (r.inline !== undefined) {
     if (!Array.isArray(r.inline)) fail(`${what}.inline must be an array of numbers`);
     const n = shape.reduce((a, b) => a * b, 1);

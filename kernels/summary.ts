@@ -192,29 +192,65 @@ function accU8(st: Uint8Array, from: number, end: number, step: number, a: Acc):
   for (let i = from; i < end; i += step) accValue(st[i]!, a);
 }
 
+/** every step-th element from 0 of n, as `summarize` samples a tensor above `sampleAbove` elements (step 1: all) */
+const sampleStep = (n: number, sampleAbove: number): number => (n > sampleAbove ? Math.ceil(n / sampleAbove) : 1);
+
 /**
- * A weight tensor made per expert (kernels/expertPages.ts) is sampled by expert: the first values of each active
- * expert (an equal share of the sample, a multiple of 4 so that each is a prefix of the expert's own codes), and the
- * experts without tokens — all zeros — counted as zeros in the same share. No whole expert is generated.
+ * A weight tensor made per expert (kernels/expertPages.ts). When its source can sample an expert (synthetic codes:
+ * the stream jumped to each sampled code), or the tensor is small enough to be summarised whole, this is the
+ * summary of the same tensor held whole, value for value: the same elements (every step-th of the whole tensor,
+ * gathered expert by expert in order) through the same histogram. Otherwise (weights read from a file or checkpoint
+ * past one array) the first values of each active expert — an equal share of the sample, a multiple of 4 so that
+ * each is a prefix of the expert's own codes — and the experts without tokens counted as zeros in the same share;
+ * the summary says which (`sampled`). No whole expert is generated for a sample.
  */
 function summarizePaged(t: Tensor, pages: ExpertPages, sampleAbove: number): TensorSummary {
   const E = t.shape[0]!;
-  let active = 0;
-  for (let e = 0; e < E; e++) if (pages.active(e)) active++;
-  const share = Math.max(4, Math.min(pages.perExpert - (pages.perExpert % 4), Math.floor(sampleAbove / Math.max(1, active) / 4) * 4));
-  const buf = new Uint8Array(share);
+  const per = pages.perExpert;
+  const n = E * per;
   const acc: Acc = { min: Infinity, max: -Infinity, sum: 0, cnt: 0, nan: 0, inf: 0 };
-  for (let e = 0; e < E; e++) {
-    if (!pages.active(e)) continue;
-    pages.fill(e, buf);
-    accTable8(buf, E4M3_DECODE, 0, share, 1, acc);
+  const step = sampleStep(n, sampleAbove);
+  let sampled: TensorSummary['sampled'];
+  if (pages.sample || step === 1) {
+    const buf = new Uint8Array(Math.ceil(n / step));
+    const whole = pages.sample ? undefined : new Uint8Array(per);
+    let k = 0;
+    for (let e = 0; e < E; e++) {
+      // the whole tensor's sampled indices that fall in expert e, from its first one
+      const first = Math.ceil((e * per) / step) * step - e * per;
+      if (first >= per) continue;
+      const count = Math.floor((per - 1 - first) / step) + 1;
+      // an expert without tokens is zeros: buf is zero already
+      if (pages.active(e)) {
+        const dst = buf.subarray(k, k + count);
+        if (pages.sample) pages.sample(e, first, step, dst);
+        else {
+          pages.fill(e, whole!);
+          dst.set(whole!);
+        }
+      }
+      k += count;
+    }
+    accTable8(buf, E4M3_DECODE, 0, k, 1, acc);
+    if (step > 1) sampled = { values: k, how: 'even' };
+  } else {
+    let active = 0;
+    for (let e = 0; e < E; e++) if (pages.active(e)) active++;
+    const share = Math.max(4, Math.min(per - (per % 4), Math.floor(sampleAbove / Math.max(1, active) / 4) * 4));
+    const buf = new Uint8Array(share);
+    for (let e = 0; e < E; e++) {
+      if (!pages.active(e)) continue;
+      pages.fill(e, buf);
+      accTable8(buf, E4M3_DECODE, 0, share, 1, acc);
+    }
+    if (active < E) {
+      acc.min = Math.min(acc.min, 0);
+      acc.max = Math.max(acc.max, 0);
+      acc.cnt += (E - active) * share;
+    }
+    sampled = { values: E * share, how: 'expert-prefix' };
   }
-  if (active < E) {
-    acc.min = Math.min(acc.min, 0);
-    acc.max = Math.max(acc.max, 0);
-    acc.cnt += (E - active) * share;
-  }
-  const s: TensorSummary = { min: 0, max: 0, mean: 0, absMax: 0, nanCount: acc.nan, infCount: acc.inf };
+  const s: TensorSummary = { min: 0, max: 0, mean: 0, absMax: 0, nanCount: acc.nan, infCount: acc.inf, ...(sampled ? { sampled } : {}) };
   if (acc.cnt) {
     s.min = acc.min;
     s.max = acc.max;
@@ -231,7 +267,8 @@ export function summarize(t: Tensor, sampleAbove = SUMMARY_SAMPLE): TensorSummar
   const n = t.numel;
   const s: TensorSummary = { min: 0, max: 0, mean: 0, absMax: 0, nanCount: 0, infCount: 0 };
   if (n === 0) return s;
-  const step = n > sampleAbove ? Math.ceil(n / sampleAbove) : 1;
+  const step = sampleStep(n, sampleAbove);
+  if (step > 1) s.sampled = { values: Math.ceil(n / step), how: 'even' };
   let min = Infinity, max = -Infinity, sum = 0, cnt = 0;
   const visit = (v: number): void => {
     if (v !== v) s.nanCount++;

@@ -10,8 +10,9 @@
  *   as shared memory, zero-filled lazily by the OS, so untouched experts cost no resident memory; there is never a
  *   float32 copy of a weight tensor. syntheticInputsLazy makes each weight tensor only when something reads it (a
  *   run of only the stages a picture needs never does). A layer whose w13 extent passes one array's 4 GiB (a whole
- *   DeepSeek-V3 layer on one rank) gets weights made one expert at a time instead (kernels/expertPages.ts): the
- *   same bytes per expert, never resident all at once.
+ *   DeepSeek-V3 layer on one rank), or, read by the CPU engine, passes PAGING.cpuTensorBytes (a fresh tensor's
+ *   page faults cost more than making it), gets weights made one expert at a time instead (kernels/expertPages.ts):
+ *   the same bytes per expert, one GEMM batch of experts resident at a time.
  */
 import { Tensor } from './tensor';
 import { MoeError } from './errors';
@@ -22,8 +23,8 @@ import { ceilScaleToUe8m0 } from './dtypes/ue8m0';
 import { expertMapFor, validateExpertMap } from './ops/permute';
 import { sharedBytes } from './ops/gemm';
 import { lazyTensor } from './lazyTensor';
-import { expertPagedTensor, syntheticWeightsPaged } from './expertPages';
-import { fillCodes } from './syntheticCodes';
+import { expertPagedTensor, syntheticWeightsPaged, type WeightReader } from './expertPages';
+import { fillCodes, sampleCodes } from './syntheticCodes';
 import { fillCodesParallel } from './syntheticCodesParallel';
 
 /** xoshiro128** (Blackman & Vigna): small state, good statistics, 32-bit integer ops only. */
@@ -158,8 +159,13 @@ function allocWeights(name: string, experts: number, perExpert: number, activeEx
   return sharedBytes(experts * perExpert);
 }
 
-export function syntheticInputs(spec: LayerSpec): LayerInputs {
-  const d = syntheticInputsDeferred(spec);
+/**
+ * The layer's synthetic inputs, weights written. `reader`: the backend that reads the weights ('cpu': large ones are
+ * made per GEMM batch of experts, kernels/expertPages.ts); by default they are whole tensors up to one array's
+ * 4 GiB, as the CUDA addon, a file writer or any reader of `storage` takes them.
+ */
+export function syntheticInputs(spec: LayerSpec, reader: WeightReader = 'cuda'): LayerInputs {
+  const d = syntheticInputsDeferred(spec, reader);
   d.fillWeights();
   return d.inputs;
 }
@@ -243,12 +249,12 @@ function assemble(p: SyntheticParts, w13: Tensor<'f8e4m3fn'>, w2: Tensor<'f8e4m3
 }
 
 /**
- * Weights too large for one array (w13's (E_local, 2N, K) extent past PAGING.wholeTensorBytes): both weight tensors
- * are made per expert (kernels/expertPages.ts), each expert's codes from its own seed — the bytes the one-array path
- * writes at that expert's offset (both fill whole 4-byte words from offset 0, so both take fillCodes' word path).
+ * Weights made per expert (kernels/expertPages.ts syntheticWeightsPaged: past one array, or large and read by the CPU
+ * engine): each expert's codes from its own seed — the bytes the one-array path writes at that expert's offset (both
+ * fill whole 4-byte words from offset 0, so both take fillCodes' word path).
  */
-function pagedLayer(p: SyntheticParts, spec: LayerSpec): boolean {
-  return syntheticWeightsPaged(p.El, spec.intermediate, spec.hidden);
+function pagedLayer(p: SyntheticParts, spec: LayerSpec, reader: WeightReader): boolean {
+  return syntheticWeightsPaged(p.El, spec.intermediate, spec.hidden, reader);
 }
 
 function pagedWeights(name: 'w13_weight' | 'w2_weight', shape: [number, number, number], p: SyntheticParts, seeds: Uint32Array): Tensor<'f8e4m3fn'> {
@@ -265,6 +271,11 @@ function pagedWeights(name: 'w13_weight' | 'w2_weight', shape: [number, number, 
       for (const f of fills) if (!p.active[f.e]) f.dst.fill(0);
       await fillCodesParallel(fills.filter((f) => p.active[f.e]).map((f) => ({ dst: f.dst, seed: seeds[f.e]! })));
     },
+    // a summary's even sample: the stream jumped to each sampled code (kernels/syntheticCodes.ts), nothing else made
+    sample: (e, from, step, dst) => {
+      if (p.active[e]) sampleCodes(dst, seeds[e]!, shape[1] * shape[2], from, step);
+      else dst.fill(0);
+    },
   });
 }
 
@@ -277,10 +288,14 @@ function pagedInputs(p: SyntheticParts, spec: LayerSpec): LayerInputs {
  * The same inputs as syntheticInputs, with the FP8 weight codes (hundreds of MB: the slow part) written only when
  * `fillWeights` is called; until then w13_weight / w2_weight are zero-filled (shapes, scales and routing are final).
  * The pipeline runs the activation stages meanwhile, so the panel's first picture does not wait for the weights.
+ * `paged`: the weights are made per expert when read (nothing to defer; fillWeights does nothing).
  */
-export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs; fillWeights: () => void; fillWeightsAsync: () => Promise<void> } {
+export function syntheticInputsDeferred(
+  spec: LayerSpec,
+  reader: WeightReader = 'cuda',
+): { inputs: LayerInputs; paged: boolean; fillWeights: () => void; fillWeightsAsync: () => Promise<void> } {
   const p = syntheticParts(spec);
-  if (pagedLayer(p, spec)) return { inputs: pagedInputs(p, spec), fillWeights: () => undefined, fillWeightsAsync: async () => undefined };
+  if (pagedLayer(p, spec, reader)) return { inputs: pagedInputs(p, spec), paged: true, fillWeights: () => undefined, fillWeightsAsync: async () => undefined };
   const { hidden: K, intermediate: N } = spec;
   const w13 = weightWriter.alloc('w13_weight', p.El, 2 * N * K, p.activeCount, spec);
   const w2 = weightWriter.alloc('w2_weight', p.El, K * N, p.activeCount, spec);
@@ -301,7 +316,7 @@ export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs;
     }
   };
   const inputs = assemble(p, new Tensor('f8e4m3fn', [p.El, 2 * N, K], w13, undefined, 0, 'w13_weight'), new Tensor('f8e4m3fn', [p.El, K, N], w2, undefined, 0, 'w2_weight'));
-  return { inputs, fillWeights, fillWeightsAsync };
+  return { inputs, paged: false, fillWeights, fillWeightsAsync };
 }
 
 /**
@@ -309,9 +324,9 @@ export function syntheticInputsDeferred(spec: LayerSpec): { inputs: LayerInputs;
  * allocated and written, on its own, only when something reads its values — a stage that runs (GEMM 1 reads w13,
  * GEMM 2 w2), a summary or a tile. Their shapes are known at once, so guards and plans do not create them.
  */
-export function syntheticInputsLazy(spec: LayerSpec): LayerInputs {
+export function syntheticInputsLazy(spec: LayerSpec, reader: WeightReader = 'cuda'): LayerInputs {
   const p = syntheticParts(spec);
-  if (pagedLayer(p, spec)) return pagedInputs(p, spec);
+  if (pagedLayer(p, spec, reader)) return pagedInputs(p, spec);
   const { hidden: K, intermediate: N } = spec;
   const weights = (name: 'w13_weight' | 'w2_weight', shape: [number, number, number], seeds: Uint32Array): Tensor<'f8e4m3fn'> =>
     lazyTensor('f8e4m3fn', shape, name, () => {

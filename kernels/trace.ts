@@ -16,6 +16,12 @@ export interface TensorSummary {
   absMax: number;
   nanCount: number;
   infCount: number;
+  /**
+   * present when the figures above come from a sample, not every value: `values` of them, every k-th of the tensor
+   * ('even', as large weight and stage tensors are summarised) or the first values of each expert ('expert-prefix':
+   * weights read per expert from a file or checkpoint past one array)
+   */
+  sampled?: { values: number; how: 'even' | 'expert-prefix' };
 }
 
 export interface TensorRef {

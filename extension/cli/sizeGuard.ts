@@ -7,7 +7,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { MoeError } from '../../kernels/errors';
 import { maxTokens, type RunEstimate } from '../../kernels/estimate';
 import { recipeById } from '../../kernels/recipes/index';
-import type { LayerSpec } from '../../kernels/spec';
+import type { BackendChoice, LayerSpec } from '../../kernels/spec';
 
 /** keep a third of the machine for the OS, the editor and the run's own garbage */
 export const MEMORY_SAFETY = 1.5;
@@ -57,14 +57,14 @@ export function assessRunSize(
   command: string,
   machine: { totalBytes?: number; cores?: number } = {},
   words: SizeAdvice = CLI_ADVICE,
-  run: { tensors?: ReadonlySet<string>; localExperts?: number } = {},
+  run: { tensors?: ReadonlySet<string>; localExperts?: number; backend?: BackendChoice } = {},
 ): SizeVerdict | undefined {
   const recipe = recipeById(spec.recipe.id);
   if (!recipe.estimate) return undefined;
   const total = machine.totalBytes ?? totalmem();
   const cores = machine.cores ?? availableParallelism();
   const estimate = (s: LayerSpec): RunEstimate =>
-    recipe.estimate!(s, { cores, ...(run.tensors ? { tensors: run.tensors } : {}), ...(run.localExperts !== undefined ? { localExperts: run.localExperts } : {}) });
+    recipe.estimate!(s, { cores, ...(run.tensors ? { tensors: run.tensors } : {}), ...(run.localExperts !== undefined ? { localExperts: run.localExperts } : {}), ...(run.backend ? { backend: run.backend } : {}) });
   const est = estimate(spec);
   const limit = total / MEMORY_SAFETY;
   const ep = spec.expertParallel && spec.expertParallel.size > 1 ? words.epNow(spec.expertParallel.size) : '';
@@ -101,7 +101,7 @@ export function guardRunSize(
   out: NodeJS.WritableStream,
   command: string,
   machine: { totalBytes?: number; cores?: number } = {},
-  run: { tensors?: ReadonlySet<string>; localExperts?: number } = {},
+  run: { tensors?: ReadonlySet<string>; localExperts?: number; backend?: BackendChoice } = {},
 ): RunEstimate | undefined {
   const verdict = assessRunSize(spec, command, machine, CLI_ADVICE, run);
   if (verdict?.notice) out.write(`${verdict.notice}\n`);

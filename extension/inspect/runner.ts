@@ -31,7 +31,7 @@ export async function runWithProgress<R extends RunResultLike>(engine: Engine<R>
   // as the CLI does: refuse what cannot fit before anything is generated; say what a large run will cost
   let size: PanelRunSize;
   try {
-    size = panelRunSize(req.spec, {}, heldExperts(req.inputs));
+    size = panelRunSize(req.spec, {}, { ...heldExperts(req.inputs), backend: req.backend });
   } catch (e) {
     reportError(e, `Inspecting ${what}`, log);
     return undefined;

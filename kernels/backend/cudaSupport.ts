@@ -19,7 +19,7 @@ export function cudaRefusal(recipe?: RecipeSpec, spec?: LayerSpec): string | und
     const ep = spec.expertParallel;
     const local = ep && ep.size > 1 ? Math.ceil(spec.experts / ep.size) : spec.experts;
     const w13 = local * 2 * spec.intermediate * spec.hidden;
-    if (spec.source.kind === 'synthetic' && syntheticWeightsPaged(local, spec.intermediate, spec.hidden))
+    if (spec.source.kind === 'synthetic' && syntheticWeightsPaged(local, spec.intermediate, spec.hidden, 'cuda'))
       return `the CUDA addon takes each weight tensor whole, and this layer's w13_weight (${local} experts, ${(w13 / 2 ** 30).toFixed(1)} GiB) is made one expert at a time on the CPU; put one rank's experts on the GPU with --ep 8 --rank R`;
   }
   return undefined;

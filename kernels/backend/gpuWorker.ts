@@ -53,7 +53,7 @@ function ensureAddon(): NativeAddon {
 /** the recipe's inputs: regenerated from the seed, read from the file, or as sent */
 function inputsFor(spec: LayerSpec, source: InputSource): Record<string, Tensor> {
   const recipe = recipeById(spec.recipe.id);
-  if (source.kind === 'synthetic') return recipe.synthetic(spec, { defer: false }).inputs;
+  if (source.kind === 'synthetic') return recipe.synthetic(spec, { defer: false, backend: 'cuda' }).inputs;
   if (source.kind === 'file') return loadLayer(source.path, { recipe: recipe.id }).inputs;
   return tensorsFromWire(source.tensors);
 }

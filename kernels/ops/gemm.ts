@@ -168,7 +168,7 @@ async function runJobs(c: GemmCall): Promise<Uint16Array> {
   const perBatch = Math.max(1, Math.floor(PAGING.batchBytes / slice));
   const experts = [...new Set(c.runs.map((r) => r[0]!))].sort((x, y) => x - y);
   // one batch buffer, refilled once the workers are done with it: fresh memory per batch would cost its page faults
-  // again each time and leave the garbage collector a GiB per batch to find
+  // again each time and leave the garbage collector a batch of garbage per batch to find
   const weights = sharedBytes(Math.max(1, Math.min(experts.length, perBatch) * slice));
   let out: Uint16Array | undefined;
   for (let i = 0; i < experts.length; i += perBatch) {

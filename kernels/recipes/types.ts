@@ -6,6 +6,7 @@
  * stages is an addition of files (kernels/recipes/<id>/) and one line in kernels/recipes/index.ts.
  */
 import type { Tensor } from '../tensor';
+import type { WeightReader } from '../expertPages';
 import type { LayerSpec } from '../spec';
 import type { CheckResult, PermutationStats, StageId } from '../trace';
 import type { Packing } from '../layout/descriptor';
@@ -89,6 +90,23 @@ export interface SyntheticLayer {
   deferred?: ReadonlySet<string>;
 }
 
+/** How a run wants its synthetic inputs made. */
+export interface SyntheticMode {
+  /** write the FP8 weight codes only when SyntheticLayer.fillWeights is called (a UI host draws the first stages meanwhile) */
+  defer: boolean;
+  /**
+   * the caller runs only some stages (kernels/neededStages.ts); inputs that are costly to make (the FP8 weights) may
+   * be lazy tensors (kernels/lazyTensor.ts), created only when read. A recipe may ignore it.
+   */
+  lazy?: boolean;
+  /**
+   * the backend that reads the weights: the CPU engine takes large synthetic weights one GEMM batch of experts at a
+   * time, the CUDA addon takes each weight tensor whole (kernels/expertPages.ts syntheticWeightsPaged decides). A
+   * recipe may make whole tensors for both.
+   */
+  backend: WeightReader;
+}
+
 /** Tolerance of a stage tensor against the golden files / the float64 reference. */
 export type Tolerance = { kind: 'exact' } | { kind: 'relL2'; max: number };
 
@@ -109,11 +127,8 @@ export interface RecipeSpec {
   inputsFromTensors(raw: Record<string, Tensor | undefined>): LayerTensors;
   /** the spec of a layer file: shapes from its tensors */
   specFromInputs(inputs: LayerTensors, base: Partial<LayerSpec>): LayerSpec;
-  /**
-   * `lazy`: the caller runs only some stages (kernels/neededStages.ts); inputs that are costly to make (the FP8
-   * weights) may be lazy tensors (kernels/lazyTensor.ts), created only when read. A recipe may ignore it.
-   */
-  synthetic(spec: LayerSpec, opts: { defer: boolean; lazy?: boolean }): SyntheticLayer;
+  /** the layer's seeded synthetic inputs, made as `opts` asks (SyntheticMode) */
+  synthetic(spec: LayerSpec, opts: SyntheticMode): SyntheticLayer;
   /** guards on the spec (and the inputs once known); architecture guards are added by the caller */
   checks(spec: LayerSpec, inputs?: LayerTensors): CheckResult[];
   /** check ids whose failure makes the layer impossible to compute (the pipeline refuses to run) */

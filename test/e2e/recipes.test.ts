@@ -206,7 +206,7 @@ const choicesOf = (r: RecipeSpec, run: PaletteRun): InspectChoices => ({
 /** The stages of the run the picks make, from the recipe's own plan (the weights left unwritten). */
 function plannedStages(r: RecipeSpec, run: PaletteRun): { id: string; title: string }[] {
   const spec = buildSpec(choicesOf(r, run), makeSpec);
-  return r.plan(spec, r.synthetic(spec, { defer: true }).inputs, { backend: 'cpu' }).stages.map((s) => ({ id: s.id, title: s.title }));
+  return r.plan(spec, r.synthetic(spec, { defer: true, backend: 'cpu' }).inputs, { backend: 'cpu' }).stages.map((s) => ({ id: s.id, title: s.title }));
 }
 
 test('every registered recipe has an e2e entry: its runs answer all its options and check all its own views', () => {

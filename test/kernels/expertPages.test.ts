@@ -92,10 +92,10 @@ test('a paged layer runs bit-identically to the same layer held whole, in GEMM b
     const R = Math.min(16, pagedRun.tensors.get(name)!.shape[0]!);
     assert.deepEqual(tile(pagedRun, name, [0, R], [0, 64], 'error').values, tile(whole, name, [0, R], [0, 64], 'error').values, name);
   }
-  // the summary samples every active expert (never a whole one): same range of codes, no NaN
-  const s = pagedRun.trace.tensors.w13_weight!.summary;
-  assert.equal(s.nanCount, 0);
-  assert.ok(s.max > 100 && s.min < -100, `w13 summary ${JSON.stringify(s)}`);
+  // the summaries sample the same values as the whole tensors' (synthetic codes: the stream jumped to each sampled
+  // code, never a whole expert made): the same figures
+  for (const name of ['w13_weight', 'w2_weight']) assert.deepEqual(pagedRun.trace.tensors[name]!.summary, whole.trace.tensors[name]!.summary, name);
+  assert.equal(pagedRun.trace.tensors.w13_weight!.summary.sampled?.how, 'even');
   assert.equal(pagedRun.trace.tensors.w13_weight!.layout.storageElems, W13_BYTES);
 
   // its file, written expert by expert, equals the whole run's; read back per expert it runs the same again

@@ -28,6 +28,8 @@ function reference(codes: ArrayLike<number>, decode: (c: number) => number, from
     }
   }
   if (cnt) Object.assign(s, { min, max, mean: sum / cnt, absMax: Math.max(Math.abs(min), Math.abs(max)) });
+  // a sampled summary says so, and how many values it read
+  if (step > 1) Object.assign(s, { sampled: { values: Math.ceil(n / step), how: 'even' } });
   return s;
 }
 
@@ -95,5 +97,12 @@ test('a paged FP8 weight summary (one pass per expert into one accumulator) equa
     for (const c of codes) if (Number.isFinite(decodeE4M3(c))) sum += decodeE4M3(c);
     const min = Math.min(want.min, 0), max = Math.max(want.max, 0);
     assert.deepStrictEqual(summarize(t, 1 << 26), { min, max, mean: sum / cnt, absMax: Math.max(Math.abs(min), Math.abs(max)), nanCount: want.nanCount, infCount: 0 }, `order ${order}`);
+    // unsampled, that is the same tensor held whole (the inactive expert's zeros in their place), value for value
+    const whole = new Uint8Array(E * perExpert);
+    for (let e = 0; e < E; e++) if (active(e)) whole.set(data[e]!, e * perExpert);
+    assert.deepStrictEqual(summarize(t, 1 << 26), summarize(new Tensor('f8e4m3fn', [E, 64, 16], whole, undefined, 0, 'w'), 1 << 26), `order ${order}: whole`);
+    // sampled without a way to sample an expert (a source that can only fill one whole), it takes each expert's first
+    // values, and says so
+    assert.equal(summarize(t, 100).sampled?.how, 'expert-prefix');
   }
 });

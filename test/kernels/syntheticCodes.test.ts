@@ -5,7 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fillCodes, fillCodesJs } from '../../kernels/syntheticCodes';
+import { fillCodes, fillCodesJs, sampleCodes } from '../../kernels/syntheticCodes';
 import { kernelWasm } from '../../kernels/ops/gemmWasmModule';
 import { fillCodesParallel } from '../../kernels/syntheticCodesParallel';
 import { shutdownGemmWorkers } from '../../kernels/ops/gemm';
@@ -67,6 +67,24 @@ test('fillCodesParallel: the same bytes as fillCodes one by one, on 1, 2 and 3 t
     await fillCodesParallel(got, threads);
     got.forEach((f, e) => assert.equal(firstDifference(want[e]!.dst, f.dst), -1, `expert ${e}, ${threads} threads, shared ${shared}`));
   }
+});
+
+test('sampleCodes: every step-th code of an aligned fill, from any start, without making the others', () => {
+  for (const seed of [0, 7, 0xffffffff])
+    for (const n of [1, 3, 4, 5, 8, 4099, 2 * 768 * 2048 + 3])
+      for (const step of [1, 2, 3, 4, 5, 9, 13, 48, 96, 97, 1792, 100003]) {
+        const want = new Uint8Array(n);
+        fillCodesJs(want, seed);
+        for (const from of [0, 1, 2, 3, 6, Math.min(n - 1, 12345)]) {
+          if (from >= n) continue;
+          const got = new Uint8Array(Math.floor((n - 1 - from) / step) + 1);
+          sampleCodes(got, seed, n, from, step);
+          const i = got.findIndex((c, j) => c !== want[from + j * step]);
+          assert.equal(i, -1, `seed ${seed}, ${n} bytes, from ${from} every ${step}: sample ${i}`);
+        }
+      }
+  // a sample past the end is an error, not a silently wrong code
+  assert.throws(() => sampleCodes(new Uint8Array(3), 1, 10, 2, 4), RangeError);
 });
 
 test('the reference stream is the one synthetic layers have always had (pinned bytes)', () => {

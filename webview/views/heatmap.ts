@@ -106,7 +106,7 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
   const height = Math.max(200, (options.height ?? 600) - 80);
   const header = root.append('div').attr('class', 'heatmap-header');
   header.append('span').attr('class', 'chip-name').text(ref.name);
-  header.append('span').attr('class', 'muted').text(` ${ref.dtype} [${ref.shape.join(', ')}] viewed as ${R} × ${C} · ${data.mode === 'value' ? 'values' : '|error| vs float64 reference'} · min ${fmt(ref.summary.min)} max ${fmt(ref.summary.max)}${ref.summary.nanCount ? ` · ${ref.summary.nanCount} NaN` : ''}`);
+  header.append('span').attr('class', 'muted').text(` ${ref.dtype} [${ref.shape.join(', ')}] viewed as ${R} × ${C} · ${data.mode === 'value' ? 'values' : '|error| vs float64 reference'} · min ${fmt(ref.summary.min)} max ${fmt(ref.summary.max)}${sampleNote(ref)}${ref.summary.nanCount ? ` · ${ref.summary.nanCount} NaN` : ''}`);
   const canvas = root.append('canvas').attr('class', 'heatmap-canvas').attr('tabindex', 0).attr('role', 'img')
     .attr('aria-label', `heatmap of ${ref.name}; scroll to zoom, drag to pan; ${ZOOM_KEYS_HINT}`).style('width', `${width}px`).style('height', `${height}px`).node()!;
   const dpr = (container.ownerDocument.defaultView?.devicePixelRatio ?? 1) || 1;
@@ -425,6 +425,17 @@ export function render(container: HTMLElement, data: HeatmapViewData, options: H
       root.selectAll('*').remove();
     },
   };
+}
+
+const count = (n: number): string => (n >= 1e6 ? `${+(n / 1e6).toPrecision(3)}M` : n >= 1e3 ? `${+(n / 1e3).toPrecision(3)}k` : String(n));
+
+/** says when min/max (and the colour scale's extent) come from a sample of the tensor, not every value */
+function sampleNote(ref: TensorRef): string {
+  const s = ref.summary.sampled;
+  if (!s) return '';
+  const total = ref.shape.reduce((a, b) => a * b, 1);
+  if (s.how === 'even') return ` (of ${count(s.values)} of ${count(total)} values, evenly sampled)`;
+  return ` (of the first ${count(Math.round(s.values / Math.max(1, ref.shape[0] ?? 1)))} values of each expert only)`;
 }
 
 const fmt = (v: number): string => (Number.isFinite(v) ? (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : String(+v.toPrecision(5))) : String(v));

@@ -111,9 +111,9 @@ export async function exportCommand(argv: string[], out: NodeJS.WritableStream):
   const choice = layerFromFlags(flags, 'export');
   // refuse what cannot fit before any input is generated, counting what the view's stages make; show the estimate of a long run
   const touched = touchedBy(choice.spec, view, tensor);
-  guardRunSize(choice.spec, out, 'export', {}, { ...(touched ? { tensors: touched } : {}), ...heldExperts(choice.inputs) });
+  guardRunSize(choice.spec, out, 'export', {}, { ...(touched ? { tensors: touched } : {}), ...heldExperts(choice.inputs), backend: choice.backend });
   const opts: RunLayerOptions = { backend: choice.backend, gpuModel: choice.gpuModel, cudaInProcess: true, ...(choice.inputs ? { inputs: choice.inputs } : {}) };
-  const result = await runForView(choice.spec, opts, view, tensor, () => guardRunSize(choice.spec, out, 'export', {}, heldExperts(choice.inputs)));
+  const result = await runForView(choice.spec, opts, view, tensor, () => guardRunSize(choice.spec, out, 'export', {}, { ...heldExperts(choice.inputs), backend: choice.backend }));
   const data = await renderExport(result, view, format, tensor);
   writeFileAtomic(outPath, data, { what: '--out' });
   out.write(`wrote ${view} view as ${format.toUpperCase()} (${data.length} bytes) to ${outPath}\n`);

@@ -22,7 +22,7 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream): Pr
   const choice = fromCheckpoint ?? layerFromFlags(flags, 'run');
   for (const n of fromCheckpoint?.notes ?? []) out.write(`note: ${n}\n`);
   // refuse what cannot fit before any input is generated; show the estimate of a long run
-  guardRunSize(choice.spec, out, 'run', {}, heldExperts(choice.inputs));
+  guardRunSize(choice.spec, out, 'run', {}, { ...heldExperts(choice.inputs), backend: choice.backend });
   const outPath = str(flags, 'out');
   const tracePath = str(flags, 'trace');
   const bar = new ProgressBar();

@@ -27,11 +27,13 @@ export const contiguous: RecipeSpec = {
   detect: (shapes) => shapes.has(T.topk_ids) && shapes.get(T.hidden_states)?.length === 2 && !shapes.has('masked_m'),
   inputsFromTensors: (raw) => inputsFromTensors(raw) as unknown as Record<string, never>,
   specFromInputs: (inputs, base) => specFromInputs(typed(inputs), { ...base, recipe: { ...(base.recipe ?? { actGroup: 128, weightBlock: 128, scaleFormat: 'f32', quant: 'vllm' }), id: 'contiguous' } }),
-  synthetic(spec, { defer, lazy }) {
+  synthetic(spec, { defer, lazy, backend }) {
     // a run of some stages: the weights are made only if a stage that runs reads them
-    if (lazy) return { inputs: syntheticInputsLazy(spec) as unknown as Record<string, never> };
-    if (!defer) return { inputs: syntheticInputs(spec) as unknown as Record<string, never> };
-    const d = syntheticInputsDeferred(spec);
+    if (lazy) return { inputs: syntheticInputsLazy(spec, backend) as unknown as Record<string, never> };
+    if (!defer) return { inputs: syntheticInputs(spec, backend) as unknown as Record<string, never> };
+    const d = syntheticInputsDeferred(spec, backend);
+    // weights made per GEMM batch are made when read: nothing to defer
+    if (d.paged) return { inputs: d.inputs as unknown as Record<string, never> };
     return { inputs: d.inputs as unknown as Record<string, never>, fillWeights: d.fillWeights, fillWeightsAsync: d.fillWeightsAsync, deferred: new Set([T.w13_weight, T.w2_weight]) };
   },
   checks: (spec, inputs) => contiguousChecks(spec, inputs ? typed(inputs) : undefined),

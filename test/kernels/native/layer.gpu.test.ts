@@ -447,7 +447,7 @@ test('masked recipe: parity with the CPU backend (quantization and layouts exact
   const cpu = new CpuBackend({ threads: 2 });
   for (const [what, over, maxM, counts, gemmEnv] of cases) {
     const spec = maskedSpec({ ...over, source: { kind: 'synthetic', seed, skew: 0.8 } }, maxM);
-    const inputs = { ...recipeById('masked').synthetic(spec, { defer: false }).inputs };
+    const inputs = { ...recipeById('masked').synthetic(spec, { defer: false, backend: 'cuda' }).inputs };
     // counts chosen by hand: the rows they make valid hold the buffer's stale (random, finite) data
     if (counts) inputs.masked_m = new Tensor('i32', [counts.length], Int32Array.from(counts), undefined, 0, 'masked_m');
     const saved = process.env.MOE_GEMM;
@@ -512,7 +512,7 @@ test('the addon runs the plan it is given: a prefix runs alone, a stage without 
   const skip = await gpuSkipReason();
   if (skip) return t.skip(skip);
   const spec = maskedSpec({ tokens: 40, source: { kind: 'synthetic', seed: 9, skew: 0.5 } }, 64);
-  const inputs = recipeById('masked').synthetic(spec, { defer: false }).inputs;
+  const inputs = recipeById('masked').synthetic(spec, { defer: false, backend: 'cuda' }).inputs;
   const gpu = new CudaBackend({ inputTransport: 'tensors' });
   try {
     const r = await gpu.run(inputs, spec, stagesOnlyPlan(MASKED_STAGES.slice(0, 2)), { repeats: 1 });

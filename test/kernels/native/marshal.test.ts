@@ -55,7 +55,7 @@ test('the architecture decides the scale layouts: SM100 gets compute capability 
 
 test('nativeArgs for the masked recipe: (E, max_m, K) buffers and masked_m, with one-line errors naming the tensor', () => {
   const m: LayerSpec = { ...spec, tokens: 40, recipe: { ...DEFAULT_RECIPE, id: 'masked', options: { maxM: 64 } } };
-  const inputs = recipeById('masked').synthetic(m, { defer: false }).inputs;
+  const inputs = recipeById('masked').synthetic(m, { defer: false, backend: 'cuda' }).inputs;
   const { cfg, tensors } = nativeArgs(inputs, m, MASKED, 2);
   assert.equal(cfg.recipe, 'masked');
   if (cfg.recipe !== 'masked') return;

@@ -137,3 +137,15 @@ test('tensors without padding rows get no padding legend', () => {
   render(container, { tensor: ref('topk_weights', 'f32', [3, 2], [1, 2, 3, 4, 5, 6]), mode: 'value' }, { theme: THEMES.dark });
   assert.equal(container.querySelector('.heatmap-legend'), null);
 });
+
+test("the header says when min and max come from a sample of the tensor, and which kind", () => {
+  const header = (summary: Record<string, unknown>): string => {
+    const { container } = makeDom();
+    const t = ref('w13_weight', 'f8e4m3fn', [128, 1536, 2048]);
+    render(container, { tensor: { ...t, summary: { ...t.summary, ...summary } }, mode: 'value' }, { theme: THEMES.dark, requestTile: async () => new Promise<Tile>(() => undefined) });
+    return container.querySelector('.heatmap-header')!.textContent!;
+  };
+  assert.doesNotMatch(header({}), /sampled|each expert/);
+  assert.match(header({ sampled: { values: 4194304, how: 'even' } }), /min .* max .* \(of 4\.19M of 403M values, evenly sampled\)/);
+  assert.match(header({ sampled: { values: 128 * 32768, how: 'expert-prefix' } }), /\(of the first 32\.8k values of each expert only\)/);
+});

@@ -247,8 +247,8 @@ test('SM100: the layer still computes, the guards say DeepGEMM 2.6.1 refuses bot
 
 test('synthetic inputs from a preset: seeded group sizes summing to tokens, same seed same tensors; guards from the spec alone', async () => {
   const spec = makeSpec('qwen3-30b-a3b', { tokens: 200, hidden: 256, intermediate: 128, experts: 6, recipe: { id: 'torchao-fp8-training', actGroup: 128, weightBlock: 128, scaleFormat: 'f32', quant: 'vllm' }, source: { kind: 'synthetic', seed: 5, skew: 1.2 } });
-  const a = recipe.synthetic(spec, { defer: false }).inputs as unknown as TorchaoInputs;
-  const b = recipe.synthetic(spec, { defer: false }).inputs as unknown as TorchaoInputs;
+  const a = recipe.synthetic(spec, { defer: false, backend: 'cpu' }).inputs as unknown as TorchaoInputs;
+  const b = recipe.synthetic(spec, { defer: false, backend: 'cpu' }).inputs as unknown as TorchaoInputs;
   const sizes = Array.from(a.group_sizes.storage as Int32Array);
   assert.equal(sizes.length, 6);
   assert.equal(sizes.reduce((x, y) => x + y, 0), 200);
@@ -263,7 +263,7 @@ test('synthetic inputs from a preset: seeded group sizes summing to tokens, same
   await assert.rejects(runLayer({ ...spec, intermediate: 200 }, { backend: 'cpu' }), /N = 200 is not a multiple of 128/);
   const ue = recipe.checks({ ...spec, recipe: { ...spec.recipe, scaleFormat: 'ue8m0' } });
   assert.match(ue.find((c) => c.id === 'torchao.scales')!.message, /disable_ue8m0_cast=True/);
-  const ep = recipe.synthetic({ ...spec, expertParallel: { size: 3, rank: 1, strategy: 'linear' } }, { defer: false }).inputs as unknown as TorchaoInputs;
+  const ep = recipe.synthetic({ ...spec, expertParallel: { size: 3, rank: 1, strategy: 'linear' } }, { defer: false, backend: 'cpu' }).inputs as unknown as TorchaoInputs;
   assert.deepEqual(ep.weight.shape, [2, 128, 256], 'EP3: two local experts');
 });
 
