@@ -69,6 +69,7 @@ const METADATA = new Set<PropertyKey>(['dtype', 'shape', 'strides', 'offset', 'n
 const pagesOf = new WeakMap<object, ExpertPages>();
 /** tensors whose values a reader has asked for (fill or fillMany: a stage, a tile, a file writer; not a summary's sample) */
 const read = new WeakSet<object>();
+const madeMs = new WeakMap<object, number>();
 
 const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 
@@ -109,19 +110,32 @@ export function expertPagedTensor(shape: readonly [number, number, number], name
     active: (e) => pages.active(e),
     fill: (e, dst) => {
       read.add(proxy);
+      const t0 = performance.now();
       pages.fill(e, dst);
+      madeMs.set(proxy, (madeMs.get(proxy) ?? 0) + performance.now() - t0);
     },
     ...(pages.fillMany
       ? {
-          fillMany: (fills) => {
+          fillMany: async (fills) => {
             read.add(proxy);
-            return pages.fillMany!(fills);
+            const t0 = performance.now();
+            await pages.fillMany!(fills);
+            madeMs.set(proxy, (madeMs.get(proxy) ?? 0) + performance.now() - t0);
           },
         }
       : {}),
     ...(pages.sample ? { sample: pages.sample.bind(pages) } : {}),
   });
   return proxy;
+}
+
+/**
+ * Milliseconds spent so far making (synthetic) or reading (a layer file, a checkpoint) this tensor's experts for its
+ * readers. A stage that reads it one GEMM batch at a time does this work inside its own time; the CPU backend takes
+ * it out of the stage's time and says how much it was (kernels/backend/cpu.ts). 0 for any other tensor.
+ */
+export function expertPagesMadeMs(t: Tensor): number {
+  return madeMs.get(t) ?? 0;
 }
 
 /** Has a reader asked for values of this tensor made per expert (a stage, a tile, a file writer; a summary does not count)? */

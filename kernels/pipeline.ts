@@ -155,8 +155,8 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   if (signal?.aborted) throw new MoeError('E_CANCELLED', 'run cancelled before the first stage');
 
   const gemm: Trace['gemm'] = { production: arch.gemm.production, ran: backend.name === 'cuda' ? arch.gemm.addonKernel : 'CPU reference (exact 128-wide block sums in float64)', ...(backend.name === 'cuda' && arch.gemm.addonCaveat ? { caveat: arch.gemm.addonCaveat } : {}) };
-  const stageRecord = (s: PlannedStage, timeMs: number, tensors: ReadonlyMap<string, Tensor>, device: string, runNotes: readonly string[]): StageRecord => {
-    const notes = [throughputNote(s.cost, timeMs, backend.name), ...(s.notes?.(backend.name) ?? [])];
+  const stageRecord = (s: PlannedStage, timeMs: number, tensors: ReadonlyMap<string, Tensor>, device: string, runNotes: readonly string[], ownNotes: readonly string[] = []): StageRecord => {
+    const notes = [throughputNote(s.cost, timeMs, backend.name), ...ownNotes, ...(s.notes?.(backend.name) ?? [])];
     // layout notes of the scale tensors this stage writes ("a1q_scale: …")
     for (const w of s.writes) if (w.endsWith('_scale_layout')) notes.push(...runNotes.filter((n) => n.startsWith(`${w.replace(/_layout$/, '')}:`)));
     if (s.heavy && gemm.caveat) notes.push(gemm.caveat);
@@ -275,7 +275,7 @@ async function runWith({ backend, reason }: SelectedBackend, spec: LayerSpec, op
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of shownInputs()) tensors.set(name, t);
   for (const [name, t] of Object.entries(run.tensors)) tensors.set(name, t);
-  const stages = plan.stages.map((s) => stageRecord(s, run.timesMs[s.id] ?? 0, tensors, run.device, run.notes ?? []));
+  const stages = plan.stages.map((s) => stageRecord(s, run.timesMs[s.id] ?? 0, tensors, run.device, run.notes ?? [], run.stageNotes?.[s.id]));
   const trace = traceOf(stages, tensors, run.device);
   return { trace, tensors, inputs, plan };
 }

@@ -68,6 +68,8 @@ export interface BackendRun {
   /** device name as the backend reports it, e.g. "NVIDIA H100 80GB HBM3" or "CPU (2 threads)" */
   device: string;
   notes?: string[];
+  /** notes that belong to one stage (the trace shows them on it) */
+  stageNotes?: Partial<Record<StageId, string[]>>;
   /** the addon's grouped-GEMM kernel that really ran (CUDA): the trace reports it, not the one the spec asked for */
   gemmKernel?: AddonGemmKernel;
 }

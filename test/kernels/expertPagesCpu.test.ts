@@ -121,6 +121,12 @@ test('a CPU-paged layer runs bit-identically to the same layer held whole: stage
   writeSafetensors(a, Object.fromEntries(whole.tensors));
   writeSafetensors(b, Object.fromEntries(paged.tensors));
   assert.ok(readFileSync(a).equals(readFileSync(b)), '--out bytes');
+  // making the weights inside the GEMMs is left out of their times, and said on each; the whole layer has no such note
+  for (const id of ['gemm1', 'gemm2']) {
+    const note = paged.trace.stages.find((s) => s.id === id)!.notes?.find((n) => n.includes('making this stage'));
+    assert.match(note ?? '', /^\d+ ms more went to making this stage's FP8 weights one GEMM batch at a time \(per-expert inputs, not the layer's compute\); left out of its time$/, id);
+    assert.ok(!whole.trace.stages.find((s) => s.id === id)!.notes?.some((n) => n.includes('making this stage')), id);
+  }
 });
 
 test("a CPU-paged layer's progressive run shows its weights from the first partial trace, with the whole layer's summaries, and the same tensors", async () => {
