@@ -20,6 +20,8 @@ import { runLayer } from '../kernels/pipeline';
 import { makeSpec } from '../kernels/presets';
 import { groupedGemmContiguous, groupedGemmNaive, shutdownGemmWorkers } from '../kernels/ops/gemm';
 import { Tensor } from '../kernels/tensor';
+import { expertPagesOf } from '../kernels/expertPages';
+import { syntheticInputs } from '../kernels/synthetic';
 import { E4M3_DECODE } from '../kernels/dtypes/fp8e4m3';
 import type { LayerSpec } from '../kernels/spec';
 import type { StageId } from '../kernels/trace';
@@ -191,7 +193,9 @@ async function child(key: string): Promise<void> {
   const a = T('a1q_permuted') as Tensor<'f8e4m3fn'>;
   const as = T('a1q_scale_permuted') as Tensor<'f32'>;
   const mi = T('m_indices') as Tensor<'i32'>;
-  const w = r.inputs.w13_weight as Tensor<'f8e4m3fn'>;
+  // the kernels compared below (naive loop, NumPy) read w13 whole: a run's weights made per GEMM batch (a large
+  // layer on the CPU, kernels/expertPages.ts) are made again as one tensor — the same bytes
+  const w = (expertPagesOf(r.inputs.w13_weight!) ? syntheticInputs(spec).w13_weight : r.inputs.w13_weight) as Tensor<'f8e4m3fn'>;
   const ws = r.inputs.w13_weight_scale_inv as Tensor<'f32'>;
   const g1 = r.trace.stages.find((s) => s.id === 'gemm1')!;
   let t = performance.now();

@@ -128,7 +128,62 @@ function tile4x2(aF: usize, bF: usize, pairs: i32, acc: usize, cols: i32, aS: us
   accumulate(acc + 3 * rs + 4, as3, ws1, hsum(s31));
 }
 
-/** One row × the two decoded weight columns (the rows left over after the 4-row tiles). */
+/**
+ * Rows [r, r+3) × the two decoded weight columns: the three rows a 4-row tiling leaves (Qwen3-30B-A3B at 128 tokens
+ * has ~7 rows per expert), 5 loads per 6 products where three 1-row tiles take 9.
+ */
+function tile3x2(aF: usize, bF: usize, pairs: i32, acc: usize, cols: i32, aS: usize, kb: i32, ws0: f32, ws1: f32, last: bool): void {
+  let s00 = f64x2.splat(0), s01 = f64x2.splat(0), s10 = f64x2.splat(0), s11 = f64x2.splat(0);
+  let s20 = f64x2.splat(0), s21 = f64x2.splat(0);
+  const end = <usize>pairs << 4;
+  for (let k: usize = 0; k < end; k += 16) {
+    const b0 = v128.load(bF + k);
+    const b1 = v128.load(bF + BLK_BYTES + k);
+    const x0 = v128.load(aF + k);
+    s00 = f64x2.add(s00, f64x2.mul(x0, b0));
+    s01 = f64x2.add(s01, f64x2.mul(x0, b1));
+    const x1 = v128.load(aF + BLK_BYTES + k);
+    s10 = f64x2.add(s10, f64x2.mul(x1, b0));
+    s11 = f64x2.add(s11, f64x2.mul(x1, b1));
+    const x2 = v128.load(aF + 2 * BLK_BYTES + k);
+    s20 = f64x2.add(s20, f64x2.mul(x2, b0));
+    s21 = f64x2.add(s21, f64x2.mul(x2, b1));
+  }
+  const rs = <usize>cols << 2;
+  const as0 = load<f32>(aS), as1 = load<f32>(aS + (<usize>kb << 2)), as2 = load<f32>(aS + (<usize>kb << 3));
+  accumulate(acc, as0, ws0, hsum(s00));
+  accumulate(acc + rs, as1, ws0, hsum(s10));
+  accumulate(acc + 2 * rs, as2, ws0, hsum(s20));
+  if (last) return;
+  accumulate(acc + 4, as0, ws1, hsum(s01));
+  accumulate(acc + rs + 4, as1, ws1, hsum(s11));
+  accumulate(acc + 2 * rs + 4, as2, ws1, hsum(s21));
+}
+
+/** Rows [r, r+2) × the two decoded weight columns (two rows left after the 4-row tiles). */
+function tile2x2(aF: usize, bF: usize, pairs: i32, acc: usize, cols: i32, aS: usize, kb: i32, ws0: f32, ws1: f32, last: bool): void {
+  let s00 = f64x2.splat(0), s01 = f64x2.splat(0), s10 = f64x2.splat(0), s11 = f64x2.splat(0);
+  const end = <usize>pairs << 4;
+  for (let k: usize = 0; k < end; k += 16) {
+    const b0 = v128.load(bF + k);
+    const b1 = v128.load(bF + BLK_BYTES + k);
+    const x0 = v128.load(aF + k);
+    s00 = f64x2.add(s00, f64x2.mul(x0, b0));
+    s01 = f64x2.add(s01, f64x2.mul(x0, b1));
+    const x1 = v128.load(aF + BLK_BYTES + k);
+    s10 = f64x2.add(s10, f64x2.mul(x1, b0));
+    s11 = f64x2.add(s11, f64x2.mul(x1, b1));
+  }
+  const rs = <usize>cols << 2;
+  const as0 = load<f32>(aS), as1 = load<f32>(aS + (<usize>kb << 2));
+  accumulate(acc, as0, ws0, hsum(s00));
+  accumulate(acc + rs, as1, ws0, hsum(s10));
+  if (last) return;
+  accumulate(acc + 4, as0, ws1, hsum(s01));
+  accumulate(acc + rs + 4, as1, ws1, hsum(s11));
+}
+
+/** One row × the two decoded weight columns (the row left over after the 4-row tiles). */
 function tile1x2(aF: usize, bF: usize, pairs: i32, acc: usize, as0: f32, ws0: f32, ws1: f32, last: bool): void {
   let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
   const end = <usize>pairs << 4;
@@ -162,7 +217,10 @@ export function gemmUnit(rows: i32, cols: i32, K: i32, a: usize, aS: usize, b: u
       let r = 0;
       for (; r + 4 <= rows; r += 4)
         tile4x2(aF + <usize>r * BLK_BYTES, bF, pairs, acc + ((<usize>r * <usize>cols + <usize>c) << 2), cols, aS + ((<usize>r * <usize>Kb + <usize>j) << 2), Kb, ws, ws, last);
-      for (; r < rows; r++)
+      const left = rows - r;
+      if (left == 3) tile3x2(aF + <usize>r * BLK_BYTES, bF, pairs, acc + ((<usize>r * <usize>cols + <usize>c) << 2), cols, aS + ((<usize>r * <usize>Kb + <usize>j) << 2), Kb, ws, ws, last);
+      else if (left == 2) tile2x2(aF + <usize>r * BLK_BYTES, bF, pairs, acc + ((<usize>r * <usize>cols + <usize>c) << 2), cols, aS + ((<usize>r * <usize>Kb + <usize>j) << 2), Kb, ws, ws, last);
+      else if (left == 1)
         tile1x2(aF + <usize>r * BLK_BYTES, bF, pairs, acc + ((<usize>r * <usize>cols + <usize>c) << 2), load<f32>(aS + ((<usize>r * <usize>Kb + <usize>j) << 2)), ws, ws, last);
     }
   }
