@@ -37,6 +37,8 @@ interface Case {
   /** files the run reads (the read baseline reads them whole) */
   files: string[];
   args: string[];
+  /** node arguments that run something else than the CLI bundle (the editor's path, below) */
+  entry?: string[];
 }
 
 interface Row {
@@ -96,7 +98,7 @@ function stageTotalMs(stdout: string): number {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mb = (b: number): string => `${(b / 1e6).toFixed(0)} MB`;
 
-function runCli(dir: string, args: string[]): { ms: number; rss: number; stdout: string } {
+function runCli(dir: string, args: string[], entry: string[] = [CLI]): { ms: number; rss: number; stdout: string } {
   const hook = join(dir, 'rss-hook.cjs');
   const rssFile = join(dir, 'rss.txt');
   // VmHWM, the high-water mark of this process image's memory; not getrusage's maxRSS, which on Linux keeps the
@@ -106,7 +108,7 @@ function runCli(dir: string, args: string[]): { ms: number; rss: number; stdout:
     `process.on('exit', () => { const fs = require('node:fs'); const kb = /VmHWM:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]; fs.writeFileSync(${JSON.stringify(rssFile)}, String(Number(kb) * 1024)); });\n`,
   );
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--require', hook, CLI, ...args], { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, ['--require', hook, ...entry, ...args], { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
   const ms = performance.now() - t0;
   if (r.status !== 0 && r.status !== 1) throw new Error(`moe-inspect ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr}`);
   return { ms, rss: Number(readFileSync(rssFile, 'utf8')), stdout: r.stdout };
@@ -122,7 +124,7 @@ function measure(dir: string, c: Case): Row {
   for (let i = 0; i < runs; i++) {
     threaded.push(readOnceThreaded(c.files));
     reads.push(readOnce(c.files));
-    const r = runCli(dir, c.args);
+    const r = runCli(dir, c.args, c.entry);
     row.runMs.push(r.ms);
     row.stagesMs.push(stageTotalMs(r.stdout));
     row.rssBytes.push(r.rss);
@@ -203,9 +205,25 @@ function main(): void {
       const t: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(syntheticInputs(ep))) if (v) t[k] = v as Tensor;
       writeSafetensors(big, t);
+      // the editor's path for the same file: the panel reads it (layerForFile), runs it in the GPU worker process
+      // (which reads the file again and sends the stage tensors back through its pipe) and draws from the summaries
+      const editor = join(dir, 'editor-path.ts');
+      writeFileSync(
+        editor,
+        [
+          `import { layerForFile, engine } from ${JSON.stringify(join(ROOT, 'extension', 'engine'))};`,
+          'const loaded = layerForFile(process.argv[2]!, { arch: "sm90" });',
+          'void engine.runLayer(loaded.spec, { backend: "cuda", gpuModel: "auto", inputs: loaded.inputs }).then((r) => {',
+          '  const refs = Object.keys(r.trace.tensors).length;',
+          '  console.log(`backend: ${r.trace.backend.name} on ${r.trace.backend.device}; ${refs} tensor summaries`);',
+          '  console.log(`total ${r.trace.stages.reduce((a, s) => a + s.timeMs, 0)} ms`);',
+          '});',
+        ].join('\n'),
+      );
       const gpuCases: Case[] = [
         { label: 'DeepSeek-V3 EP8 rank 0 layer file (4096 tokens, 32 local experts), --out', files: [big], args: ['run', '--layer', big, '--backend', 'cuda', '--out', out] },
         { label: 'the same, no --out', files: [big], args: ['run', '--layer', big, '--backend', 'cuda'] },
+        { label: "the same through the editor's path (GPU worker process, the trace's summaries; parent process's RSS)", files: [big], args: [big], entry: ['--import', 'tsx', editor] },
       ];
       const help = runCli(dir, ['--help']);
       const sec = section(gpuCases.map((c) => measure(dir, c)), { ms: help.ms, rss: help.rss });
