@@ -89,16 +89,16 @@ function readOnceThreaded(files: string[]): number {
 }
 
 /** the "total" row of the CLI's stage table ("total   7.04 s" or "812.3 ms") */
-function stageTotalMs(stdout: string): number {
+function stageTotalMs(stdout: string, stderr = ''): number {
   const m = /^total\s+([\d.]+) (s|ms|µs)\b/m.exec(stdout);
-  if (!m) throw new Error(`no stage total in the CLI's output:\n${stdout}`);
+  if (!m) throw new Error(`no stage total in the CLI's output:\n${stdout}\n${stderr}`);
   return Number(m[1]) * (m[2] === 's' ? 1e3 : m[2] === 'ms' ? 1 : 1e-3);
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mb = (b: number): string => `${(b / 1e6).toFixed(0)} MB`;
 
-function runCli(dir: string, args: string[], entry: string[] = [CLI]): { ms: number; rss: number; stdout: string } {
+function runCli(dir: string, args: string[], entry: string[] = [CLI]): { ms: number; rss: number; stdout: string; stderr: string } {
   const hook = join(dir, 'rss-hook.cjs');
   const rssFile = join(dir, 'rss.txt');
   // VmHWM, the high-water mark of this process image's memory; not getrusage's maxRSS, which on Linux keeps the
@@ -111,7 +111,7 @@ function runCli(dir: string, args: string[], entry: string[] = [CLI]): { ms: num
   const r = spawnSync(process.execPath, ['--require', hook, ...entry, ...args], { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
   const ms = performance.now() - t0;
   if (r.status !== 0 && r.status !== 1) throw new Error(`moe-inspect ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr}`);
-  return { ms, rss: Number(readFileSync(rssFile, 'utf8')), stdout: r.stdout };
+  return { ms, rss: Number(readFileSync(rssFile, 'utf8')), stdout: r.stdout, stderr: r.stderr };
 }
 
 function measure(dir: string, c: Case): Row {
@@ -126,7 +126,7 @@ function measure(dir: string, c: Case): Row {
     reads.push(readOnce(c.files));
     const r = runCli(dir, c.args, c.entry);
     row.runMs.push(r.ms);
-    row.stagesMs.push(stageTotalMs(r.stdout));
+    row.stagesMs.push(stageTotalMs(r.stdout, r.stderr));
     row.rssBytes.push(r.rss);
     row.cliNotes = r.stdout.split('\n').filter((l) => l.startsWith('note: read ') || l.startsWith('backend: '));
     if (i === 0) console.log(r.stdout);
@@ -205,19 +205,26 @@ function main(): void {
       const t: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(syntheticInputs(ep))) if (v) t[k] = v as Tensor;
       writeSafetensors(big, t);
-      // the editor's path for the same file: the panel reads it (layerForFile), runs it in the GPU worker process
-      // (which reads the file again and sends the stage tensors back through its pipe) and draws from the summaries
+      // the editor's path for the same file, as extension/engine.ts takes it (that module is not imported here: it
+      // pulls in the export formats' dependencies): the host reads the file, runs it in the GPU worker process (which
+      // reads the file again and sends the stage tensors back through its pipe) and draws from the summaries
       const editor = join(dir, 'editor-path.ts');
+      const from = (m: string): string => JSON.stringify(join(ROOT, 'kernels', m));
       writeFileSync(
         editor,
         [
-          `import { layerForFile, engine } from ${JSON.stringify(join(ROOT, 'extension', 'engine'))};`,
-          'const loaded = layerForFile(process.argv[2]!, { arch: "sm90" });',
-          'void engine.runLayer(loaded.spec, { backend: "cuda", gpuModel: "auto", inputs: loaded.inputs }).then((r) => {',
+          `import { loadLayer } from ${from('layerFile')};`,
+          `import { runLayer } from ${from('pipeline')};`,
+          `import { DEFAULT_RECIPE } from ${from('spec')};`,
+          'const path = process.argv[2]!;',
+          'const { recipe, inputs } = loadLayer(path);',
+          "const spec = recipe.specFromInputs(inputs, { name: 'layer', arch: 'sm90', recipe: { ...DEFAULT_RECIPE, id: recipe.id }, source: { kind: 'file', path } });",
+          "void runLayer(spec, { backend: 'cuda', inputs }).then((r) => {",
           '  const refs = Object.keys(r.trace.tensors).length;',
           '  console.log(`backend: ${r.trace.backend.name} on ${r.trace.backend.device}; ${refs} tensor summaries`);',
           '  console.log(`total ${r.trace.stages.reduce((a, s) => a + s.timeMs, 0)} ms`);',
-          '});',
+          // exit 2 (not 1, a run's failed checks): the bench stops with the error
+          '}, (e) => { console.error(e); process.exit(2); });',
         ].join('\n'),
       );
       const gpuCases: Case[] = [
@@ -227,10 +234,10 @@ function main(): void {
       ];
       const help = runCli(dir, ['--help']);
       const sec = section(gpuCases.map((c) => measure(dir, c)), { ms: help.ms, rss: help.rss });
-      // where the time goes: one more run of the first case under the V8 profiler (the CLI's main thread and its reader threads)
+      // where the time goes: one more run of the CLI without --out under the V8 profiler (its main thread and reader threads)
       const prof = process.env.MOE_BENCH_PROFILE_DIR;
       if (prof) {
-        const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${prof}`, CLI, ...gpuCases[0]!.args], { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
+        const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${prof}`, CLI, ...gpuCases[1]!.args], { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
         console.log(`profiled run: exit ${r.status}; profiles in ${prof}`);
       }
       console.log(sec);
