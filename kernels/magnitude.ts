@@ -19,6 +19,7 @@
  * real input is refused; with weights ~1 the first DeepSeek-V3 input to trip it has max|x| ~1e13 (the activation
  * squares B1).
  */
+import { decodeBf16 } from './dtypes/bf16';
 import type { LayerInputs } from './backend/types';
 import type { Tensor } from './tensor';
 import { MoeError } from './errors';
@@ -40,46 +41,51 @@ interface Extreme {
 /** largest |value| of a BF16/F32 tensor and where it is (one pass, no float32 copy of a BF16 tensor) */
 export function absMax(t: Tensor<'bf16'> | Tensor<'f32'>): Extreme {
   const c = t.contiguous();
-  const n = c.numel;
-  let best = 0;
-  let signed = 0;
-  let bestI = -1;
-  if (c.dtype === 'bf16') {
-    const st = c.storage as Uint16Array;
-    const bits = new Uint32Array(1);
-    const f = new Float32Array(bits.buffer);
-    // the magnitude order of non-NaN BF16 bit patterns (sign cleared) is their integer order
-    let bestBits = -1;
-    for (let i = 0; i < n; i++) {
-      const b = st[c.offset + i]! & 0x7fff;
-      if (b > bestBits && b < 0x7f80) {
-        bestBits = b;
-        bestI = i;
-      }
-    }
-    if (bestI >= 0) {
-      bits[0] = bestBits << 16;
-      best = f[0]!;
-      signed = st[c.offset + bestI]! & 0x8000 ? -best : best;
-    }
-  } else {
-    const st = c.storage as Float32Array;
-    for (let i = 0; i < n; i++) {
-      const v = Math.abs(st[c.offset + i]!);
-      if (v > best) {
-        best = v;
-        bestI = i;
-      }
-    }
-    if (bestI >= 0) signed = st[c.offset + bestI]!;
-  }
+  // one loop per element type, over plain locals: a loop that sees both array kinds checks the kind on every access
+  const { best, signed, index } = c.dtype === 'bf16' ? absMaxBf16(c.storage as Uint16Array, c.offset, c.numel) : absMaxF32(c.storage as Float32Array, c.offset, c.numel);
   const at: number[] = [];
-  let rest = Math.max(0, bestI);
+  let rest = Math.max(0, index);
   for (let d = t.rank - 1; d >= 0; d--) {
     at.unshift(rest % t.shape[d]!);
     rest = Math.floor(rest / t.shape[d]!);
   }
   return { value: best, signed, at };
+}
+
+interface Found {
+  best: number;
+  signed: number;
+  /** logical index, −1 when there is no (non-NaN) element */
+  index: number;
+}
+
+function absMaxBf16(st: Uint16Array, offset: number, n: number): Found {
+  // the magnitude order of non-NaN BF16 bit patterns (sign cleared) is their integer order
+  let bestBits = -1;
+  let index = -1;
+  for (let i = 0; i < n; i++) {
+    const b = st[offset + i]! & 0x7fff;
+    if (b > bestBits && b < 0x7f80) {
+      bestBits = b;
+      index = i;
+    }
+  }
+  if (index < 0) return { best: 0, signed: 0, index };
+  const best = decodeBf16(bestBits);
+  return { best, signed: st[offset + index]! & 0x8000 ? -best : best, index };
+}
+
+function absMaxF32(st: Float32Array, offset: number, n: number): Found {
+  let best = 0;
+  let index = -1;
+  for (let i = 0; i < n; i++) {
+    const v = Math.abs(st[offset + i]!);
+    if (v > best) {
+      best = v;
+      index = i;
+    }
+  }
+  return { best, signed: index >= 0 ? st[offset + index]! : 0, index };
 }
 
 const fmt = (v: number): string => v.toPrecision(3);
