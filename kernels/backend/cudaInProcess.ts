@@ -20,10 +20,16 @@ export class InProcessCudaBackend implements ComputeBackend {
   readonly name = 'cuda' as const;
   private addon: { a: NativeAddon; device: string } | undefined;
 
+  /**
+   * `device`: the device as the driver probe (a child process, kernels/backend/probe.ts) named it; given, the addon
+   * is not asked again (its probe reads every device's properties: ~0.1 s on the H200 machine)
+   */
+  constructor(private readonly device?: string) {}
+
   private loaded(): { a: NativeAddon; device: string } {
     if (this.addon) return this.addon;
     const a = loadAddon();
-    this.addon = { a, device: addonDevice(a) };
+    this.addon = { a, device: this.device ?? addonDevice(a) };
     return this.addon;
   }
 

@@ -37,7 +37,7 @@ export async function selectBackend(choice: BackendChoice, recipe?: RecipeSpec, 
   const probe = await probeCuda();
   if (probe.ok) {
     try {
-      const backend = opts.cudaInProcess ? new (await import('./cudaInProcess')).InProcessCudaBackend() : new (await import('./cuda')).CudaBackend();
+      const backend = opts.cudaInProcess ? new (await import('./cudaInProcess')).InProcessCudaBackend(probe.device) : new (await import('./cuda')).CudaBackend();
       return { backend, reason: `${probe.reason}${probe.device ? ` (${probe.device})` : ''}` };
     } catch (e) {
       const why = `CUDA probe succeeded but the CUDA backend failed to load: ${e instanceof Error ? e.message : String(e)}`;

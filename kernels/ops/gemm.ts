@@ -106,10 +106,17 @@ function sharedWeights(b: Tensor<'f8e4m3fn'>, bScale: Tensor<'f32'>, ops: Operan
 let warned = false;
 
 /** The WebAssembly SIMD kernels unless the caller asked for the scalar one; where they cannot run, one warning per process. */
-function wasmFor(opts: GemmOptions): WebAssembly.Module | undefined {
+const wasmIds = new WeakMap<WebAssembly.Module, number>();
+let nextWasmId = 1;
+
+function wasmFor(opts: GemmOptions): GemmJob['wasm'] {
   if (opts.kernel === 'scalar') return undefined;
   const k = kernelWasm();
-  if ('module' in k) return k.module;
+  if ('module' in k) {
+    let id = wasmIds.get(k.module);
+    if (id === undefined) wasmIds.set(k.module, (id = nextWasmId++));
+    return { module: k.module, id };
+  }
   if (!warned) console.warn(`grouped GEMM: WebAssembly SIMD kernel unavailable (${k.reason}); using the scalar TypeScript kernel`);
   warned = true;
   return undefined;

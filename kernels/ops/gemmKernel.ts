@@ -25,8 +25,12 @@ export interface GemmJob {
   control: Int32Array;
   K: number;
   N: number;
-  /** the WebAssembly SIMD kernels (gemmWasm.ts); absent: this file's scalar kernel (WebAssembly SIMD unavailable, or asked for) */
-  wasm?: WebAssembly.Module;
+  /**
+   * the WebAssembly SIMD kernels (gemmWasm.ts) and the id this process gave the module; absent: this file's scalar
+   * kernel (WebAssembly SIMD unavailable, or asked for). A module posted to a worker arrives as a new object with every
+   * job, so a thread keeps its instance (and the memory it has grown) by the id.
+   */
+  wasm?: { module: WebAssembly.Module; id: number };
 }
 
 /** FP8 code → value, as float64 (the block sums are exact in float64) */

@@ -60,10 +60,13 @@ export class WasmGemmUnits {
   }
 }
 
-let current: { module: WebAssembly.Module; units: WasmGemmUnits } | undefined;
+let current: { id: number; units: WasmGemmUnits } | undefined;
 
-/** This thread's instance for the module (a job carries the module; every job of a process carries the same one). */
-export function wasmUnits(module: WebAssembly.Module): WasmGemmUnits {
-  if (current?.module !== module) current = { module, units: new WasmGemmUnits(module) };
+/**
+ * This thread's instance for the job's module, kept by the module's id: a new instance per job (each posted module
+ * is a new object) grew fresh memory for every job — page faults on every batch of a GEMM over per-expert weights.
+ */
+export function wasmUnits(wasm: { module: WebAssembly.Module; id: number }): WasmGemmUnits {
+  if (current?.id !== wasm.id) current = { id: wasm.id, units: new WasmGemmUnits(wasm.module) };
   return current.units;
 }
