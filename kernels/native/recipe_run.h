@@ -43,7 +43,7 @@ void runRecipePlan(const LayerConfig& c, RecipeRun& run, LayerOutputs& out, bool
 
 // ---- helpers shared by the recipe runs ------------------------------------------------------------------------
 // Host → device. A large buffer is pinned in place for the copy (cudaHostRegister), then released: on the H200
-// machine (2026-12-02) 1.47 GB took 194–279 ms from pageable memory (the driver stages it, 5.5–7.9 GB/s) and
+// machine (2026-12-02, scripts/gpu/h2d_copy.cu) 1.47 GB took 194–279 ms from pageable memory (the driver stages it, 5.5–7.9 GB/s) and
 // 134–138 ms pinned (register ~78 ms, copy 28 ms at 55 GB/s, unregister ~30 ms). Where pinning is refused (no
 // memory to lock, an unsupported platform), the pageable copy runs instead.
 constexpr size_t PIN_UPLOAD_BYTES = size_t(64) << 20;
