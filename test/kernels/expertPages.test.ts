@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLayer, type RunResult } from '../../kernels/pipeline';
 import { makeSpec } from '../../kernels/presets';
-import { PAGING, expertPagesOf, expertPagedTensor, expertSlice, expertChunks } from '../../kernels/expertPages';
+import { PAGING, expertPagesOf, expertPagedTensor, expertSlice } from '../../kernels/expertPages';
 import { syntheticInputs } from '../../kernels/synthetic';
 import { writeSafetensors } from '../../kernels/io/safetensors';
 import { loadLayer } from '../../kernels/layerFile';
@@ -22,6 +22,7 @@ import { estimateRun } from '../../kernels/estimate';
 import { MoeError } from '../../kernels/errors';
 import { type Tensor } from '../../kernels/tensor';
 import { shutdownGemmWorkers } from '../../kernels/ops/gemm';
+import { bytesOf, withPaging } from './pagingFixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'moe-pages-'));
 after(() => {
@@ -29,27 +30,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const bytesOf = (t: Tensor): Buffer => {
-  if (expertPagesOf(t)) {
-    // each chunk is the same buffer refilled: copy it before asking for the next
-    const copies: Buffer[] = [];
-    for (const c of expertChunks(t as Tensor<'f8e4m3fn'>)) copies.push(Buffer.from(c));
-    return Buffer.concat(copies);
-  }
-  const c = t.contiguous();
-  return Buffer.from(c.storage.buffer, c.storage.byteOffset + c.offset * c.itemBytes, c.numel * c.itemBytes);
-};
-
-/** runs `fn` with weights paged above `wholeTensorBytes` and GEMM batches of `batchBytes` */
-async function paged<T>(limits: Partial<typeof PAGING>, fn: () => Promise<T> | T): Promise<T> {
-  const saved = { ...PAGING };
-  Object.assign(PAGING, limits);
-  try {
-    return await fn();
-  } finally {
-    Object.assign(PAGING, saved);
-  }
-}
 
 // Qwen3-30B-A3B shapes with 12 experts: w13 is 12 × 1536 × 2048 = 37.7 MB, w2 half that; some experts get no token
 const spec = makeSpec('qwen3-30b-a3b', { tokens: 6, experts: 12, source: { kind: 'synthetic', seed: 7, skew: 0 } });
@@ -65,7 +45,7 @@ function sameTensors(a: RunResult, b: RunResult): void {
 
 test('a layer past the limit gets weights made per expert: the same bytes per expert, and a whole-tensor read says what to do instead', async () => {
   const whole = syntheticInputs(spec);
-  const pagedInputs = await paged(LIMITS, () => syntheticInputs(spec));
+  const pagedInputs = await withPaging(LIMITS, () => syntheticInputs(spec));
   const w13 = pagedInputs.w13_weight;
   assert.ok(expertPagesOf(w13) && expertPagesOf(pagedInputs.w2_weight));
   assert.equal(expertPagesOf(whole.w13_weight), undefined);
@@ -81,7 +61,7 @@ test('a layer past the limit gets weights made per expert: the same bytes per ex
 
 test('a paged layer runs bit-identically to the same layer held whole, in GEMM batches of a few experts', async () => {
   const whole = await runLayer(spec, { backend: 'cpu' });
-  const pagedRun = await paged(LIMITS, () => runLayer(spec, { backend: 'cpu' }));
+  const pagedRun = await withPaging(LIMITS, () => runLayer(spec, { backend: 'cpu' }));
   assert.ok(expertPagesOf(pagedRun.inputs.w13_weight));
   sameTensors(whole, pagedRun);
   // a tile across two experts' rows reads each expert once
@@ -104,7 +84,7 @@ test('a paged layer runs bit-identically to the same layer held whole, in GEMM b
   writeSafetensors(a, Object.fromEntries(whole.tensors));
   writeSafetensors(b, Object.fromEntries(pagedRun.tensors));
   assert.ok(readFileSync(a).equals(readFileSync(b)));
-  const again = await paged(LIMITS, async () => {
+  const again = await withPaging(LIMITS, async () => {
     const loaded = loadLayer(b);
     assert.ok(expertPagesOf(loaded.inputs.w13_weight as Tensor), 'w13_weight read per expert from the file');
     return runLayer({ ...spec, source: { kind: 'file', path: b } }, { backend: 'cpu' });
@@ -126,7 +106,7 @@ test('a NaN code in a paged tensor is found in its expert, at its position in th
 test('a file whose weights shrank after its header was read is an error naming the file, the tensor and the expert', async () => {
   const path = join(dir, 'shrinks.safetensors');
   writeSafetensors(path, syntheticInputs(spec) as unknown as Record<string, Tensor>);
-  const loaded = await paged(LIMITS, () => loadLayer(path));
+  const loaded = await withPaging(LIMITS, () => loadLayer(path));
   const full = readFileSync(path);
   writeFileSync(path, full.subarray(0, full.length - PER_EXPERT_13 * 12));
   assert.throws(() => expertSlice(loaded.inputs.w13_weight as Tensor<'f8e4m3fn'>, 11), (e: unknown) => e instanceof MoeError && e.code === 'E_IO' && e.message.includes(path) && /w13_weight/.test(e.message) && /expert 11/.test(e.message));
@@ -154,12 +134,12 @@ test('an FP8 checkpoint layer past one array is read from its shards per expert,
   // w13 for 8 experts is 8 × 512 × 256 bytes: page it, two experts per GEMM batch
   const perExpert = 512 * 256;
   const limits = { wholeTensorBytes: 8 * perExpert - 1, batchBytes: 2 * perExpert };
-  const pagedLayer = await paged(limits, () => loadCheckpointLayer(ck, opts));
+  const pagedLayer = await withPaging(limits, () => loadCheckpointLayer(ck, opts));
   assert.ok(expertPagesOf(pagedLayer.inputs.w13_weight as Tensor) && expertPagesOf(pagedLayer.inputs.w2_weight as Tensor));
   assert.ok(pagedLayer.notes.some((n) => /read from the shards one expert at a time/.test(n)), pagedLayer.notes.join('\n'));
   for (const name of ['w13_weight', 'w2_weight', 'w13_weight_scale_inv', 'w2_weight_scale_inv'])
     assert.ok(bytesOf(pagedLayer.inputs[name] as Tensor).equals(bytesOf(whole.inputs[name] as Tensor)), name);
   const a = await runLayer(whole.spec, { backend: 'cpu', inputs: whole.inputs });
-  const b = await paged(limits, () => runLayer(pagedLayer.spec, { backend: 'cpu', inputs: pagedLayer.inputs }));
+  const b = await withPaging(limits, () => runLayer(pagedLayer.spec, { backend: 'cpu', inputs: pagedLayer.inputs }));
   sameTensors(a, b);
 });

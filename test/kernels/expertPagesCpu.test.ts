@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLayer, type RunResult } from '../../kernels/pipeline';
 import { makeSpec } from '../../kernels/presets';
-import { PAGING, expertPagesOf, expertChunks, syntheticWeightsPaged } from '../../kernels/expertPages';
+import { PAGING, expertPagesOf, syntheticWeightsPaged } from '../../kernels/expertPages';
 import { syntheticInputs } from '../../kernels/synthetic';
 import { recipeById } from '../../kernels/recipes/index';
 import { cudaRefusal } from '../../kernels/backend/cudaSupport';
@@ -23,8 +23,8 @@ import { summarize } from '../../kernels/summary';
 import { estimateRun } from '../../kernels/estimate';
 import { assessRunSize } from '../../extension/cli/sizeGuard';
 import type { Trace } from '../../kernels/trace';
-import type { Tensor } from '../../kernels/tensor';
 import { shutdownGemmWorkers } from '../../kernels/ops/gemm';
+import { bytesOf, withPaging } from './pagingFixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'moe-cpu-pages-'));
 after(() => {
@@ -32,26 +32,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const bytesOf = (t: Tensor): Buffer => {
-  if (expertPagesOf(t)) {
-    // each chunk is the same buffer refilled: copy it before asking for the next
-    const copies: Buffer[] = [];
-    for (const c of expertChunks(t as Tensor<'f8e4m3fn'>)) copies.push(Buffer.from(c));
-    return Buffer.concat(copies);
-  }
-  const c = t.contiguous();
-  return Buffer.from(c.storage.buffer, c.storage.byteOffset + c.offset * c.itemBytes, c.numel * c.itemBytes);
-};
-
-async function withPaging<T>(limits: Partial<typeof PAGING>, fn: () => Promise<T> | T): Promise<T> {
-  const saved = { ...PAGING };
-  Object.assign(PAGING, limits);
-  try {
-    return await fn();
-  } finally {
-    Object.assign(PAGING, saved);
-  }
-}
 
 // Qwen3-30B-A3B shapes with 12 experts: w13 is 12 × 1536 × 2048 = 37.7 MB, w2 half that; some experts get no token
 const spec = makeSpec('qwen3-30b-a3b', { tokens: 6, experts: 12, source: { kind: 'synthetic', seed: 7, skew: 0 } });
